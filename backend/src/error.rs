@@ -1,0 +1,186 @@
+//! Every failure becomes `{"message", "error_code"}` with its status here, and
+//! only here. Internal details go to the log, never to the client.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use shared::{ApiError, ErrorCode};
+
+use crate::maintenance::EngineError;
+use crate::store::StoreError;
+
+/// What a client is told to wait before retrying a request refused by maintenance mode.
+pub const RETRY_AFTER_SECONDS: u32 = 60;
+
+/// Everything a handler or middleware can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is malformed; the message names the field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 for a route that exists with other methods.
+    #[error("Method not allowed for this URL")]
+    MethodNotAllowed,
+    /// 409: the resource's state does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413.
+    #[error("The request body is larger than the manager accepts")]
+    PayloadTooLarge,
+    /// 503 with `Retry-After`: refused by maintenance mode.
+    #[error("{}", shared::error::MAINTENANCE_MESSAGE)]
+    Maintenance(ErrorCode),
+    /// 500: logged in full, shown as a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::Maintenance(code) => *code,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let message = match &self {
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "The manager failed to handle this request; the details are in its log".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(ApiError { message, error_code: code })).into_response();
+        if matches!(self, Self::Maintenance(_)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+impl From<EngineError> for AppError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Refused(code) => Self::Maintenance(code),
+            EngineError::ExecutionNotFound(_) => Self::NotFound(error.to_string()),
+            EngineError::AlreadyEnded { .. } => Self::Conflict(error.to_string()),
+            EngineError::Store(_) | EngineError::Task(_) => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<BytesRejection> for AppError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::BadRequest(format!("Could not read the request body: {}", rejection.body_text()))
+        }
+    }
+}
+
+/// A JSON body; any failure is a 400 naming the field (or 413 if too large).
+/// Lenient about `Content-Type`, as `curl -d` users expect.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let body = axum::body::Bytes::from_request(request, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::BadRequest("The request body is missing: a JSON object was expected".into()));
+        }
+        parse_json(&body).map(Self)
+    }
+}
+
+/// Like [`ApiJson`], but an empty body means `T::default()` (optional bodies).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let body = axum::body::Bytes::from_request(request, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        parse_json(&body).map(Self)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let invalid =
+        |error: &serde_json::Error| AppError::BadRequest(format!("The request body is not valid JSON: {error}"));
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return invalid(inner);
+        }
+        match error.path().to_string().as_str() {
+            "." => AppError::BadRequest(format!("Invalid request body: {inner}")),
+            path => AppError::BadRequest(format!("Invalid request body: {path}: {inner}")),
+        }
+    })?;
+    deserializer.end().map_err(|error| invalid(&error))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::NewExecution;
+
+    fn message(body: &str) -> String {
+        match parse_json::<NewExecution>(body.as_bytes()) {
+            Err(AppError::BadRequest(message)) => message,
+            other => panic!("expected a bad request, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let text = message(r#"{"workflow_id":"i","deployment_id":"d","parameters":{"duration_seconds":"x"}}"#);
+        assert!(text.contains("parameters.duration_seconds"), "{text}");
+        assert!(message(r#"{"workflow_id":1,"deployment_id":"d"}"#).contains("workflow_id"));
+    }
+
+    #[test]
+    fn missing_fields_and_bad_syntax_are_explained() {
+        assert!(message(r#"{"workflow_id":"i"}"#).contains("missing field `deployment_id`"));
+        assert!(message(r#"{"workflow_id":"#).contains("not valid JSON"));
+        assert!(message(r#"{"workflow_id":"i","deployment_id":"d"} trailing"#).contains("not valid JSON"));
+    }
+}

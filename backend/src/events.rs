@@ -1,0 +1,53 @@
+//! `GET /maintenance/events`: Server-Sent Events with the full status object,
+//! once on connect and then once per change, in commit order.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use shared::MaintenanceStatus;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Streams `status` events.
+#[utoipa::path(
+    get,
+    path = "/maintenance/events",
+    tag = "maintenance",
+    responses(
+        (status = 200, description = "`status` events, each with the full status object as data; first the current one, then one per change", content_type = "text/event-stream", body = MaintenanceStatus),
+        (status = 401, body = shared::ApiError),
+    ),
+)]
+pub async fn events(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let engine = Arc::clone(&state.engine);
+    // Subscribe before reading the current status so no change falls between.
+    let changes = BroadcastStream::new(engine.subscribe());
+    let current = engine.status();
+    let statuses = stream::once(async move { current }).chain(changes.map(move |change| {
+        // A subscriber that fell behind is resynchronised with the current status.
+        change.unwrap_or_else(|_lagged| engine.status())
+    }));
+    let mut last: Option<Arc<MaintenanceStatus>> = None;
+    let events = statuses
+        .filter_map(move |status| {
+            let fresh = last.as_deref() != Some(&*status);
+            let event = fresh.then(|| Event::default().event("status").json_data(&*status).ok()).flatten();
+            last = Some(status);
+            std::future::ready(event.map(Ok))
+        })
+        .take_until(state.shutdown.cancelled_owned());
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}

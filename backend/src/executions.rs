@@ -1,0 +1,86 @@
+//! The execution runner: each admitted execution is a tokio task that "works"
+//! for its `duration_seconds` and then reports its end to the engine.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use shared::execution::DEFAULT_DURATION_SECONDS;
+use shared::{Execution, ExecutionStatus};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use crate::maintenance::Engine;
+
+/// Starts execution tasks on the server's runtime. The tasks hold only a weak
+/// reference to the engine, so a dropped engine (a stopped test app) ends them.
+pub struct Runner {
+    engine: Weak<Engine>,
+    runtime: Handle,
+}
+
+impl Runner {
+    /// A runner that reports to `engine` and spawns on `runtime`.
+    pub fn new(engine: Weak<Engine>, runtime: Handle) -> Self {
+        Self { engine, runtime }
+    }
+
+    /// Runs `execution` until its duration has passed or `cancel` fires, then
+    /// tells the engine how it ended.
+    pub fn start(&self, execution: &Execution, cancel: CancellationToken) {
+        let id = execution.id;
+        let work = duration_of(execution);
+        let engine = self.engine.clone();
+        self.runtime.spawn(async move {
+            let outcome = tokio::select! {
+                () = tokio::time::sleep(work) => ExecutionStatus::Terminated,
+                () = cancel.cancelled() => ExecutionStatus::Cancelled,
+            };
+            let Some(engine) = engine.upgrade() else { return };
+            if let Err(error) = engine.finish(id, outcome).await {
+                tracing::error!(%id, %error, "could not record the end of an execution");
+            }
+        });
+    }
+}
+
+/// The run time stored in the execution's parameters (validated on creation).
+fn duration_of(execution: &Execution) -> Duration {
+    let seconds = execution
+        .parameters
+        .get("duration_seconds")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(DEFAULT_DURATION_SECONDS);
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Timestamp;
+    use uuid::Uuid;
+
+    fn with_parameters(parameters: serde_json::Value) -> Execution {
+        Execution {
+            id: Uuid::new_v4(),
+            workflow_id: "install".into(),
+            deployment_id: "web".into(),
+            status: ExecutionStatus::Started,
+            parameters: parameters.as_object().cloned().unwrap(),
+            created_at: Timestamp::now(),
+            started_at: None,
+            ended_at: None,
+            created_by: "admin".into(),
+            error: String::new(),
+        }
+    }
+
+    #[test]
+    fn duration_comes_from_the_parameters_or_the_default() {
+        let given = with_parameters(serde_json::json!({"duration_seconds": 0.25}));
+        assert_eq!(duration_of(&given), Duration::from_millis(250));
+        let missing = with_parameters(serde_json::json!({}));
+        assert_eq!(duration_of(&missing), Duration::from_secs(5));
+        let negative = with_parameters(serde_json::json!({"duration_seconds": -3}));
+        assert_eq!(duration_of(&negative), Duration::ZERO);
+    }
+}

@@ -1,0 +1,175 @@
+//! The maintenance gate (SPEC §3): one middleware, deciding from the method,
+//! the path and the engine's in-memory state — no I/O, no body parsing.
+//!
+//! Creating an execution and cancelling one pass the gate in every state: the
+//! engine decides those under its lock (queue / bypass / refuse), which is what
+//! makes admission race-free. Everything else is decided here.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use shared::api::{API_PREFIX, BYPASS_HEADER};
+use shared::{ErrorCode, MaintenanceState};
+
+use crate::auth::authenticate;
+use crate::error::AppError;
+use crate::maintenance::Engine;
+
+/// What the gate does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateDecision {
+    /// Let it through.
+    Pass,
+    /// Answer 503 with this code.
+    Reject(ErrorCode),
+}
+
+/// Marks a request whose admin sent `X-BYPASS-MAINTENANCE: true`; the engine
+/// admits such a request's execution whatever the state.
+#[derive(Debug, Clone, Copy)]
+pub struct Bypass;
+
+/// What kind of request this is, as far as the gate cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Not under `/api/`: the admin panel's files.
+    Panel,
+    /// `/maintenance*`, `/tokens*`, `/version`, `/status`, `/ok`, `/openapi.json`.
+    AllowListed,
+    /// `POST /executions` or `POST /executions/{id}` (the cancel actions):
+    /// admission is the engine's decision.
+    EngineDecides,
+    /// Any other modifying request on `/executions*`.
+    ExecutionChange,
+    /// Everything else under `/api/`.
+    Other,
+}
+
+fn classify(method: &Method, path: &str) -> Route {
+    if path != "/api" && !path.starts_with("/api/") {
+        return Route::Panel;
+    }
+    let Some(tail) = path.strip_prefix(API_PREFIX).filter(|tail| tail.is_empty() || tail.starts_with('/')) else {
+        return Route::Other;
+    };
+    let segments: Vec<&str> = tail.split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["maintenance" | "tokens", ..] | ["version" | "status" | "ok" | "openapi.json"] => Route::AllowListed,
+        ["executions", rest @ ..] => match (method, rest.len()) {
+            (&Method::POST, 0 | 1) => Route::EngineDecides,
+            (&Method::POST | &Method::PUT | &Method::PATCH | &Method::DELETE, _) => Route::ExecutionChange,
+            _ => Route::Other,
+        },
+        _ => Route::Other,
+    }
+}
+
+/// The gate's rule: SPEC §3 as a pure function.
+pub fn decide(state: MaintenanceState, method: &Method, path: &str) -> GateDecision {
+    let route = classify(method, path);
+    match (state, route) {
+        (MaintenanceState::Deactivated, _) => GateDecision::Pass,
+        (MaintenanceState::Activating, Route::ExecutionChange) => {
+            GateDecision::Reject(ErrorCode::EnteringMaintenanceMode)
+        }
+        (MaintenanceState::Activating, _) => GateDecision::Pass,
+        (MaintenanceState::Activated, Route::Panel | Route::AllowListed | Route::EngineDecides) => GateDecision::Pass,
+        (MaintenanceState::Activated, Route::ExecutionChange | Route::Other) => {
+            GateDecision::Reject(ErrorCode::MaintenanceModeActive)
+        }
+    }
+}
+
+/// The middleware: rejects with 503 + `Retry-After`, or passes (marking an
+/// admin's bypass for the engine).
+pub async fn gate(State(engine): State<Arc<Engine>>, mut request: Request, next: Next) -> Response {
+    let bypass = wants_bypass(&request);
+    if bypass {
+        request.extensions_mut().insert(Bypass);
+    }
+    match decide(engine.state(), request.method(), request.uri().path()) {
+        GateDecision::Reject(code) if !bypass => AppError::Maintenance(code).into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// `X-BYPASS-MAINTENANCE: true` counts only from an admin (Cloudify's rule).
+fn wants_bypass(request: &Request) -> bool {
+    let asked = request
+        .headers()
+        .get(BYPASS_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
+    asked && authenticate(request.headers()).is_ok_and(|user| user.is_admin())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MaintenanceState::{Activated, Activating, Deactivated};
+
+    const ID: &str = "/api/v3.1/executions/6b4f4d0e-2b8a-4e4b-9a57-1d1d2b3c4d5e";
+
+    fn reject(code: ErrorCode) -> GateDecision {
+        GateDecision::Reject(code)
+    }
+
+    #[test]
+    fn deactivated_gates_nothing() {
+        for (method, path) in [(Method::POST, "/api/v3.1/executions"), (Method::DELETE, ID), (Method::GET, "/api/v2/x")]
+        {
+            assert_eq!(decide(Deactivated, &method, path), GateDecision::Pass, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn activating_blocks_execution_changes_but_not_creation_or_cancel() {
+        use ErrorCode::EnteringMaintenanceMode as Entering;
+        assert_eq!(decide(Activating, &Method::PUT, "/api/v3.1/executions"), reject(Entering));
+        assert_eq!(decide(Activating, &Method::PATCH, ID), reject(Entering));
+        assert_eq!(decide(Activating, &Method::DELETE, ID), reject(Entering));
+        assert_eq!(decide(Activating, &Method::POST, &format!("{ID}/extra")), reject(Entering));
+        // The engine refuses or queues these under its lock.
+        assert_eq!(decide(Activating, &Method::POST, "/api/v3.1/executions"), GateDecision::Pass);
+        assert_eq!(decide(Activating, &Method::POST, ID), GateDecision::Pass);
+        assert_eq!(decide(Activating, &Method::GET, "/api/v3.1/executions"), GateDecision::Pass);
+        assert_eq!(decide(Activating, &Method::GET, "/api/v3.1/anything"), GateDecision::Pass);
+    }
+
+    #[test]
+    fn activated_blocks_all_but_the_allow_list() {
+        use ErrorCode::MaintenanceModeActive as Active;
+        for (method, path) in [
+            (Method::GET, "/api/v3.1/executions"),
+            (Method::GET, ID),
+            (Method::DELETE, ID),
+            (Method::GET, "/api/v3.1/deployments"),
+            (Method::GET, "/api/v3.1/versions"),
+            (Method::GET, "/api/v3.1/version/x"),
+            (Method::GET, "/api/v2/maintenance"),
+            (Method::GET, "/api"),
+        ] {
+            assert_eq!(decide(Activated, &method, path), reject(Active), "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::GET, "/api/v3.1/maintenance"),
+            (Method::POST, "/api/v3.1/maintenance/deactivate"),
+            (Method::GET, "/api/v3.1/maintenance/events"),
+            (Method::POST, "/api/v3.1/tokens"),
+            (Method::GET, "/api/v3.1/version"),
+            (Method::GET, "/api/v3.1/status"),
+            (Method::GET, "/api/v3.1/ok"),
+            (Method::GET, "/api/v3.1/openapi.json"),
+            (Method::POST, ID),
+            (Method::POST, "/api/v3.1/executions"),
+            (Method::GET, "/"),
+            (Method::GET, "/maintenance"),
+            (Method::GET, "/admin-panel-1a2b.wasm"),
+        ] {
+            assert_eq!(decide(Activated, &method, path), GateDecision::Pass, "{method} {path}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The manager server: the maintenance-mode gate, workflow executions, the
+//! REST API and the admin panel's files. `main.rs` reads the configuration and
+//! calls [`Manager::open`] and [`Manager::serve`]; tests do the same on port 0.
+//! See ARCHITECTURE.md for the map and the invariants.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod executions;
+pub mod gate;
+pub mod maintenance;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+use std::any::Any;
+use std::path::Path;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::maintenance::Engine;
+use crate::state::AppState;
+use crate::store::{Reader, StoreError};
+
+/// The largest request body accepted (bigger ones get 413).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A manager opened on its data dir, ready to serve.
+pub struct Manager {
+    state: AppState,
+    router: Router,
+}
+
+impl Manager {
+    /// Opens the store in `config.data_dir`, recovers from an unclean stop and
+    /// builds the router. Must be called inside a tokio runtime.
+    pub fn open(config: &Config) -> Result<Self, StoreError> {
+        let writer = store::open_writer(&config.data_dir)?;
+        let reader = Reader::new(store::open_reader(&config.data_dir)?);
+        let engine = Engine::recover(writer)?;
+        let state = AppState { engine, reader, shutdown: CancellationToken::new() };
+        if !config.dist.join("index.html").is_file() {
+            tracing::warn!(dist = %config.dist.display(), "no admin panel there (run `trunk build --release`); serving the API only");
+        }
+        let router = router(state.clone(), &config.dist);
+        Ok(Self { state, router })
+    }
+
+    /// The shared state (tests look at the engine directly).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown` fires, then stops accepting,
+    /// ends event streams and waits for in-flight requests.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let streams = self.state.shutdown.clone();
+        let stop = async move {
+            shutdown.cancelled().await;
+            streams.cancel();
+        };
+        axum::serve(listener, self.router).with_graceful_shutdown(stop).await
+    }
+}
+
+/// The whole HTTP surface: API (gated), then the admin panel with an SPA fallback.
+pub fn router(state: AppState, dist: &Path) -> Router {
+    let (api, _) = routes::api_routes().split_for_parts();
+    let panel = ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html")));
+    api.route("/api", any(routes::not_found))
+        .route("/api/{*rest}", any(routes::not_found))
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback_service(panel)
+        .layer(from_fn_with_state(state.engine.clone(), gate::gate))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(panic_response))
+        // A 503 from the gate is the product working; real faults are logged as errors where they happen.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .with_state(state)
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a handler panicked");
+    AppError::Internal(format!("panic: {detail}")).into_response()
+}

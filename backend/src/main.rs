@@ -1,0 +1,57 @@
+//! `manager`: reads the configuration, opens the data dir and serves until
+//! SIGINT or SIGTERM.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Parser;
+use manager::config::Config;
+use manager::Manager;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let config = Config::parse();
+
+    let manager = Manager::open(&config).with_context(|| format!("opening data dir {}", config.data_dir.display()))?;
+    let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let address = listener.local_addr()?;
+    tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{address}");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    manager.serve(listener, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+}

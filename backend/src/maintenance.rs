@@ -1,0 +1,423 @@
+//! The maintenance-mode state machine (SPEC §1) and execution admission.
+//!
+//! Invariant: only this module changes the maintenance state or admits an
+//! execution, and it does both under one lock (`Engine::core`), in the same
+//! critical section as the SQLite commit. A create-execution racing an
+//! activate therefore either lands before it (and is a remaining execution)
+//! or is refused. Every change is committed before it is published, and
+//! published (snapshot + event) before the lock is released, so the gate's
+//! snapshot and the event stream see changes in commit order.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::Connection;
+use shared::execution::ExecutionActionRequest;
+use shared::{
+    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, MaintenanceTransition,
+    NewExecution, RemainingExecution, Timestamp,
+};
+use tokio::runtime::Handle;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::executions::Runner;
+use crate::store::maintenance::{self as maintenance_store, MaintenanceRecord};
+use crate::store::{executions as execution_store, StoreError};
+
+/// How many status changes a slow event subscriber may fall behind before it
+/// is resynchronised with the current status.
+const EVENT_BUFFER: usize = 256;
+
+/// Statuses of executions that were running when the process stopped.
+const INTERRUPTED: [ExecutionStatus; 4] =
+    [ExecutionStatus::Pending, ExecutionStatus::Started, ExecutionStatus::Cancelling, ExecutionStatus::ForceCancelling];
+
+/// Why the engine refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Maintenance mode refuses new executions (503 with this code).
+    #[error("{}", shared::error::MAINTENANCE_MESSAGE)]
+    Refused(ErrorCode),
+    /// No execution has this id.
+    #[error("Requested execution `{0}` was not found")]
+    ExecutionNotFound(Uuid),
+    /// The execution is already in an end state.
+    #[error("Execution `{id}` has already ended ({status}); there is nothing to cancel")]
+    AlreadyEnded {
+        /// The execution.
+        id: Uuid,
+        /// Its end state.
+        status: ExecutionStatus,
+    },
+    /// The store failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blocking task running the change panicked or was cancelled.
+    #[error("engine task failed: {0}")]
+    Task(String),
+}
+
+impl From<rusqlite::Error> for EngineError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// The result of activate/deactivate: the new status, or `Unchanged` (HTTP 304).
+#[derive(Debug)]
+pub enum Transition {
+    /// The state changed; this is the status after the change.
+    Changed(Arc<MaintenanceStatus>),
+    /// Already in (or on the way to) the requested state.
+    Unchanged,
+}
+
+/// Owns the maintenance state and the running executions.
+pub struct Engine {
+    core: Mutex<Core>,
+    runner: Runner,
+    snapshot: watch::Sender<Arc<MaintenanceStatus>>,
+    changes: broadcast::Sender<Arc<MaintenanceStatus>>,
+}
+
+/// What the lock protects: the writing connection and the in-memory state
+/// that mirrors what it has committed.
+struct Core {
+    conn: Connection,
+    record: MaintenanceRecord,
+    /// Admitted executions not yet ended, in creation order.
+    active: Vec<Active>,
+}
+
+struct Active {
+    execution: Execution,
+    cancel: CancellationToken,
+}
+
+impl Engine {
+    /// Loads the state from `conn`, recovers from an unclean stop (running
+    /// executions become `failed`; `activating` with nothing left completes),
+    /// and returns the engine. Must be called inside a tokio runtime.
+    pub fn recover(conn: Connection) -> Result<Arc<Self>, StoreError> {
+        let mut core = Core { record: maintenance_store::load(&conn)?, conn, active: Vec::new() };
+        core.fail_interrupted()?;
+        let status = Arc::new(core.status());
+        let (snapshot, _) = watch::channel(status);
+        let (changes, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(Arc::new_cyclic(|engine| Self {
+            core: Mutex::new(core),
+            runner: Runner::new(engine.clone(), Handle::current()),
+            snapshot,
+            changes,
+        }))
+    }
+
+    /// The current state, from the in-memory snapshot (no I/O): the gate's read.
+    pub fn state(&self) -> MaintenanceState {
+        self.snapshot.borrow().status
+    }
+
+    /// The current status object, from the in-memory snapshot.
+    pub fn status(&self) -> Arc<MaintenanceStatus> {
+        Arc::clone(&self.snapshot.borrow())
+    }
+
+    /// Every later status change, in order. Subscribe before reading
+    /// [`Engine::status`] so that no change falls between the two.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<MaintenanceStatus>> {
+        self.changes.subscribe()
+    }
+
+    /// `deactivated → activating`, and on to `activated` at once when no
+    /// execution remains. `Unchanged` if already activating or activated.
+    pub async fn activate(self: &Arc<Self>, by: String, reason: String) -> Result<Transition, EngineError> {
+        self.change(move |core, _| core.activate(by, reason)).await
+    }
+
+    /// Back to `deactivated` from `activating` or `activated`; starts the
+    /// queued executions in creation order. `Unchanged` if already off.
+    pub async fn deactivate(self: &Arc<Self>, by: String) -> Result<Transition, EngineError> {
+        self.change(move |core, runner| core.deactivate(by, runner)).await
+    }
+
+    /// Admits (`started`), queues (`queued`) or refuses a new execution,
+    /// according to the state at this instant. `bypass` is an admin's
+    /// `X-BYPASS-MAINTENANCE`.
+    pub async fn create_execution(
+        self: &Arc<Self>,
+        new: NewExecution,
+        created_by: String,
+        bypass: bool,
+    ) -> Result<Execution, EngineError> {
+        self.with_core(move |core, runner| core.create(new, created_by, bypass, runner)).await?
+    }
+
+    /// Cancels or force-cancels an execution that has not ended.
+    pub async fn act(self: &Arc<Self>, id: Uuid, request: ExecutionActionRequest) -> Result<Execution, EngineError> {
+        self.with_core(move |core, _| core.act(id, request.action)).await?
+    }
+
+    /// Records that a running execution ended; the moment the last remaining
+    /// one ends, `activating` becomes `activated`.
+    pub async fn finish(self: &Arc<Self>, id: Uuid, outcome: ExecutionStatus) -> Result<(), EngineError> {
+        self.with_core(move |core, _| core.finish(id, outcome)).await?
+    }
+
+    async fn change(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut Core, &Runner) -> Result<bool, StoreError> + Send + 'static,
+    ) -> Result<Transition, EngineError> {
+        let changed = self.with_core(op).await??;
+        Ok(if changed { Transition::Changed(self.status()) } else { Transition::Unchanged })
+    }
+
+    /// Runs `op` under the lock on a blocking thread (SQLite is synchronous),
+    /// then publishes the resulting status before releasing the lock.
+    async fn with_core<R: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut Core, &Runner) -> R + Send + 'static,
+    ) -> Result<R, EngineError> {
+        let engine = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = op(&mut core, &engine.runner);
+            engine.publish(&core);
+            result
+        })
+        .await
+        .map_err(|error| EngineError::Task(error.to_string()))
+    }
+
+    fn publish(&self, core: &Core) {
+        let status = core.status();
+        let mut published = None;
+        self.snapshot.send_if_modified(|current| {
+            if **current == status {
+                return false;
+            }
+            let status = Arc::new(status);
+            published = Some(Arc::clone(&status));
+            *current = status;
+            true
+        });
+        if let Some(status) = published {
+            // No subscriber is not an error.
+            let _ = self.changes.send(status);
+        }
+    }
+}
+
+impl Core {
+    fn status(&self) -> MaintenanceStatus {
+        let remaining_executions = if self.record.status == MaintenanceState::Deactivated {
+            Vec::new()
+        } else {
+            self.active
+                .iter()
+                .map(|active| RemainingExecution {
+                    id: active.execution.id,
+                    status: active.execution.status,
+                    deployment_id: active.execution.deployment_id.clone(),
+                    workflow_id: active.execution.workflow_id.clone(),
+                })
+                .collect()
+        };
+        MaintenanceStatus {
+            status: self.record.status,
+            requested_by: self.record.requested_by.clone(),
+            activated_at: self.record.activated_at,
+            activation_requested_at: self.record.activation_requested_at,
+            remaining_executions,
+            reason: self.record.reason.clone(),
+        }
+    }
+
+    /// Start-up recovery: nothing runs yet, so every execution stored as
+    /// running was interrupted by the previous process's death.
+    fn fail_interrupted(&mut self) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let tx = self.conn.transaction()?;
+        let interrupted = execution_store::with_status(&tx, &INTERRUPTED)?;
+        for mut execution in interrupted {
+            tracing::warn!(id = %execution.id, status = %execution.status, "marking an interrupted execution failed");
+            execution.error = format!(
+                "The manager stopped while this execution was {}; it was marked failed when the manager started again at {now}.",
+                execution.status
+            );
+            execution.status = ExecutionStatus::Failed;
+            execution.ended_at = Some(now);
+            execution_store::update(&tx, &execution)?;
+        }
+        let mut record = self.record.clone();
+        if record.status == MaintenanceState::Activating {
+            complete_activation(&tx, &mut record, now)?;
+        }
+        tx.commit()?;
+        self.record = record;
+        Ok(())
+    }
+
+    fn activate(&mut self, by: String, reason: String) -> Result<bool, StoreError> {
+        if self.record.status != MaintenanceState::Deactivated {
+            return Ok(false);
+        }
+        let now = Timestamp::now();
+        let mut record = MaintenanceRecord {
+            status: MaintenanceState::Activating,
+            requested_by: by,
+            activation_requested_at: Some(now),
+            activated_at: None,
+            reason,
+        };
+        let tx = self.conn.transaction()?;
+        save(&tx, &record, MaintenanceState::Deactivated, now, &record.requested_by)?;
+        if self.active.is_empty() {
+            complete_activation(&tx, &mut record, now)?;
+        }
+        tx.commit()?;
+        self.record = record;
+        Ok(true)
+    }
+
+    fn deactivate(&mut self, by: String, runner: &Runner) -> Result<bool, StoreError> {
+        let from = self.record.status;
+        if from == MaintenanceState::Deactivated {
+            return Ok(false);
+        }
+        let now = Timestamp::now();
+        let record = MaintenanceRecord::default();
+        let tx = self.conn.transaction()?;
+        save(&tx, &record, from, now, &by)?;
+        let mut started = execution_store::with_status(&tx, &[ExecutionStatus::Queued])?;
+        for execution in &mut started {
+            execution.status = ExecutionStatus::Started;
+            execution.started_at = Some(now);
+            execution_store::update(&tx, execution)?;
+        }
+        tx.commit()?;
+        self.record = record;
+        for execution in started {
+            self.run(execution, runner);
+        }
+        Ok(true)
+    }
+
+    fn create(
+        &mut self,
+        new: NewExecution,
+        created_by: String,
+        bypass: bool,
+        runner: &Runner,
+    ) -> Result<Execution, EngineError> {
+        let status = match (self.record.status, bypass, new.queue) {
+            (MaintenanceState::Deactivated, _, _) | (_, true, _) => ExecutionStatus::Started,
+            (_, false, true) => ExecutionStatus::Queued,
+            (MaintenanceState::Activating, false, false) => {
+                return Err(EngineError::Refused(ErrorCode::EnteringMaintenanceMode))
+            }
+            (MaintenanceState::Activated, false, false) => {
+                return Err(EngineError::Refused(ErrorCode::MaintenanceModeActive))
+            }
+        };
+        let now = Timestamp::now();
+        let execution = Execution {
+            id: Uuid::new_v4(),
+            parameters: new.parameters_map(),
+            workflow_id: new.workflow_id,
+            deployment_id: new.deployment_id,
+            status,
+            created_at: now,
+            started_at: (status == ExecutionStatus::Started).then_some(now),
+            ended_at: None,
+            created_by,
+            error: String::new(),
+        };
+        execution_store::insert(&self.conn, &execution)?;
+        if status == ExecutionStatus::Started {
+            self.run(execution.clone(), runner);
+        }
+        Ok(execution)
+    }
+
+    fn run(&mut self, execution: Execution, runner: &Runner) {
+        let cancel = CancellationToken::new();
+        runner.start(&execution, cancel.clone());
+        self.active.push(Active { execution, cancel });
+    }
+
+    fn act(&mut self, id: Uuid, action: ExecutionAction) -> Result<Execution, EngineError> {
+        let requested = match action {
+            ExecutionAction::Cancel => ExecutionStatus::Cancelling,
+            ExecutionAction::ForceCancel => ExecutionStatus::ForceCancelling,
+        };
+        if let Some(active) = self.active.iter_mut().find(|active| active.execution.id == id) {
+            // A force-cancel is not softened by a later plain cancel.
+            if active.execution.status != ExecutionStatus::ForceCancelling {
+                let mut execution = active.execution.clone();
+                execution.status = requested;
+                execution_store::update(&self.conn, &execution)?;
+                active.execution = execution;
+            }
+            active.cancel.cancel();
+            return Ok(active.execution.clone());
+        }
+        let Some(mut execution) = execution_store::get(&self.conn, id)? else {
+            return Err(EngineError::ExecutionNotFound(id));
+        };
+        if execution.status.is_end() {
+            return Err(EngineError::AlreadyEnded { id, status: execution.status });
+        }
+        // Only queued executions are stored unended without running: they never started.
+        execution.status = ExecutionStatus::Cancelled;
+        execution.ended_at = Some(Timestamp::now());
+        execution_store::update(&self.conn, &execution)?;
+        Ok(execution)
+    }
+
+    fn finish(&mut self, id: Uuid, outcome: ExecutionStatus) -> Result<(), EngineError> {
+        let Some(position) = self.active.iter().position(|active| active.execution.id == id) else {
+            return Ok(());
+        };
+        let now = Timestamp::now();
+        let mut execution = self.active[position].execution.clone();
+        execution.status = outcome;
+        execution.ended_at = Some(now);
+        let mut record = self.record.clone();
+        let tx = self.conn.transaction()?;
+        execution_store::update(&tx, &execution)?;
+        if record.status == MaintenanceState::Activating && self.active.len() == 1 {
+            complete_activation(&tx, &mut record, now)?;
+        }
+        tx.commit()?;
+        self.active.remove(position);
+        self.record = record;
+        Ok(())
+    }
+}
+
+/// `activating → activated` at `now`, written to the open transaction.
+fn complete_activation(tx: &Connection, record: &mut MaintenanceRecord, now: Timestamp) -> Result<(), StoreError> {
+    record.status = MaintenanceState::Activated;
+    record.activated_at = Some(now);
+    save(tx, record, MaintenanceState::Activating, now, &record.requested_by)
+}
+
+/// Writes `record` and the transition to it from `from`, requested by `by`
+/// (the row of a deactivated manager keeps no requester; the history does).
+fn save(
+    tx: &Connection,
+    record: &MaintenanceRecord,
+    from: MaintenanceState,
+    at: Timestamp,
+    by: &str,
+) -> Result<(), StoreError> {
+    let transition = MaintenanceTransition {
+        at,
+        from,
+        to: record.status,
+        requested_by: by.to_owned(),
+        reason: record.reason.clone(),
+    };
+    maintenance_store::save_transition(tx, record, &transition)
+}

@@ -1,0 +1,82 @@
+//! `/maintenance`: status, activate, deactivate, history.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
+
+use crate::auth::{AdminUser, CurrentUser};
+use crate::error::{AppError, OptionalJson};
+use crate::maintenance::Transition;
+use crate::state::AppState;
+use crate::store::maintenance as store;
+
+/// The longest activation reason accepted, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+impl IntoResponse for Transition {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Changed(status) => Json(&*status).into_response(),
+            Self::Unchanged => StatusCode::NOT_MODIFIED.into_response(),
+        }
+    }
+}
+
+/// The maintenance-mode status.
+#[utoipa::path(get, path = "/maintenance", tag = "maintenance",
+    responses((status = 200, body = MaintenanceStatus), (status = 401, body = shared::ApiError)))]
+pub async fn status(State(state): State<AppState>, _user: CurrentUser) -> Json<MaintenanceStatus> {
+    Json(MaintenanceStatus::clone(&state.engine.status()))
+}
+
+/// Starts maintenance mode: no new executions; `activated` once none remain.
+#[utoipa::path(post, path = "/maintenance/activate", tag = "maintenance",
+    request_body(content = Option<ActivateRequest>, description = "Optional; the reason is shown to everyone"),
+    responses(
+        (status = 200, body = MaintenanceStatus, description = "Now activating (executions remain) or activated"),
+        (status = 304, description = "Already activating or activated"),
+        (status = 400, body = shared::ApiError), (status = 401, body = shared::ApiError),
+        (status = 403, body = shared::ApiError),
+    ))]
+pub async fn activate(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    OptionalJson(request): OptionalJson<ActivateRequest>,
+) -> Result<Transition, AppError> {
+    let reason = request.reason.unwrap_or_default().trim().to_owned();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::BadRequest(format!("reason: longer than {MAX_REASON_CHARS} characters")));
+    }
+    let transition = state.engine.activate(admin.username.clone(), reason).await?;
+    if let Transition::Changed(status) = &transition {
+        tracing::info!(by = %admin.username, state = %status.status, "maintenance mode activation requested");
+    }
+    Ok(transition)
+}
+
+/// Ends maintenance mode and starts the queued executions.
+#[utoipa::path(post, path = "/maintenance/deactivate", tag = "maintenance",
+    responses(
+        (status = 200, body = MaintenanceStatus, description = "Now deactivated"),
+        (status = 304, description = "Already deactivated"),
+        (status = 401, body = shared::ApiError), (status = 403, body = shared::ApiError),
+    ))]
+pub async fn deactivate(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Result<Transition, AppError> {
+    let transition = state.engine.deactivate(admin.username.clone()).await?;
+    if matches!(transition, Transition::Changed(_)) {
+        tracing::info!(by = %admin.username, "maintenance mode deactivated");
+    }
+    Ok(transition)
+}
+
+/// Every maintenance-mode transition, oldest first.
+#[utoipa::path(get, path = "/maintenance/history", tag = "maintenance",
+    responses((status = 200, body = Vec<MaintenanceTransition>), (status = 401, body = shared::ApiError)))]
+pub async fn history(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<MaintenanceTransition>>, AppError> {
+    Ok(Json(state.reader.read(store::history).await?))
+}

@@ -1,0 +1,155 @@
+//! The executions table.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use shared::{Execution, ExecutionStatus, Timestamp};
+use uuid::Uuid;
+
+use super::maintenance::parse_time;
+use super::{parse_column, StoreError};
+
+const COLUMNS: &str =
+    "id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error";
+
+/// Stores a new execution; its creation order is the insertion order.
+pub fn insert(conn: &Connection, execution: &Execution) -> Result<(), StoreError> {
+    conn.execute(
+        &format!("INSERT INTO executions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            execution.id.to_string(),
+            execution.workflow_id,
+            execution.deployment_id,
+            execution.status.as_str(),
+            serde_json::Value::Object(execution.parameters.clone()).to_string(),
+            execution.created_at.to_string(),
+            execution.started_at.map(|at| at.to_string()),
+            execution.ended_at.map(|at| at.to_string()),
+            execution.created_by,
+            execution.error,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes the fields that change over an execution's life.
+pub fn update(conn: &Connection, execution: &Execution) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE executions SET status = ?2, started_at = ?3, ended_at = ?4, error = ?5 WHERE id = ?1",
+        params![
+            execution.id.to_string(),
+            execution.status.as_str(),
+            execution.started_at.map(|at| at.to_string()),
+            execution.ended_at.map(|at| at.to_string()),
+            execution.error,
+        ],
+    )?;
+    Ok(())
+}
+
+/// One execution by id.
+pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Execution>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"))?;
+    let row = statement.query_row([id.to_string()], raw).optional()?;
+    row.map(RawExecution::parse).transpose()
+}
+
+/// A page of executions, newest first, and how many there are in all.
+pub fn page(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Execution>, u64), StoreError> {
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM executions", [], |row| row.get(0))?;
+    // SQLite integers are signed; an offset beyond i64 just yields nothing.
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let mut statement =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions ORDER BY seq DESC LIMIT ?1 OFFSET ?2"))?;
+    let rows = statement.query_map(params![size, offset], raw)?;
+    let items = rows.map(|row| row?.parse()).collect::<Result<_, _>>()?;
+    Ok((items, u64::try_from(total).unwrap_or_default()))
+}
+
+/// Every execution whose status is one of `statuses`, in creation order.
+pub fn with_status(conn: &Connection, statuses: &[ExecutionStatus]) -> Result<Vec<Execution>, StoreError> {
+    let names: Vec<String> = statuses.iter().map(|status| format!("'{}'", status.as_str())).collect();
+    let mut statement =
+        conn.prepare(&format!("SELECT {COLUMNS} FROM executions WHERE status IN ({}) ORDER BY seq", names.join(", ")))?;
+    let rows = statement.query_map([], raw)?;
+    rows.map(|row| row?.parse()).collect()
+}
+
+/// The columns as text, before parsing (parsing errors are ours, not SQLite's).
+struct RawExecution([Option<String>; 10]);
+
+fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
+    let mut columns: [Option<String>; 10] = Default::default();
+    for (index, column) in columns.iter_mut().enumerate() {
+        *column = row.get(index)?;
+    }
+    Ok(RawExecution(columns))
+}
+
+impl RawExecution {
+    fn parse(self) -> Result<Execution, StoreError> {
+        const TABLE: &str = "executions";
+        let [id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error] =
+            self.0;
+        let text = |value: Option<String>| value.unwrap_or_default();
+        let parameters = match serde_json::from_str(&text(parameters)) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Err(StoreError::Corrupt { table: TABLE, detail: "parameters is not a JSON object".into() }),
+        };
+        Ok(Execution {
+            id: parse_column(TABLE, "id", &text(id), |s| Uuid::parse_str(s).ok())?,
+            workflow_id: text(workflow_id),
+            deployment_id: text(deployment_id),
+            status: parse_column(TABLE, "status", &text(status), ExecutionStatus::parse)?,
+            parameters,
+            created_at: parse_column(TABLE, "created_at", &text(created_at), |s| s.parse::<Timestamp>().ok())?,
+            started_at: parse_time(TABLE, started_at)?,
+            ended_at: parse_time(TABLE, ended_at)?,
+            created_by: text(created_by),
+            error: text(error),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open_writer;
+
+    fn execution(status: ExecutionStatus) -> Execution {
+        Execution {
+            id: Uuid::new_v4(),
+            workflow_id: "install".into(),
+            deployment_id: "web".into(),
+            status,
+            parameters: serde_json::json!({"duration_seconds": 1.5}).as_object().cloned().unwrap(),
+            created_at: Timestamp::now(),
+            started_at: None,
+            ended_at: None,
+            created_by: "admin".into(),
+            error: String::new(),
+        }
+    }
+
+    #[test]
+    fn executions_round_trip_and_page_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(dir.path()).unwrap();
+        let first = execution(ExecutionStatus::Queued);
+        let mut second = execution(ExecutionStatus::Started);
+        insert(&conn, &first).unwrap();
+        insert(&conn, &second).unwrap();
+
+        second.status = ExecutionStatus::Terminated;
+        second.ended_at = Some(Timestamp::now());
+        update(&conn, &second).unwrap();
+        assert_eq!(get(&conn, second.id).unwrap(), Some(second.clone()));
+        assert_eq!(get(&conn, Uuid::new_v4()).unwrap(), None);
+
+        let (items, total) = page(&conn, 10, 0).unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(items, vec![second.clone(), first.clone()]);
+        let (items, _) = page(&conn, 1, 1).unwrap();
+        assert_eq!(items, vec![first.clone()]);
+
+        assert_eq!(with_status(&conn, &[ExecutionStatus::Queued]).unwrap(), vec![first]);
+    }
+}

@@ -1,0 +1,130 @@
+//! The embedded SQLite store: one file `manager.db` in the data dir.
+//!
+//! The engine owns the one writing connection (so every write is serialized
+//! with the state machine); reads of lists and single executions go through a
+//! second connection, which WAL lets run beside the writer.
+
+pub mod executions;
+pub mod maintenance;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+/// The database file's name inside the data dir.
+pub const DB_FILE: &str = "manager.db";
+
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![M::up(include_str!("../../migrations/0001_maintenance_and_executions.sql"))])
+});
+
+/// A failure of the store; shown to clients only as a 500 without details.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data dir could not be created.
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        /// The dir.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// The blocking task running a read panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+    /// A row holds something this version cannot read (a newer or damaged database).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// Which table.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Opens (creating if needed) the database in `data_dir` and migrates it.
+/// Call once per process before [`open_reader`].
+pub fn open_writer(data_dir: &Path) -> Result<Connection, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+    let mut conn = open(data_dir)?;
+    // WAL lets readers run beside the writer; FULL makes every acknowledged
+    // commit survive a crash of the process and of the machine.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    MIGRATIONS.to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens a second connection to an already migrated database, for reads.
+pub fn open_reader(data_dir: &Path) -> Result<Connection, StoreError> {
+    open(data_dir)
+}
+
+fn open(data_dir: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(data_dir.join(DB_FILE))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// The read connection, shared by request handlers; each read runs on a
+/// blocking thread so SQLite never stalls the async runtime.
+#[derive(Clone)]
+pub struct Reader(Arc<Mutex<Connection>>);
+
+impl Reader {
+    /// Wraps a connection from [`open_reader`].
+    pub fn new(conn: Connection) -> Self {
+        Self(Arc::new(Mutex::new(conn)))
+    }
+
+    /// Runs `read` against the database.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let conn = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner)))
+            .await
+            .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+}
+
+/// Parses a column that holds one of our wire names, or says the row is corrupt.
+fn parse_column<T>(
+    table: &'static str,
+    column: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt { table, detail: format!("{column} = {text:?}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn opening_twice_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(dir.path()).unwrap();
+        conn.execute("UPDATE maintenance SET reason = 'kept'", []).unwrap();
+        drop(conn);
+        let conn = open_writer(dir.path()).unwrap();
+        let reason: String = conn.query_row("SELECT reason FROM maintenance", [], |row| row.get(0)).unwrap();
+        assert_eq!(reason, "kept");
+    }
+}

@@ -1,0 +1,288 @@
+//! Helpers for black-box tests: a real manager on 127.0.0.1:0 (in-process or
+//! as a child process), a real SQLite file in a temp dir, real HTTP.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use manager::config::Config;
+use manager::Manager;
+use serde_json::{json, Value};
+use shared::{ApiError, ErrorCode, Execution, MaintenanceStatus};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen at once; generous
+/// so a loaded 2-core CI machine does not flake.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+/// An execution that will not end by itself during a test.
+pub const LONG: f64 = 600.0;
+
+/// A client for one manager.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(address: SocketAddr) -> Self {
+        Self { base: format!("http://{address}"), http: reqwest::Client::new() }
+    }
+
+    /// `path` under the API prefix.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, shared::api::path(path))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
+        let request = self.http.post(self.url(path));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.expect("POST")
+    }
+
+    pub async fn status(&self) -> MaintenanceStatus {
+        let response = self.get("/maintenance").await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("status JSON")
+    }
+
+    /// Activates and returns the status of the 200 response.
+    pub async fn activate(&self, reason: Option<&str>) -> MaintenanceStatus {
+        let body = reason.map(|reason| json!({ "reason": reason }));
+        let response = self.post("/maintenance/activate", body).await;
+        assert_eq!(response.status(), 200, "activate");
+        response.json().await.expect("status JSON")
+    }
+
+    pub async fn deactivate(&self) -> MaintenanceStatus {
+        let response = self.post("/maintenance/deactivate", None).await;
+        assert_eq!(response.status(), 200, "deactivate");
+        response.json().await.expect("status JSON")
+    }
+
+    /// `POST /executions` with the given duration and queue flag.
+    pub async fn create(&self, duration_seconds: f64, queue: bool) -> reqwest::Response {
+        let body = json!({
+            "workflow_id": "install",
+            "deployment_id": "web",
+            "parameters": { "duration_seconds": duration_seconds },
+            "queue": queue,
+        });
+        self.post("/executions", Some(body)).await
+    }
+
+    /// Creates an execution that must be admitted (201).
+    pub async fn start(&self, duration_seconds: f64) -> Execution {
+        let response = self.create(duration_seconds, false).await;
+        assert_eq!(response.status(), 201, "create execution");
+        response.json().await.expect("execution JSON")
+    }
+
+    /// Reads an execution in any maintenance state, with the admin bypass header.
+    pub async fn execution(&self, id: uuid::Uuid) -> Execution {
+        let url = self.url(&format!("/executions/{id}"));
+        let response = self.http.get(url).header(shared::api::BYPASS_HEADER, "true").send().await.expect("GET");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("execution JSON")
+    }
+
+    pub async fn cancel(&self, id: uuid::Uuid) -> Execution {
+        let response = self.post(&format!("/executions/{id}"), Some(json!({"action": "cancel"}))).await;
+        assert_eq!(response.status(), 200, "cancel");
+        response.json().await.expect("execution JSON")
+    }
+
+    /// Polls until `done` holds for the status; panics after [`PATIENCE`].
+    pub async fn wait_for_status(&self, done: impl Fn(&MaintenanceStatus) -> bool) -> MaintenanceStatus {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let status = self.status().await;
+            if done(&status) {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "gave up waiting; last status {status:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Opens `GET /maintenance/events`.
+    pub async fn events(&self) -> Events {
+        let response = self.get("/maintenance/events").await;
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        Events { body: Box::pin(response.bytes_stream()), buffer: String::new() }
+    }
+}
+
+/// Asserts an error response: status, JSON body with the code, no traceback.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: ErrorCode) -> ApiError {
+    assert_eq!(response.status(), status, "status of {}", response.url());
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/json"), "error content type");
+    let text = response.text().await.expect("body");
+    for leak in ["Traceback", "panicked", "backtrace", "src/", "rusqlite"] {
+        assert!(!text.contains(leak), "error body leaks {leak:?}: {text}");
+    }
+    let body: ApiError = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
+    assert_eq!(body.error_code, code, "{text}");
+    assert!(!body.message.is_empty());
+    body
+}
+
+/// A parsed Server-Sent Events stream of `status` events.
+pub struct Events {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Events {
+    /// The next `status` event; panics after [`PATIENCE`] or if the stream ends.
+    pub async fn next(&mut self) -> MaintenanceStatus {
+        tokio::time::timeout(PATIENCE, self.next_or_end()).await.expect("no event in time").expect("stream ended")
+    }
+
+    /// The next `status` event, or `None` when the server ended the stream.
+    pub async fn next_or_end(&mut self) -> Option<MaintenanceStatus> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event = Some(name.trim().to_owned());
+                    } else if let Some(chunk) = line.strip_prefix("data:") {
+                        data.push_str(chunk.trim_start());
+                    }
+                }
+                if event.as_deref() == Some("status") {
+                    return Some(serde_json::from_str(&data).expect("status event JSON"));
+                }
+            }
+            let chunk = self.body.next().await?.ok()?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        }
+    }
+}
+
+/// A manager running inside the test process.
+pub struct TestApp {
+    pub api: Api,
+    pub data_dir: TempDir,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with_dist(Path::new("/nonexistent-dist")).await
+    }
+
+    pub async fn spawn_with_dist(dist: &Path) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = Config { bind: "127.0.0.1:0".into(), data_dir: data_dir.path().to_owned(), dist: dist.to_owned() };
+        let manager = Manager::open(&config).expect("open manager");
+        let listener = TcpListener::bind(&config.bind).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(manager.serve(listener, shutdown.clone()));
+        Self { api: Api::new(address), data_dir, shutdown, server }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(self) -> TempDir {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.server).await.expect("graceful stop in time").unwrap().unwrap();
+        self.data_dir
+    }
+}
+
+/// A `manager` child process, for restarts and kills.
+pub struct ManagerProcess {
+    pub api: Api,
+    child: Child,
+    /// The log lines the process wrote after it started listening.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl ManagerProcess {
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with_dist(data_dir, Path::new("/nonexistent-dist"))
+    }
+
+    pub fn start_with_dist(data_dir: &Path, dist: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
+        command
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--dist")
+            .arg(dist)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn manager");
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let address = loop {
+            let line = log.recv_timeout(PATIENCE).expect("manager did not say where it listens");
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                break address.parse::<SocketAddr>().expect("listen address");
+            }
+        };
+        Self { api: Api::new(address), child, log }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("manager did not stop within {PATIENCE:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ManagerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

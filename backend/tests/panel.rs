@@ -1,0 +1,79 @@
+//! The manager serves the built admin panel from `--dist` with an SPA
+//! fallback, beside (never instead of) the API.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{assert_error, ManagerProcess, TestApp};
+use shared::ErrorCode;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_files_and_falls_back_to_index_for_panel_routes_only() {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<!DOCTYPE html><title>panel</title>").unwrap();
+    std::fs::write(dist.path().join("app.js"), "console.log('panel')").unwrap();
+    let app = TestApp::spawn_with_dist(dist.path()).await;
+    let get = |path: &str| app.api.http.get(format!("{}{path}", app.api.base)).send();
+
+    let script = get("/app.js").await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert_eq!(script.text().await.unwrap(), "console.log('panel')");
+    for route in ["/", "/index.html", "/maintenance", "/executions/123"] {
+        let page = get(route).await.unwrap();
+        assert_eq!(page.status(), 200, "{route}");
+        assert!(page.text().await.unwrap().contains("<title>panel</title>"), "{route}");
+    }
+    // API paths never fall back to the page.
+    assert_error(get("/api/v3.1/no-such-thing").await.unwrap(), 404, ErrorCode::NotFound).await;
+    assert_error(get("/api/anything").await.unwrap(), 404, ErrorCode::NotFound).await;
+}
+
+/// Headless Chromium loads the release build of the panel (trunk output) from
+/// a real manager and shows the maintenance status it fetched. Needs the
+/// build: `scripts/test` builds it and sets `PANEL_DIST`.
+#[tokio::test(flavor = "multi_thread")]
+async fn built_panel_shows_the_status_in_a_real_browser() {
+    let Some(dist) = std::env::var_os("PANEL_DIST") else {
+        eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run this test");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start_with_dist(data.path(), std::path::Path::new(&dist));
+    manager.api.activate(Some("kernel upgrade")).await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let output = tokio::task::spawn_blocking({
+        let url = format!("{}/", manager.api.base);
+        let profile = profile.path().to_owned();
+        move || {
+            Command::new(std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into()))
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--virtual-time-budget=10000",
+                    "--dump-dom",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .arg(url)
+                .output()
+        }
+    });
+    let output = tokio::time::timeout(Duration::from_secs(120), output)
+        .await
+        .expect("chromium in time")
+        .unwrap()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(dom.contains(r#"data-state="activated""#), "the page shows the state; DOM:\n{dom}");
+    assert!(dom.contains("kernel upgrade"), "the page shows the reason; DOM:\n{dom}");
+}

@@ -1,0 +1,108 @@
+//! Durability with real process restarts (SPEC §1): acknowledged transitions,
+//! timestamps, history and executions survive SIGTERM and SIGKILL; running
+//! executions of a dead process become `failed` and `activating` completes.
+
+mod common;
+
+use common::{ManagerProcess, LONG};
+use shared::{ExecutionStatus, MaintenanceState, MaintenanceTransition};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_while_activating_fails_the_running_execution_and_completes_activation() {
+    let data = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(data.path());
+    let finished = manager.api.start(0.05).await;
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while !manager.api.execution(finished.id).await.status.is_end() {
+        assert!(std::time::Instant::now() < deadline, "a 50 ms execution never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let running = manager.api.start(LONG).await;
+    let activating = manager.api.activate(Some("db upgrade")).await;
+    assert_eq!(activating.status, MaintenanceState::Activating);
+    assert_eq!(activating.remaining_executions.len(), 1);
+    assert_eq!(activating.remaining_executions[0].id, running.id);
+    manager.kill();
+
+    let manager = ManagerProcess::start(data.path());
+    let status = manager.api.status().await;
+    assert_eq!(status.status, MaintenanceState::Activated, "activating completes once the dead run is failed");
+    assert_eq!(status.activation_requested_at, activating.activation_requested_at);
+    assert_eq!(status.requested_by, "admin");
+    assert_eq!(status.reason, "db upgrade");
+    assert!(status.activated_at.is_some());
+
+    let failed = manager.api.execution(running.id).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert!(failed.error.contains("manager stopped"), "error says why: {:?}", failed.error);
+    assert_eq!(failed.ended_at, status.activated_at);
+    assert_eq!(manager.api.execution(finished.id).await.status, ExecutionStatus::Terminated);
+
+    let history: Vec<MaintenanceTransition> = manager.api.get("/maintenance/history").await.json().await.unwrap();
+    let steps: Vec<_> = history.iter().map(|t| (t.from, t.to)).collect();
+    assert_eq!(
+        steps,
+        [
+            (MaintenanceState::Deactivated, MaintenanceState::Activating),
+            (MaintenanceState::Activating, MaintenanceState::Activated)
+        ]
+    );
+    assert_eq!(history[0].at, activating.activation_requested_at.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_right_after_an_acknowledged_activate_keeps_it() {
+    let data = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let manager = ManagerProcess::start(data.path());
+        let acknowledged = manager.api.activate(Some(&format!("round {round}"))).await;
+        manager.kill();
+
+        let manager = ManagerProcess::start(data.path());
+        assert_eq!(manager.api.status().await, acknowledged, "round {round}");
+        let off = manager.api.deactivate().await;
+        manager.kill();
+
+        let manager = ManagerProcess::start(data.path());
+        assert_eq!(manager.api.status().await, off, "round {round}");
+        manager.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_gracefully_and_everything_survives_the_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(data.path());
+    let activated = manager.api.activate(Some("maintenance window")).await;
+    let queued: shared::Execution = manager.api.create(LONG, true).await.json().await.unwrap();
+    assert_eq!(queued.status, ExecutionStatus::Queued);
+    // An open event stream must not hold up the shutdown.
+    let mut events = manager.api.events().await;
+    events.next().await;
+    let exit = manager.terminate();
+    assert!(exit.success(), "exit status {exit}");
+    assert!(events.next_or_end().await.is_none(), "the stream ended");
+
+    let manager = ManagerProcess::start(data.path());
+    assert_eq!(manager.api.status().await, activated);
+    let still = manager.api.execution(queued.id).await;
+    assert_eq!(still.status, ExecutionStatus::Queued, "queued executions wait through restarts");
+    assert_eq!(still.created_at, queued.created_at);
+
+    manager.api.deactivate().await;
+    assert_eq!(manager.api.execution(queued.id).await.status, ExecutionStatus::Started);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starting_on_an_unwritable_data_dir_fails_with_a_clear_message() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_manager"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(file.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("opening data dir"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,3 @@
+//! The panel's building blocks.
+
+pub mod status_card;

@@ -1,0 +1,65 @@
+//! Paths and the small response bodies of the REST API (SPEC §2).
+
+use serde::{Deserialize, Serialize};
+
+/// Every API path starts with this.
+pub const API_PREFIX: &str = "/api/v3.1";
+/// Header with which an admin passes the maintenance gate (Cloudify's).
+pub const BYPASS_HEADER: &str = "X-BYPASS-MAINTENANCE";
+/// Header carrying a token from `POST /tokens` (Cloudify's).
+pub const TOKEN_HEADER: &str = "Authentication-Token";
+
+/// An API path: the prefix followed by `tail` (`path("/maintenance")`).
+pub fn path(tail: &str) -> String {
+    format!("{API_PREFIX}{tail}")
+}
+
+/// Body of `GET /version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionInfo {
+    /// The manager's version.
+    pub version: String,
+    /// The API version (`v3.1`).
+    pub api_version: String,
+}
+
+/// Body of `GET /status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerStatus {
+    /// `running` while the manager serves requests.
+    pub status: String,
+    /// The maintenance-mode state, so monitoring sees it without signing in.
+    pub maintenance: crate::MaintenanceState,
+}
+
+/// Body of list responses (Cloudify's shape): the items and how they were paged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListResponse<T> {
+    /// The items of this page, newest first.
+    pub items: Vec<T>,
+    /// Paging information.
+    pub metadata: ListMetadata,
+}
+
+/// Paging information of a list response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListMetadata {
+    /// How the list was cut.
+    pub pagination: Pagination,
+}
+
+/// `_size` and `_offset` as applied, and how many items there are in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pagination {
+    /// Items in all.
+    pub total: u64,
+    /// The page size asked for (or the default).
+    pub size: u32,
+    /// How many items were skipped.
+    pub offset: u64,
+}

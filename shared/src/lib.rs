@@ -1,0 +1,17 @@
+//! Types shared by the `manager` server, the admin panel and the `cfy` CLI.
+//!
+//! One definition of every request, response, state and error code of the
+//! contract (`SPEC.md` §1–4), so the three programs cannot drift apart.
+
+pub mod api;
+pub mod error;
+pub mod execution;
+pub mod maintenance;
+pub mod time;
+
+pub use error::{ApiError, ErrorCode};
+pub use execution::{Execution, ExecutionAction, ExecutionStatus, NewExecution};
+pub use maintenance::{
+    ActivateRequest, MaintenanceState, MaintenanceStatus, MaintenanceTransition, RemainingExecution,
+};
+pub use time::Timestamp;

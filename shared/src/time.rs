@@ -1,0 +1,130 @@
+//! Timestamps in the contract's one format: UTC RFC 3339, milliseconds, `Z`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A point in time, always shown as `2017-04-04T05:16:21.407Z`.
+///
+/// Stored with millisecond precision so that what is persisted, sent and
+/// parsed back is the same value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2017-04-04T05:16:21.407Z"))]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The current time, truncated to milliseconds.
+    pub fn now() -> Self {
+        Self::from_datetime(Utc::now())
+    }
+
+    /// Wraps a chrono time, truncated to milliseconds.
+    pub fn from_datetime(at: DateTime<Utc>) -> Self {
+        let millis = at.timestamp_millis();
+        Self(DateTime::from_timestamp_millis(millis).unwrap_or(at))
+    }
+
+    /// The chrono value, for arithmetic and local-time display.
+    pub fn as_datetime(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+/// A string that is not an RFC 3339 timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTimestamp(pub String);
+
+impl fmt::Display for InvalidTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not an RFC 3339 timestamp: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidTimestamp {}
+
+impl FromStr for Timestamp {
+    type Err = InvalidTimestamp;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|at| Self::from_datetime(at.with_timezone(&Utc)))
+            .map_err(|_| InvalidTimestamp(s.to_owned()))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for `Option<Timestamp>` where "unset" is the empty string, as the
+/// status object of the contract has it (`"activated_at": ""`).
+pub mod empty_if_none {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `None` as `""`.
+    pub fn serialize<S: Serializer>(value: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(at) => s.collect_str(at),
+            None => s.serialize_str(""),
+        }
+    }
+
+    /// Reads `""` (or `null`) as `None`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) if text.is_empty() => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_milliseconds_and_z() {
+        let at: Timestamp = "2017-04-04T05:16:21.407123+00:00".parse().unwrap();
+        assert_eq!(at.to_string(), "2017-04-04T05:16:21.407Z");
+    }
+
+    #[test]
+    fn converts_offsets_to_utc() {
+        let at: Timestamp = "2017-04-04T07:16:21.407+02:00".parse().unwrap();
+        assert_eq!(at.to_string(), "2017-04-04T05:16:21.407Z");
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let at: Timestamp = "2017-04-04T05:16:21.407Z".parse().unwrap();
+        let json = serde_json::to_string(&at).unwrap();
+        assert_eq!(json, "\"2017-04-04T05:16:21.407Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!("yesterday".parse::<Timestamp>().is_err());
+        assert!(serde_json::from_str::<Timestamp>("\"\"").is_err());
+    }
+}
