@@ -39,6 +39,9 @@ pub enum AppError {
     /// 413.
     #[error("The request body is larger than the manager accepts")]
     PayloadTooLarge,
+    /// 429 with `Retry-After` (seconds): too many failed sign-ins.
+    #[error("Too many failed sign-ins; try again in {0} seconds")]
+    TooManyRequests(u64),
     /// 503 with `Retry-After`: refused by maintenance mode.
     #[error("{}", shared::error::MAINTENANCE_MESSAGE)]
     Maintenance(ErrorCode),
@@ -57,6 +60,7 @@ impl AppError {
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
             Self::Maintenance(code) => *code,
             Self::Internal(_) => ErrorCode::InternalError,
         }
@@ -75,8 +79,13 @@ impl IntoResponse for AppError {
         };
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(ApiError { message, error_code: code })).into_response();
-        if matches!(self, Self::Maintenance(_)) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        let retry_after = match self {
+            Self::Maintenance(_) => Some(u64::from(RETRY_AFTER_SECONDS)),
+            Self::TooManyRequests(seconds) => Some(seconds),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

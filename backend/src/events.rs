@@ -11,7 +11,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use shared::MaintenanceStatus;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::auth::CurrentUser;
+use crate::auth::StreamUser;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -27,10 +27,12 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
         (status = 200, description = "`status` events, each with the full status object as data; first the current one, then one per change", content_type = "text/event-stream", body = MaintenanceStatus),
         (status = 401, body = shared::ApiError),
     ),
+    params(("token" = Option<String>, Query, description = "A token, for clients that cannot send headers (browser EventSource)")),
+    security(("basic" = []), ("token" = []), ("token_query" = [])),
 )]
 pub async fn events(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    _user: StreamUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let engine = Arc::clone(&state.engine);
     // Subscribe before reading the current status so no change falls between.

@@ -5,18 +5,15 @@
 //! engine decides those under its lock (queue / bypass / refuse), which is what
 //! makes admission race-free. Everything else is decided here.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::api::{API_PREFIX, BYPASS_HEADER};
 use shared::{ErrorCode, MaintenanceState};
 
-use crate::auth::authenticate;
 use crate::error::AppError;
-use crate::maintenance::Engine;
+use crate::state::AppState;
 
 /// What the gate does with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,25 +82,38 @@ pub fn decide(state: MaintenanceState, method: &Method, path: &str) -> GateDecis
 
 /// The middleware: rejects with 503 + `Retry-After`, or passes (marking an
 /// admin's bypass for the engine).
-pub async fn gate(State(engine): State<Arc<Engine>>, mut request: Request, next: Next) -> Response {
-    let bypass = wants_bypass(&request);
+pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let bypass = asks_bypass(&request) && bypassing_admin(&state, &mut request).await;
     if bypass {
         request.extensions_mut().insert(Bypass);
     }
-    match decide(engine.state(), request.method(), request.uri().path()) {
+    match decide(state.engine.state(), request.method(), request.uri().path()) {
         GateDecision::Reject(code) if !bypass => AppError::Maintenance(code).into_response(),
         _ => next.run(request).await,
     }
 }
 
-/// `X-BYPASS-MAINTENANCE: true` counts only from an admin (Cloudify's rule).
-fn wants_bypass(request: &Request) -> bool {
-    let asked = request
+fn asks_bypass(request: &Request) -> bool {
+    request
         .headers()
         .get(BYPASS_HEADER)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
-    asked && authenticate(request.headers()).is_ok_and(|user| user.is_admin())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// `X-BYPASS-MAINTENANCE: true` counts only from an admin (Cloudify's rule);
+/// from anyone else it is ignored. The caller found here is kept for the
+/// handler, so credentials are checked once.
+async fn bypassing_admin(state: &AppState, request: &mut Request) -> bool {
+    let address = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    match state.auth.authenticate(request.headers(), address).await {
+        Ok(user) => {
+            let admin = user.is_admin();
+            request.extensions_mut().insert(user);
+            admin
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -13,9 +13,12 @@ pub mod maintenance;
 pub mod routes;
 pub mod state;
 pub mod store;
+pub mod users;
 
 use std::any::Any;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -29,11 +32,12 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::maintenance::Engine;
 use crate::state::AppState;
-use crate::store::{Reader, StoreError};
+use crate::store::{Db, StoreError};
 
 /// The largest request body accepted (bigger ones get 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -49,9 +53,11 @@ impl Manager {
     /// builds the router. Must be called inside a tokio runtime.
     pub fn open(config: &Config) -> Result<Self, StoreError> {
         let writer = store::open_writer(&config.data_dir)?;
-        let reader = Reader::new(store::open_reader(&config.data_dir)?);
+        auth::bootstrap(&writer, config.admin_password.as_deref())?;
+        let reader = Db::new(store::open_reader(&config.data_dir)?);
+        let auth = Arc::new(Auth::new(Db::new(store::open_reader(&config.data_dir)?), config.token_ttl()));
         let engine = Engine::recover(writer)?;
-        let state = AppState { engine, reader, shutdown: CancellationToken::new() };
+        let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         if !config.dist.join("index.html").is_file() {
             tracing::warn!(dist = %config.dist.display(), "no admin panel there (run `trunk build --release`); serving the API only");
         }
@@ -72,7 +78,8 @@ impl Manager {
             shutdown.cancelled().await;
             streams.cancel();
         };
-        axum::serve(listener, self.router).with_graceful_shutdown(stop).await
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(stop).await
     }
 }
 
@@ -84,11 +91,18 @@ pub fn router(state: AppState, dist: &Path) -> Router {
         .route("/api/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback_service(panel)
-        .layer(from_fn_with_state(state.engine.clone(), gate::gate))
+        .layer(from_fn_with_state(state.clone(), gate::gate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         // A 503 from the gate is the product working; real faults are logged as errors where they happen.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: the event stream's query may carry a token.
+                .make_span_with(|request: &axum::extract::Request| {
+                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
         .with_state(state)
 }
 

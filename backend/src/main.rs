@@ -1,25 +1,53 @@
 //! `manager`: reads the configuration, opens the data dir and serves until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM; `manager users …` manages users on the data dir.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use manager::config::Config;
+use manager::users::{self, UsersCommand};
 use manager::Manager;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The workflow manager server.
+#[derive(Debug, Parser)]
+#[command(name = "manager", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manages users (works on the data dir, also while the server runs).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let Cli { mut config, command } = Cli::parse();
+    if let Some(Command::Users { command }) = command {
+        let done = users::run(&config.data_dir, command, &mut std::io::stdin().lock())?;
+        println!("{done}");
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = Config::parse();
+    config.admin_password = std::env::var("MANAGER_ADMIN_PASSWORD").ok();
+    tokio::runtime::Runtime::new()?.block_on(serve(config))
+}
 
+async fn serve(config: Config) -> anyhow::Result<()> {
     let manager = Manager::open(&config).with_context(|| format!("opening data dir {}", config.data_dir.display()))?;
     let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;

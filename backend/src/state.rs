@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
 use crate::maintenance::Engine;
-use crate::store::Reader;
+use crate::store::Db;
 
 /// The application state: cheap to clone, all `Arc`s inside.
 #[derive(Clone)]
@@ -14,14 +14,10 @@ pub struct AppState {
     /// The state machine and execution admission (the only writer).
     pub engine: Arc<Engine>,
     /// Reads of lists and history.
-    pub reader: Reader,
+    pub reader: Db,
+    /// Credentials: users, tokens, failed sign-ins.
+    pub auth: Arc<Auth>,
     /// Fires on shutdown, so endless responses (event streams) end and the
     /// server can stop gracefully.
     pub shutdown: CancellationToken,
-}
-
-impl FromRef<AppState> for Arc<Engine> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.engine)
-    }
 }

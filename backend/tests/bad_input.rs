@@ -45,7 +45,7 @@ async fn malformed_missing_and_mistyped_bodies_are_400_naming_the_field() {
         ("/maintenance/activate", "{", Some("not valid JSON")),
     ];
     for (path, body, mentions) in cases {
-        let response = app.api.http.post(app.api.url(path)).body(body).send().await.unwrap();
+        let response = app.api.request(Method::POST, path).body(body).send().await.unwrap();
         let error = assert_error(response, 400, ErrorCode::BadRequest).await;
         if let Some(word) = mentions {
             assert!(error.message.contains(word), "POST {path} {body:?}: {:?} should mention {word:?}", error.message);
@@ -70,9 +70,9 @@ async fn unknown_paths_ids_methods_and_queries_get_json_errors() {
         app.api.post(&format!("/executions/{missing}"), Some(serde_json::json!({"action": "cancel"}))).await;
     assert_error(cancel_missing, 404, ErrorCode::NotFound).await;
     assert_error(app.api.get("/executions/zzz").await, 400, ErrorCode::BadRequest).await;
-    let wrong_method = app.api.http.request(Method::DELETE, app.api.url("/maintenance")).send().await.unwrap();
+    let wrong_method = app.api.request(Method::DELETE, "/maintenance").send().await.unwrap();
     assert_error(wrong_method, 405, ErrorCode::MethodNotAllowed).await;
-    let wrong_method = app.api.http.request(Method::GET, app.api.url("/maintenance/activate")).send().await.unwrap();
+    let wrong_method = app.api.request(Method::GET, "/maintenance/activate").send().await.unwrap();
     assert_error(wrong_method, 405, ErrorCode::MethodNotAllowed).await;
     for query in ["_size=0", "_size=1001", "_size=abc", "_offset=-1"] {
         assert_error(app.api.get(&format!("/executions?{query}")).await, 400, ErrorCode::BadRequest).await;
@@ -87,12 +87,19 @@ async fn huge_bodies_are_413() {
     // each request needs a fresh one (a pooled one may already be closing).
     let unpooled = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     for path in ["/executions", "/maintenance/activate"] {
-        let response = unpooled.post(app.api.url(path)).body(huge.clone()).send().await.unwrap();
+        let token = app.api.token.clone().unwrap();
+        let response = unpooled
+            .post(app.api.url(path))
+            .header(shared::api::TOKEN_HEADER, token)
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
         assert_error(response, 413, ErrorCode::PayloadTooLarge).await;
     }
     // Just under the limit is judged on its content, not its size.
     let long_id = format!(r#"{{"workflow_id":"{}","deployment_id":"web"}}"#, "a".repeat(40_000));
-    let response = app.api.http.post(app.api.url("/executions")).body(long_id).send().await.unwrap();
+    let response = app.api.request(Method::POST, "/executions").body(long_id).send().await.unwrap();
     let error = assert_error(response, 400, ErrorCode::BadRequest).await;
     assert!(error.message.contains("workflow_id"), "{}", error.message);
 }

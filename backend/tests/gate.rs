@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use shared::{ErrorCode, MaintenanceState};
 
 async fn send(api: &Api, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let request = api.http.request(method, api.url(path));
+    let request = api.request(method, path);
     let request = match body {
         Some(body) => request.json(&body),
         None => request,
@@ -121,9 +121,8 @@ async fn activated_refuses_everything_but_the_allow_list() {
 async fn admin_bypass_header_passes_the_gate() {
     let app = TestApp::spawn().await;
     app.api.activate(None).await;
-    let bypassing = |method: Method, path: &str| {
-        app.api.http.request(method, app.api.url(path)).header(shared::api::BYPASS_HEADER, "true")
-    };
+    let bypassing =
+        |method: Method, path: &str| app.api.request(method, path).header(shared::api::BYPASS_HEADER, "true");
     let list = bypassing(Method::GET, "/executions").send().await.unwrap();
     assert_eq!(list.status(), 200);
     let created = bypassing(Method::POST, "/executions").json(&new_execution(false)).send().await.unwrap();
@@ -132,6 +131,6 @@ async fn admin_bypass_header_passes_the_gate() {
     assert_eq!(execution.status, shared::ExecutionStatus::Started);
     // Only the literal "true" bypasses.
     let other =
-        app.api.http.get(app.api.url("/executions")).header(shared::api::BYPASS_HEADER, "yes").send().await.unwrap();
+        app.api.request(Method::GET, "/executions").header(shared::api::BYPASS_HEADER, "yes").send().await.unwrap();
     assert_refused(other, ErrorCode::MaintenanceModeActive).await;
 }

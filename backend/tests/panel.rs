@@ -32,17 +32,16 @@ async fn serves_files_and_falls_back_to_index_for_panel_routes_only() {
 }
 
 /// Headless Chromium loads the release build of the panel (trunk output) from
-/// a real manager and shows the maintenance status it fetched. Needs the
-/// build: `scripts/test` builds it and sets `PANEL_DIST`.
+/// a real manager and renders it: a signed-out visitor gets the sign-in form.
+/// Needs the build: `scripts/test` builds it and sets `PANEL_DIST`.
 #[tokio::test(flavor = "multi_thread")]
-async fn built_panel_shows_the_status_in_a_real_browser() {
+async fn built_panel_renders_the_sign_in_form_in_a_real_browser() {
     let Some(dist) = std::env::var_os("PANEL_DIST") else {
         eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run this test");
         return;
     };
     let data = tempfile::tempdir().unwrap();
     let manager = ManagerProcess::start_with_dist(data.path(), std::path::Path::new(&dist));
-    manager.api.activate(Some("kernel upgrade")).await;
 
     let profile = tempfile::tempdir().unwrap();
     let output = tokio::task::spawn_blocking({
@@ -74,6 +73,6 @@ async fn built_panel_shows_the_status_in_a_real_browser() {
         .unwrap()
         .expect("run chromium");
     let dom = String::from_utf8_lossy(&output.stdout);
-    assert!(dom.contains(r#"data-state="activated""#), "the page shows the state; DOM:\n{dom}");
-    assert!(dom.contains("kernel upgrade"), "the page shows the reason; DOM:\n{dom}");
+    assert!(dom.contains(r#"aria-label="Sign in""#), "the page shows the sign-in form; DOM:\n{dom}");
+    assert!(dom.contains(r#"id="password""#), "with a password field; DOM:\n{dom}");
 }

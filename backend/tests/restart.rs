@@ -10,7 +10,7 @@ use shared::{ExecutionStatus, MaintenanceState, MaintenanceTransition};
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_while_activating_fails_the_running_execution_and_completes_activation() {
     let data = tempfile::tempdir().unwrap();
-    let manager = ManagerProcess::start(data.path());
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
     let finished = manager.api.start(0.05).await;
     let deadline = std::time::Instant::now() + common::PATIENCE;
     while !manager.api.execution(finished.id).await.status.is_end() {
@@ -24,7 +24,7 @@ async fn kill_9_while_activating_fails_the_running_execution_and_completes_activ
     assert_eq!(activating.remaining_executions[0].id, running.id);
     manager.kill();
 
-    let manager = ManagerProcess::start(data.path());
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
     let status = manager.api.status().await;
     assert_eq!(status.status, MaintenanceState::Activated, "activating completes once the dead run is failed");
     assert_eq!(status.activation_requested_at, activating.activation_requested_at);
@@ -54,16 +54,16 @@ async fn kill_9_while_activating_fails_the_running_execution_and_completes_activ
 async fn kill_9_right_after_an_acknowledged_activate_keeps_it() {
     let data = tempfile::tempdir().unwrap();
     for round in 0..5 {
-        let manager = ManagerProcess::start(data.path());
+        let manager = ManagerProcess::start(data.path()).signed_in().await;
         let acknowledged = manager.api.activate(Some(&format!("round {round}"))).await;
         manager.kill();
 
-        let manager = ManagerProcess::start(data.path());
+        let manager = ManagerProcess::start(data.path()).signed_in().await;
         assert_eq!(manager.api.status().await, acknowledged, "round {round}");
         let off = manager.api.deactivate().await;
         manager.kill();
 
-        let manager = ManagerProcess::start(data.path());
+        let manager = ManagerProcess::start(data.path()).signed_in().await;
         assert_eq!(manager.api.status().await, off, "round {round}");
         manager.kill();
     }
@@ -72,7 +72,7 @@ async fn kill_9_right_after_an_acknowledged_activate_keeps_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_gracefully_and_everything_survives_the_restart() {
     let data = tempfile::tempdir().unwrap();
-    let manager = ManagerProcess::start(data.path());
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
     let activated = manager.api.activate(Some("maintenance window")).await;
     let queued: shared::Execution = manager.api.create(LONG, true).await.json().await.unwrap();
     assert_eq!(queued.status, ExecutionStatus::Queued);
@@ -83,7 +83,7 @@ async fn sigterm_stops_gracefully_and_everything_survives_the_restart() {
     assert!(exit.success(), "exit status {exit}");
     assert!(events.next_or_end().await.is_none(), "the stream ended");
 
-    let manager = ManagerProcess::start(data.path());
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
     assert_eq!(manager.api.status().await, activated);
     let still = manager.api.execution(queued.id).await;
     assert_eq!(still.status, ExecutionStatus::Queued, "queued executions wait through restarts");

@@ -3,9 +3,11 @@
 
 use std::fmt;
 
+use base64::Engine as _;
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
-use shared::{ApiError, MaintenanceStatus};
+use shared::api::{path, TOKEN_HEADER};
+use shared::{ApiError, ErrorCode, MaintenanceStatus, TokenResponse};
 
 /// Why a call failed, in words for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +20,13 @@ pub enum FetchError {
     Unreadable(String),
 }
 
+impl FetchError {
+    /// Whether the caller must sign in (again).
+    pub fn needs_sign_in(&self) -> bool {
+        matches!(self, Self::Api(error) if error.error_code == ErrorCode::Unauthorized)
+    }
+}
+
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -28,13 +37,21 @@ impl fmt::Display for FetchError {
     }
 }
 
+/// `POST /tokens` with the username and password: a token for this session.
+pub async fn sign_in(username: &str, password: &str) -> Result<TokenResponse, FetchError> {
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let request = Request::post(&path("/tokens")).header("Authorization", &format!("Basic {credentials}"));
+    read(request.send().await.map_err(network)?).await
+}
+
 /// `GET /maintenance`.
-pub async fn maintenance_status() -> Result<MaintenanceStatus, FetchError> {
-    let response = Request::get(&shared::api::path("/maintenance"))
-        .send()
-        .await
-        .map_err(|error| FetchError::Network(error.to_string()))?;
-    read(response).await
+pub async fn maintenance_status(token: &str) -> Result<MaintenanceStatus, FetchError> {
+    let request = Request::get(&path("/maintenance")).header(TOKEN_HEADER, token);
+    read(request.send().await.map_err(network)?).await
+}
+
+fn network(error: gloo_net::Error) -> FetchError {
+    FetchError::Network(error.to_string())
 }
 
 async fn read<T: DeserializeOwned>(response: Response) -> Result<T, FetchError> {

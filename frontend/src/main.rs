@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod components;
+mod session;
 
 fn main() {
     console_error_panic_hook::set_once();

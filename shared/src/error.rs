@@ -26,6 +26,8 @@ pub enum ErrorCode {
     Conflict,
     /// 413: the body is larger than the manager accepts.
     PayloadTooLarge,
+    /// 429: too many failed sign-ins; wait `Retry-After` seconds.
+    TooManyRequests,
     /// 503 while `activating`: new executions are refused.
     EnteringMaintenanceMode,
     /// 503 while `activated`: most requests are refused.
@@ -45,6 +47,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::TooManyRequests => "too_many_requests",
             Self::EnteringMaintenanceMode => "entering_maintenance_mode",
             Self::MaintenanceModeActive => "maintenance_mode_active",
             Self::InternalError => "internal_error",
@@ -61,6 +64,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
+            Self::TooManyRequests => 429,
             Self::EnteringMaintenanceMode | Self::MaintenanceModeActive => 503,
             Self::InternalError => 500,
         }

@@ -4,11 +4,13 @@
 //! contract (`SPEC.md` §1–4), so the three programs cannot drift apart.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod execution;
 pub mod maintenance;
 pub mod time;
 
+pub use auth::{Role, TokenResponse};
 pub use error::{ApiError, ErrorCode};
 pub use execution::{Execution, ExecutionAction, ExecutionStatus, NewExecution};
 pub use maintenance::{

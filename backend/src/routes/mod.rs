@@ -3,11 +3,13 @@
 pub mod executions;
 pub mod maintenance;
 pub mod system;
+pub mod tokens;
 
 use std::sync::LazyLock;
 
 use shared::api::API_PREFIX;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,13 +25,41 @@ use crate::state::AppState;
                        while maintenance mode refuses a request the status is 503 with `Retry-After`."
     ),
     components(schemas(shared::ApiError, shared::ErrorCode)),
+    modifiers(&SecuritySchemes),
+    security(("basic" = []), ("token" = [])),
     tags(
+        (name = "auth", description = "Tokens"),
         (name = "maintenance", description = "The maintenance-mode gate"),
         (name = "executions", description = "Workflow executions"),
         (name = "system", description = "Never gated"),
     )
 )]
 struct ApiDoc;
+
+/// Declares how callers sign in: Basic, the `Authentication-Token` header,
+/// and (on the event stream only) a `token` query parameter.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                shared::api::TOKEN_HEADER,
+                "A token from POST /api/v3.1/tokens",
+            ))),
+        );
+        components.add_security_scheme(
+            "token_query",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "Only on GET /maintenance/events, for browser EventSource",
+            ))),
+        );
+    }
+}
 
 /// Every API route with its OpenAPI description, under [`API_PREFIX`].
 pub fn api_routes() -> OpenApiRouter<AppState> {
@@ -45,6 +75,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::status))
         .routes(routes!(system::ok))
         .routes(routes!(system::openapi_json))
+        .routes(routes!(tokens::create))
+        .routes(routes!(tokens::revoke))
         .fallback(not_found);
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, api)
 }

@@ -9,25 +9,25 @@ use shared::api::{ServerStatus, VersionInfo};
 use crate::state::AppState;
 
 /// The manager's and the API's versions.
-#[utoipa::path(get, path = "/version", tag = "system", responses((status = 200, body = VersionInfo)))]
+#[utoipa::path(get, path = "/version", tag = "system", security(()), responses((status = 200, body = VersionInfo)))]
 pub async fn version() -> Json<VersionInfo> {
     Json(VersionInfo { version: env!("CARGO_PKG_VERSION").into(), api_version: "v3.1".into() })
 }
 
 /// Whether the manager runs, and its maintenance state, for monitoring.
-#[utoipa::path(get, path = "/status", tag = "system", responses((status = 200, body = ServerStatus)))]
+#[utoipa::path(get, path = "/status", tag = "system", security(()), responses((status = 200, body = ServerStatus)))]
 pub async fn status(State(state): State<AppState>) -> Json<ServerStatus> {
     Json(ServerStatus { status: "running".into(), maintenance: state.engine.state() })
 }
 
 /// Liveness: 200 `OK` while the manager serves requests.
-#[utoipa::path(get, path = "/ok", tag = "system", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/ok", tag = "system", security(()), responses((status = 200, body = String, content_type = "text/plain")))]
 pub async fn ok() -> &'static str {
     "OK"
 }
 
 /// This API's OpenAPI 3 document.
-#[utoipa::path(get, path = "/openapi.json", tag = "system",
+#[utoipa::path(get, path = "/openapi.json", tag = "system", security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 pub async fn openapi_json() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI.as_str())

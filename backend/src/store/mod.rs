@@ -6,6 +6,7 @@
 
 pub mod executions;
 pub mod maintenance;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -17,7 +18,10 @@ use rusqlite_migration::{Migrations, M};
 pub const DB_FILE: &str = "manager.db";
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_maintenance_and_executions.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_maintenance_and_executions.sql")),
+        M::up(include_str!("../../migrations/0002_users_and_tokens.sql")),
+    ])
 });
 
 /// A failure of the store; shown to clients only as a 500 without details.
@@ -37,6 +41,9 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// The first admin could not be created.
+    #[error("cannot create the first admin: {0}")]
+    Bootstrap(String),
     /// The blocking task running a read panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
@@ -75,18 +82,19 @@ fn open(data_dir: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The read connection, shared by request handlers; each read runs on a
-/// blocking thread so SQLite never stalls the async runtime.
+/// A connection shared by request handlers (reads of lists and history;
+/// users and tokens); each use runs on a blocking thread so SQLite never
+/// stalls the async runtime.
 #[derive(Clone)]
-pub struct Reader(Arc<Mutex<Connection>>);
+pub struct Db(Arc<Mutex<Connection>>);
 
-impl Reader {
+impl Db {
     /// Wraps a connection from [`open_reader`].
     pub fn new(conn: Connection) -> Self {
         Self(Arc::new(Mutex::new(conn)))
     }
 
-    /// Runs `read` against the database.
+    /// Runs `read` (which may also write users and tokens) against the database.
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,

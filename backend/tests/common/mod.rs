@@ -23,17 +23,35 @@ use tokio_util::sync::CancellationToken;
 pub const PATIENCE: Duration = Duration::from_secs(20);
 /// An execution that will not end by itself during a test.
 pub const LONG: f64 = 600.0;
+/// The first admin's password in every test manager.
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
-/// A client for one manager.
+/// A client for one manager, signed in with a token (or anonymous).
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    pub token: Option<String>,
 }
 
 impl Api {
-    pub fn new(address: SocketAddr) -> Self {
-        Self { base: format!("http://{address}"), http: reqwest::Client::new() }
+    /// An anonymous client.
+    pub fn anonymous(address: SocketAddr) -> Self {
+        Self { base: format!("http://{address}"), http: reqwest::Client::new(), token: None }
+    }
+
+    /// A client signed in as `username` (a token from `POST /tokens`).
+    pub async fn signed_in(&self, username: &str, password: &str) -> Self {
+        let response = self
+            .http
+            .post(self.url("/tokens"))
+            .basic_auth(username, Some(password))
+            .send()
+            .await
+            .expect("POST /tokens");
+        assert_eq!(response.status(), 200, "sign in as {username}");
+        let token: shared::TokenResponse = response.json().await.expect("token JSON");
+        Self { token: Some(token.value), ..self.clone() }
     }
 
     /// `path` under the API prefix.
@@ -41,12 +59,21 @@ impl Api {
         format!("{}{}", self.base, shared::api::path(path))
     }
 
+    /// A request to an API path with this client's token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(token) => request.header(shared::api::TOKEN_HEADER, token),
+            None => request,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("GET")
+        self.request(reqwest::Method::GET, path).send().await.expect("GET")
     }
 
     pub async fn post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
-        let request = self.http.post(self.url(path));
+        let request = self.request(reqwest::Method::POST, path);
         let request = match body {
             Some(body) => request.json(&body),
             None => request,
@@ -94,8 +121,8 @@ impl Api {
 
     /// Reads an execution in any maintenance state, with the admin bypass header.
     pub async fn execution(&self, id: uuid::Uuid) -> Execution {
-        let url = self.url(&format!("/executions/{id}"));
-        let response = self.http.get(url).header(shared::api::BYPASS_HEADER, "true").send().await.expect("GET");
+        let request = self.request(reqwest::Method::GET, &format!("/executions/{id}"));
+        let response = request.header(shared::api::BYPASS_HEADER, "true").send().await.expect("GET");
         assert_eq!(response.status(), 200);
         response.json().await.expect("execution JSON")
     }
@@ -194,14 +221,26 @@ impl TestApp {
     }
 
     pub async fn spawn_with_dist(dist: &Path) -> Self {
+        Self::spawn_with(dist, 36_000).await
+    }
+
+    /// A manager whose tokens live `token_ttl_seconds`.
+    pub async fn spawn_with(dist: &Path, token_ttl_seconds: u64) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let config = Config { bind: "127.0.0.1:0".into(), data_dir: data_dir.path().to_owned(), dist: dist.to_owned() };
+        let config = Config {
+            bind: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_owned(),
+            dist: dist.to_owned(),
+            token_ttl_seconds,
+            admin_password: Some(ADMIN_PASSWORD.into()),
+        };
         let manager = Manager::open(&config).expect("open manager");
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
         let address = listener.local_addr().expect("address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(manager.serve(listener, shutdown.clone()));
-        Self { api: Api::new(address), data_dir, shutdown, server }
+        let api = Api::anonymous(address).signed_in("admin", ADMIN_PASSWORD).await;
+        Self { api, data_dir, shutdown, server }
     }
 
     /// Stops the server gracefully and waits for it.
@@ -218,6 +257,8 @@ pub struct ManagerProcess {
     child: Child,
     /// The log lines the process wrote after it started listening.
     pub log: mpsc::Receiver<String>,
+    /// The log lines up to and including the "listening" line.
+    pub startup_log: Vec<String>,
 }
 
 impl ManagerProcess {
@@ -226,6 +267,15 @@ impl ManagerProcess {
     }
 
     pub fn start_with_dist(data_dir: &Path, dist: &Path) -> Self {
+        Self::start_full(data_dir, dist, &[])
+    }
+
+    /// Starts with extra environment variables (overriding the defaults).
+    pub fn start_with_env(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_full(data_dir, Path::new("/nonexistent-dist"), envs)
+    }
+
+    fn start_full(data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
         command
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
@@ -233,8 +283,12 @@ impl ManagerProcess {
             .arg("--dist")
             .arg(dist)
             .env("RUST_LOG", "info")
+            .env("MANAGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
         let mut child = command.spawn().expect("spawn manager");
         let stderr = child.stderr.take().expect("stderr");
         let (lines, log) = mpsc::channel();
@@ -245,14 +299,31 @@ impl ManagerProcess {
                 }
             }
         });
+        let mut startup_log = Vec::new();
         let address = loop {
             let line = log.recv_timeout(PATIENCE).expect("manager did not say where it listens");
+            startup_log.push(line.clone());
             if let Some((_, rest)) = line.split_once("listening on http://") {
                 let address = rest.split_whitespace().next().unwrap_or_default();
                 break address.parse::<SocketAddr>().expect("listen address");
             }
         };
-        Self { api: Api::new(address), child, log }
+        Self { api: Api::anonymous(address), child, log, startup_log }
+    }
+
+    /// Signs the client in as the first admin.
+    pub async fn signed_in(mut self) -> Self {
+        self.api = self.api.signed_in("admin", ADMIN_PASSWORD).await;
+        self
+    }
+
+    /// The log lines written since start-up, waiting `quiet` for stragglers.
+    pub fn drain_log(&self, quiet: Duration) -> Vec<String> {
+        let mut lines = self.startup_log.clone();
+        while let Ok(line) = self.log.recv_timeout(quiet) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// SIGKILL: no chance to clean up.

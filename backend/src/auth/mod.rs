@@ -1,0 +1,278 @@
+//! Who is calling, and what they may do (SPEC §4).
+//!
+//! Credentials: `Authorization: Basic …` (argon2-checked password) or
+//! `Authentication-Token: <id>.<secret>` (from `POST /tokens`). The event
+//! stream alone also takes `?token=` (a browser `EventSource` cannot set
+//! headers). Handlers ask for [`CurrentUser`] or [`AdminUser`]; the gate asks
+//! [`Auth::authenticate`] only for the bypass header and leaves the result in
+//! the request for the handler.
+
+pub mod limiter;
+pub mod password;
+pub mod token;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use base64::Engine as _;
+use rusqlite::Connection;
+use shared::api::TOKEN_HEADER;
+use shared::{Role, Timestamp, TokenResponse};
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::users::{self as store, UserRecord};
+use crate::store::{Db, StoreError};
+use limiter::SignInLimiter;
+
+/// The signed-in caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentUser {
+    /// The username (`requested_by`, `created_by`).
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl CurrentUser {
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Checks credentials against the users and tokens in the store.
+pub struct Auth {
+    db: Db,
+    limiter: Mutex<SignInLimiter>,
+    token_ttl: Duration,
+}
+
+impl Auth {
+    /// Checks credentials using `db`; new tokens live for `token_ttl`.
+    pub fn new(db: Db, token_ttl: Duration) -> Self {
+        Self { db, limiter: Mutex::default(), token_ttl }
+    }
+
+    /// The caller named by the request's credentials; 401 without valid ones.
+    pub async fn authenticate(&self, headers: &HeaderMap, address: Option<IpAddr>) -> Result<CurrentUser, AppError> {
+        if let Some(value) = headers.get(TOKEN_HEADER) {
+            let value = value.to_str().map_err(|_| unauthorized("The Authentication-Token header is not text"))?;
+            return self.by_token(value).await;
+        }
+        if headers.contains_key(header::AUTHORIZATION) {
+            return self.by_basic(headers, address).await;
+        }
+        Err(unauthorized(
+            "Sign in first: send `Authorization: Basic …` or an `Authentication-Token` header from POST /api/v3.1/tokens",
+        ))
+    }
+
+    /// The caller named by `Authorization: Basic` only (to issue tokens: a
+    /// token cannot mint new tokens, so a stolen one dies with its expiry).
+    pub async fn by_basic(&self, headers: &HeaderMap, address: Option<IpAddr>) -> Result<CurrentUser, AppError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized("Sign in with your username and password (`Authorization: Basic …`)"));
+        };
+        let (username, password) = basic_credentials(value.as_bytes())?;
+        self.by_password(username, password, address).await
+    }
+
+    /// The owner of a valid, unexpired, unrevoked token.
+    pub async fn by_token(&self, value: &str) -> Result<CurrentUser, AppError> {
+        let Some((id, secret)) = token::parse(value) else {
+            return Err(unauthorized("The token is not valid"));
+        };
+        let secret = secret.to_owned();
+        let found = self.db.read(move |conn| store::token_digest(conn, id)).await?;
+        let Some((record, digest)) = found else {
+            return Err(unauthorized("The token is not valid"));
+        };
+        if !token::matches(&secret, &digest) {
+            return Err(unauthorized("The token is not valid"));
+        }
+        if record.revoked_at.is_some() {
+            return Err(unauthorized("The token was revoked; sign in again"));
+        }
+        if record.expires_at <= Timestamp::now() {
+            return Err(unauthorized("The token has expired; sign in again"));
+        }
+        Ok(CurrentUser { username: record.username, role: record.role })
+    }
+
+    /// The user with this name and password; 429 after too many failures.
+    pub async fn by_password(
+        &self,
+        username: String,
+        password: String,
+        address: Option<IpAddr>,
+    ) -> Result<CurrentUser, AppError> {
+        if let Err(wait) = self.limiter().check(&username, address, Instant::now()) {
+            return Err(AppError::TooManyRequests(wait.as_secs().max(1)));
+        }
+        let name = username.clone();
+        let user = self.db.read(move |conn| store::get(conn, &name)).await?;
+        // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+        let verified = tokio::task::spawn_blocking(move || match user {
+            Some(user) if password::verify(&password, &user.password_hash) => Some(user),
+            Some(_) => None,
+            None => {
+                password::verify_against_nothing(&password);
+                None
+            }
+        })
+        .await
+        .map_err(|error| AppError::Internal(error.to_string()))?;
+        match verified {
+            Some(user) => {
+                self.limiter().succeed(&username, address);
+                Ok(CurrentUser { username: user.username, role: user.role })
+            }
+            None => {
+                if let Some(lockout) = self.limiter().fail(&username, address, Instant::now()) {
+                    tracing::warn!(%username, ?address, "too many failed sign-ins; refusing this pair for {lockout:?}");
+                }
+                Err(unauthorized("Wrong username or password"))
+            }
+        }
+    }
+
+    /// A new token for `user`.
+    pub async fn issue_token(&self, user: &CurrentUser) -> Result<TokenResponse, AppError> {
+        let new = token::generate().map_err(AppError::Internal)?;
+        let expires_at = Timestamp::from_datetime(
+            chrono::Utc::now() + chrono::TimeDelta::from_std(self.token_ttl).unwrap_or(chrono::TimeDelta::hours(10)),
+        );
+        let (id, digest, username) = (new.id, new.digest, user.username.clone());
+        self.db.read(move |conn| store::insert_token(conn, id, &digest, &username, expires_at)).await?;
+        Ok(TokenResponse { id: new.id, value: new.value, username: user.username.clone(), role: user.role, expires_at })
+    }
+
+    /// Revokes token `id`: its owner or an admin may.
+    pub async fn revoke(&self, caller: &CurrentUser, id: Uuid) -> Result<(), AppError> {
+        let token = self.db.read(move |conn| store::token_by_id(conn, id)).await?;
+        let Some(token) = token else {
+            return Err(AppError::NotFound(format!("Token `{id}` was not found")));
+        };
+        if token.username != caller.username && !caller.is_admin() {
+            return Err(AppError::Forbidden("Only the token's owner or an admin may revoke it".into()));
+        }
+        self.db.read(move |conn| store::revoke_token(conn, id)).await?;
+        Ok(())
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
+        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// On first start (no users), creates `admin` with `password`, or with a
+/// generated one that is logged once.
+pub fn bootstrap(conn: &Connection, password: Option<&str>) -> Result<(), StoreError> {
+    if store::count(conn)? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match password {
+        Some(given) if !given.is_empty() => (given.to_owned(), false),
+        _ => (password::generate().map_err(StoreError::Bootstrap)?, true),
+    };
+    let user = UserRecord {
+        username: "admin".into(),
+        role: Role::Admin,
+        password_hash: password::hash(&password).map_err(StoreError::Bootstrap)?,
+        created_at: Timestamp::now(),
+    };
+    store::insert(conn, &user)?;
+    if generated {
+        tracing::warn!(
+            "created the first user `admin` with the generated password: {password}  \
+             (shown only this once; set MANAGER_ADMIN_PASSWORD before the first start to choose it, \
+             or change it with `manager users set-password admin --password-stdin`)"
+        );
+    } else {
+        tracing::info!("created the first user `admin` with the password from MANAGER_ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+fn unauthorized(message: &str) -> AppError {
+    AppError::Unauthorized(message.to_owned())
+}
+
+fn basic_credentials(header: &[u8]) -> Result<(String, String), AppError> {
+    let malformed = || unauthorized("The Authorization header is not `Basic <base64 of username:password>`");
+    let text = std::str::from_utf8(header).map_err(|_| malformed())?;
+    let (scheme, encoded) = text.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok((username.to_owned(), password.to_owned()))
+}
+
+/// The client's IP address, for the sign-in limiter.
+pub fn peer(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip())
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // The gate may already have authenticated this request (bypass header).
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(user.clone());
+        }
+        let user = state.auth.authenticate(&parts.headers, peer(parts)).await?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+/// A signed-in admin; a signed-in user gets 403.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.is_admin() {
+            Ok(Self(user))
+        } else {
+            Err(AppError::Forbidden(format!("User `{}` is not an admin; this needs the admin role", user.username)))
+        }
+    }
+}
+
+/// A signed-in caller of the event stream: headers as everywhere, or, on
+/// this route only, `?token=<token>` — a browser `EventSource` cannot send
+/// headers. The risk: URLs end up in proxy logs and browser history, so the
+/// manager never logs query strings, and tokens expire.
+#[derive(Debug, Clone)]
+pub struct StreamUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for StreamUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let query_token = parts
+            .uri
+            .query()
+            .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("token=")))
+            .map(str::to_owned);
+        let has_headers = parts.headers.contains_key(TOKEN_HEADER) || parts.headers.contains_key(header::AUTHORIZATION);
+        match query_token {
+            Some(token) if !has_headers => Ok(Self(state.auth.by_token(&token).await?)),
+            _ => CurrentUser::from_request_parts(parts, state).await.map(Self),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `/tokens`: sign in for a token; revoke one.
+
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use shared::TokenResponse;
+use uuid::Uuid;
+
+use crate::auth::{peer, CurrentUser};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A new token for the caller (sign in with Basic auth). It expires after the
+/// manager's token lifetime (default 10 hours).
+#[utoipa::path(post, path = "/tokens", tag = "auth", security(("basic" = [])),
+    responses((status = 200, body = TokenResponse), (status = 401, body = shared::ApiError),
+              (status = 429, body = shared::ApiError, description = "Too many failed sign-ins; see Retry-After")))]
+pub async fn create(State(state): State<AppState>, parts: Parts) -> Result<Json<TokenResponse>, AppError> {
+    let user = state.auth.by_basic(&parts.headers, peer(&parts)).await?;
+    let token = state.auth.issue_token(&user).await?;
+    tracing::info!(username = %user.username, token_id = %token.id, "token issued");
+    Ok(Json(token))
+}
+
+/// Revokes a token at once. Its owner or an admin may.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "auth",
+    params(("id" = Uuid, Path, description = "The token's id (from POST /tokens)")),
+    responses((status = 204, description = "Revoked"), (status = 400, body = shared::ApiError),
+              (status = 401, body = shared::ApiError), (status = 403, body = shared::ApiError),
+              (status = 404, body = shared::ApiError)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id =
+        Uuid::parse_str(&id).map_err(|_| AppError::BadRequest(format!("id: `{id}` is not a token id (a UUID)")))?;
+    state.auth.revoke(&user, id).await?;
+    tracing::info!(by = %user.username, token_id = %id, "token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
