@@ -1,18 +1,29 @@
-//! `cfy`: the manager's command-line client. The maintenance-mode and
-//! executions commands arrive with the CLI issue; today it knows its options.
+//! `cfy`: the manager's command-line client. Exit 0 on success, 1 on error
+//! with the message on stderr (SPEC §5).
+
+mod args;
+mod client;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The manager's command-line client.
-#[derive(Debug, Parser)]
-#[command(name = "cfy", version, about)]
-struct Cli {
-    /// The manager's URL.
-    #[arg(long, global = true, env = "CFY_MANAGER", default_value = "http://127.0.0.1:3000")]
-    manager: String,
-}
-
-fn main() {
-    let cli = Cli::parse();
-    println!("cfy {} for the manager at {}; see `cfy --help`", env!("CARGO_PKG_VERSION"), cli.manager);
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,110 @@
+//! The command line, as clap derive structs (SPEC §5–6).
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use uuid::Uuid;
+
+/// The manager's command-line client.
+#[derive(Debug, Parser)]
+#[command(name = "cfy", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Connection and output options.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The manager's URL.
+    #[arg(long, global = true, env = "CFY_MANAGER", default_value = "http://127.0.0.1:3000")]
+    pub manager: String,
+    /// The user to sign in as.
+    #[arg(short, long, global = true, env = "CFY_USERNAME", default_value = "admin")]
+    pub username: String,
+    /// The password (prefer the CFY_PASSWORD environment variable: arguments show in `ps`).
+    #[arg(short, long, global = true, env = "CFY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// More detail: -v adds tables, -vvv logs every HTTP request to stderr.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Handle the manager's maintenance mode.
+    #[command(subcommand)]
+    MaintenanceMode(MaintenanceMode),
+    /// Handle workflow executions.
+    #[command(subcommand)]
+    Executions(Executions),
+}
+
+/// `cfy maintenance-mode …`
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceMode {
+    /// Stop admitting executions; enter maintenance once none remain.
+    Activate {
+        /// Wait until the manager is in maintenance mode.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this many seconds (0 = no limit).
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Why, shown to everyone while maintenance is on.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Leave maintenance mode; queued executions start.
+    Deactivate,
+    /// Show the maintenance mode's status.
+    Status {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `cfy executions …`
+#[derive(Debug, Subcommand)]
+pub enum Executions {
+    /// List executions, newest first.
+    List {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one execution.
+    Get {
+        /// The execution's id.
+        id: Uuid,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a workflow on a deployment.
+    Start {
+        /// The workflow to run.
+        workflow: String,
+        /// The deployment to run it on.
+        #[arg(short = 'd', long = "deployment-id")]
+        deployment: String,
+        /// How long it works, in seconds (default 5).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// During maintenance, queue it instead of failing.
+        #[arg(long)]
+        queue: bool,
+    },
+    /// Cancel an execution.
+    Cancel {
+        /// The execution's id.
+        id: Uuid,
+        /// Stop it at once (force-cancel).
+        #[arg(long)]
+        force: bool,
+    },
+}

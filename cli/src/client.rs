@@ -1,0 +1,201 @@
+//! The manager's REST API over HTTP, with the errors a person can act on.
+
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use shared::{ApiError, MaintenanceStatus};
+
+use crate::args::Global;
+
+/// Why a command failed; printed on stderr as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// No HTTP answer at all.
+    #[error("Cannot reach the manager at {url}: {detail}")]
+    Unreachable {
+        /// The manager's URL.
+        url: String,
+        /// What the network said.
+        detail: String,
+    },
+    /// The manager refused, with its own message.
+    #[error("{0}")]
+    Api(ApiError),
+    /// An answer that is not what the API documents.
+    #[error("The manager at {url} sent an answer cfy cannot read: {detail}")]
+    Unreadable {
+        /// The manager's URL.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The command line itself is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// `--wait --timeout` ran out (the reference CLI's wording).
+    #[error(
+        "Timed out while entering maintenance mode. Note that the manager is still entering maintenance mode \
+         in the background. You can run 'cfy maintenance-mode status' to check the status."
+    )]
+    WaitTimeout,
+}
+
+/// A write's result: changed, or already so (HTTP 304).
+pub enum Outcome<T> {
+    /// The manager did it; this is its answer.
+    Done(T),
+    /// Nothing to do: it was already so.
+    Unchanged,
+}
+
+/// A signed-in connection to one manager.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    username: String,
+    password: Option<String>,
+    verbose: u8,
+}
+
+impl Client {
+    /// A client for the manager and credentials in `global`.
+    pub fn new(global: &Global) -> Self {
+        Self {
+            base: global.manager.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            username: global.username.clone(),
+            password: global.password.clone(),
+            verbose: global.verbose,
+        }
+    }
+
+    /// `GET` an API path and read the JSON answer.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let response = self.send(Method::GET, path, None::<&()>).await?;
+        self.read(response).await
+    }
+
+    /// `POST` to an API path; a 304 is `Unchanged`.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Outcome<T>, CliError> {
+        let response = self.send(Method::POST, path, body).await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Outcome::Unchanged);
+        }
+        self.read(response).await.map(Outcome::Done)
+    }
+
+    /// `GET /maintenance/events`: the status now, then one per change.
+    pub async fn status_events(&self) -> Result<StatusEvents, CliError> {
+        let response = self.send(Method::GET, "/maintenance/events", None::<&()>).await?;
+        if !response.status().is_success() {
+            return Err(self.read::<()>(response).await.err().unwrap_or_else(|| self.unreadable("no events")));
+        }
+        Ok(StatusEvents { body: Box::pin(response.bytes_stream()), buffer: String::new() })
+    }
+
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response, CliError> {
+        let url = format!("{}{}", self.base, shared::api::path(path));
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(password) = &self.password {
+            request = request.basic_auth(&self.username, Some(password));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let started = Instant::now();
+        let response = request
+            .send()
+            .await
+            .map_err(|error| CliError::Unreachable { url: self.base.clone(), detail: innermost(&error) })?;
+        if self.verbose >= 3 {
+            eprintln!("{method} {url} -> {} ({} ms)", response.status(), started.elapsed().as_millis());
+        }
+        Ok(response)
+    }
+
+    async fn read<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T, CliError> {
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|error| self.unreadable(&innermost(&error)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|error| self.unreadable(&error.to_string()));
+        }
+        match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(error) => Err(CliError::Api(error)),
+            Err(_) => Err(self.unreadable(&format!("HTTP {status}"))),
+        }
+    }
+
+    fn unreadable(&self, detail: &str) -> CliError {
+        CliError::Unreadable { url: self.base.clone(), detail: detail.to_owned() }
+    }
+}
+
+/// The most specific cause ("Connection refused (os error 111)").
+fn innermost(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// A parsed `status` event stream.
+pub struct StatusEvents {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>>>,
+    buffer: String,
+}
+
+impl StatusEvents {
+    /// The next status, or `None` when the stream ends or breaks.
+    pub async fn next(&mut self) -> Option<MaintenanceStatus> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(status) = parse_event(&block) {
+                    return Some(status);
+                }
+            }
+            let chunk = self.body.next().await?.ok()?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        }
+    }
+}
+
+/// One SSE block: a `status` event's data, or `None` (keep-alives, others).
+fn parse_event(block: &str) -> Option<MaintenanceStatus> {
+    let mut name = None;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = Some(value.trim());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push_str(value.strip_prefix(' ').unwrap_or(value));
+        }
+    }
+    (name == Some("status")).then(|| serde_json::from_str(&data).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_events_and_skips_the_rest() {
+        let block = "event: status\ndata: {\"status\":\"activated\",\"requested_by\":\"admin\",\"activated_at\":\"\",\"activation_requested_at\":\"\",\"remaining_executions\":[],\"reason\":\"\"}\n\n";
+        assert_eq!(parse_event(block).unwrap().status, shared::MaintenanceState::Activated);
+        assert_eq!(parse_event(":keep-alive\n\n"), None);
+        assert_eq!(parse_event("event: other\ndata: {}\n\n"), None);
+    }
+}

@@ -1,0 +1,31 @@
+//! One function per subcommand; each prints its lines and returns an error
+//! for `main` to print.
+
+pub mod executions;
+pub mod maintenance_mode;
+
+use crate::args::{Cli, Command};
+use crate::client::{CliError, Client};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let client = Client::new(&cli.global);
+    match cli.command {
+        Command::MaintenanceMode(command) => maintenance_mode::run(&client, command, cli.global.verbose).await,
+        Command::Executions(command) => executions::run(&client, command).await,
+    }
+}
+
+/// Prints lines to stdout.
+fn print(lines: impl IntoIterator<Item = String>) {
+    for line in lines {
+        println!("{line}");
+    }
+}
+
+/// Prints a value as pretty JSON (for `--json`).
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|error| CliError::Usage(error.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

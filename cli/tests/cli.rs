@@ -1,0 +1,294 @@
+//! The real `cfy` binary against a real manager on 127.0.0.1:0: the exact
+//! lines of SPEC §6, exit codes, and errors a person can act on.
+
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use manager::config::Config;
+use manager::Manager;
+use serde_json::json;
+use shared::{Execution, MaintenanceState, MaintenanceStatus};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "cli test password";
+const LONG: f64 = 600.0;
+
+struct TestManager {
+    url: String,
+    http: reqwest::Client,
+    _data: TempDir,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl TestManager {
+    async fn spawn() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            bind: "127.0.0.1:0".into(),
+            data_dir: data.path().to_owned(),
+            dist: "/nonexistent".into(),
+            token_ttl_seconds: 3600,
+            admin_password: Some(PASSWORD.into()),
+        };
+        let manager = Manager::open(&config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(manager.serve(listener, stop.clone()));
+        Self { url, http: reqwest::Client::new(), _data: data, _stop: stop.drop_guard() }
+    }
+
+    /// Runs `cfy` with this manager and the admin's credentials.
+    async fn cfy(&self, args: &[&str]) -> Output {
+        run_cfy(&self.url, PASSWORD, args).await
+    }
+
+    async fn api_post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        let url = format!("{}/api/v3.1{path}", self.url);
+        self.http.post(url).basic_auth("admin", Some(PASSWORD)).json(&body).send().await.unwrap()
+    }
+
+    async fn start(&self, duration: f64) -> Execution {
+        let body =
+            json!({"workflow_id": "install", "deployment_id": "web", "parameters": {"duration_seconds": duration}});
+        let response = self.api_post("/executions", body).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    async fn status(&self) -> MaintenanceStatus {
+        let url = format!("{}/api/v3.1/maintenance", self.url);
+        self.http.get(url).basic_auth("admin", Some(PASSWORD)).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+async fn run_cfy(url: &str, password: &str, args: &[&str]) -> Output {
+    let mut command = Command::cargo_bin("cfy").unwrap();
+    command.env("CFY_MANAGER", url).env("CFY_PASSWORD", password).env_remove("CFY_USERNAME").args(args);
+    command.timeout(Duration::from_secs(60));
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn assert_failure(output: &Output, message: &str) {
+    assert_eq!(output.status.code(), Some(1), "stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output));
+    let err = stderr(output);
+    assert!(err.contains(message), "stderr should contain {message:?}:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_prints_the_reference_lines_in_all_three_states() {
+    let manager = TestManager::spawn().await;
+    let off = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&off);
+    assert_eq!(stdout(&off), "\nMaintenance Mode Status:\n\tStatus:\tdeactivated\n\n");
+
+    let execution = manager.start(LONG).await;
+    manager.api_post("/maintenance/activate", json!({})).await;
+    let status = manager.status().await;
+    let requested = status.activation_requested_at.unwrap();
+    let activating = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&activating);
+    assert_eq!(
+        stdout(&activating),
+        format!(
+            "\nMaintenance Mode Status:\n\tStatus:\tactivating\n\tRequested By:\tadmin\n\
+             \tActivation Requested At:\t{requested}\n\n\
+             Cloudify Manager currently has one running or pending execution. Waiting for it to finish before entering maintenance mode.\n"
+        )
+    );
+    let verbose = stdout(&manager.cfy(&["maintenance-mode", "status", "-v"]).await);
+    assert!(verbose.contains("Remaining executions:"), "{verbose}");
+    assert!(verbose.contains(&execution.id.to_string()) && verbose.contains("| started "), "{verbose}");
+
+    manager.api_post(&format!("/executions/{}", execution.id), json!({"action": "cancel"})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while manager.status().await.status != MaintenanceState::Activated {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let activated_at = manager.status().await.activated_at.unwrap();
+    let on = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&on);
+    assert_eq!(
+        stdout(&on),
+        format!(
+            "\nMaintenance Mode Status:\n\tStatus:\tactivated\n\tRequested By:\tadmin\n\tActivated At:\t{activated_at}\n\
+             \tActivation Requested At:\t{requested}\n\n\
+             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n"
+        )
+    );
+    let json: MaintenanceStatus =
+        serde_json::from_str(&stdout(&manager.cfy(&["maintenance-mode", "status", "--json"]).await)).unwrap();
+    assert_eq!(json.status, MaintenanceState::Activated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activate_without_wait_then_304_then_deactivate_twice() {
+    let manager = TestManager::spawn().await;
+    let activate = manager.cfy(&["maintenance-mode", "activate", "--reason", "kernel upgrade"]).await;
+    assert_success(&activate);
+    assert_eq!(
+        stdout(&activate),
+        "Entering maintenance mode...\nRun 'cfy maintenance-mode status' to check the maintenance mode's status.\n"
+    );
+    let status = manager.status().await;
+    assert_eq!((status.status, status.reason.as_str()), (MaintenanceState::Activated, "kernel upgrade"));
+
+    let again = manager.cfy(&["maintenance-mode", "activate"]).await;
+    assert_success(&again);
+    assert_eq!(
+        stdout(&again),
+        format!(
+            "Entering maintenance mode...\nMaintenance mode is already on: the manager has been in maintenance mode since {}.\n",
+            status.activated_at.unwrap()
+        )
+    );
+
+    let off = manager.cfy(&["maintenance-mode", "deactivate"]).await;
+    assert_success(&off);
+    assert_eq!(stdout(&off), "Turning off maintenance mode...\nMaintenance mode is off.\n");
+    let off_again = manager.cfy(&["maintenance-mode", "deactivate"]).await;
+    assert_success(&off_again);
+    assert_eq!(stdout(&off_again), "Turning off maintenance mode...\nMaintenance mode is already off.\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activate_wait_returns_once_the_running_execution_ends() {
+    let manager = TestManager::spawn().await;
+    let execution = manager.start(1.5).await;
+    let wait = manager.cfy(&["maintenance-mode", "activate", "--wait", "--timeout", "60"]).await;
+    assert_success(&wait);
+    assert_eq!(
+        stdout(&wait),
+        "Entering maintenance mode...\n\
+         Cloudify manager will enter Maintenance mode once there are no running or pending executions...\n\n\
+         Manager is in maintenance mode.\nWhile in maintenance mode most requests will be blocked.\n"
+    );
+    // It followed the remaining count on stderr while it waited.
+    assert!(stderr(&wait).contains("Waiting for one running or pending execution to finish"), "{}", stderr(&wait));
+    let status = manager.status().await;
+    assert_eq!(status.status, MaintenanceState::Activated);
+    let url = format!("{}/api/v3.1/executions/{}", manager.url, execution.id);
+    let ended: Execution = manager
+        .http
+        .get(url)
+        .basic_auth("admin", Some(PASSWORD))
+        .header("X-BYPASS-MAINTENANCE", "true")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.activated_at, ended.ended_at, "cfy returned after the execution's end, not before");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activate_wait_timeout_expires_with_the_reference_message() {
+    let manager = TestManager::spawn().await;
+    manager.start(LONG).await;
+    let timed_out = manager.cfy(&["maintenance-mode", "activate", "--wait", "--timeout", "1"]).await;
+    assert_failure(
+        &timed_out,
+        "Timed out while entering maintenance mode. Note that the manager is still entering maintenance mode in the \
+         background. You can run 'cfy maintenance-mode status' to check the status.",
+    );
+    assert_eq!(
+        stdout(&timed_out),
+        "Entering maintenance mode...\n\
+         Cloudify manager will enter Maintenance mode once there are no running or pending executions...\n\n"
+    );
+    assert_eq!(manager.status().await.status, MaintenanceState::Activating);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_without_wait_is_refused_before_anything_is_sent() {
+    let manager = TestManager::spawn().await;
+    let output = manager.cfy(&["maintenance-mode", "activate", "--timeout", "5"]).await;
+    assert_failure(&output, "'--timeout' was used without '--wait'.");
+    assert_eq!(stdout(&output), "");
+    assert_eq!(manager.status().await.status, MaintenanceState::Deactivated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_and_unreachable_manager_are_one_clear_line() {
+    let manager = TestManager::spawn().await;
+    let wrong = run_cfy(&manager.url, "not the password", &["maintenance-mode", "status"]).await;
+    assert_failure(&wrong, "Wrong username or password");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nowhere = format!("http://127.0.0.1:{port}");
+    let unreachable = run_cfy(&nowhere, PASSWORD, &["maintenance-mode", "status"]).await;
+    assert_failure(&unreachable, &format!("Cannot reach the manager at {nowhere}"));
+    assert_eq!(stderr(&unreachable).lines().count(), 1, "{}", stderr(&unreachable));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn executions_start_list_get_cancel_and_queue_during_maintenance() {
+    let manager = TestManager::spawn().await;
+    let started = manager.cfy(&["executions", "start", "install", "-d", "web", "--duration", "600"]).await;
+    assert_success(&started);
+    let line = stdout(&started);
+    assert!(line.starts_with("Executing workflow `install` on deployment `web`: execution `"), "{line}");
+    let id = line.split('`').nth(5).unwrap().to_owned();
+
+    let list = stdout(&manager.cfy(&["executions", "list"]).await);
+    assert!(list.starts_with("Executions:\n") && list.contains(&id) && list.contains("| started "), "{list}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&manager.cfy(&["executions", "list", "--json"]).await)).unwrap();
+    assert_eq!(json["items"][0]["id"], id.as_str());
+    let get = stdout(&manager.cfy(&["executions", "get", &id]).await);
+    assert!(get.contains("status:\tstarted") && get.contains("\"duration_seconds\":600.0"), "{get}");
+
+    let cancel = manager.cfy(&["executions", "cancel", &id]).await;
+    assert_success(&cancel);
+    assert_eq!(
+        stdout(&cancel),
+        format!("A cancel request for execution {id} has been sent. To track the execution's status, use:\ncfy executions get {id}\n")
+    );
+
+    manager.api_post("/maintenance/activate", json!({})).await;
+    let refused = manager.cfy(&["executions", "start", "install", "-d", "web"]).await;
+    assert_failure(&refused, "Your request was rejected since the manager is currently in maintenance mode");
+    let queued = manager.cfy(&["executions", "start", "install", "-d", "web", "--queue"]).await;
+    assert_success(&queued);
+    assert!(stdout(&queued).contains("was queued"), "{}", stdout(&queued));
+    let gated = manager.cfy(&["executions", "list"]).await;
+    assert_failure(&gated, "maintenance mode");
+    let bad_id = manager.cfy(&["executions", "get", "not-a-uuid"]).await;
+    assert_eq!(bad_id.status.code(), Some(2), "clap rejects it before any request");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn very_verbose_logs_each_request_to_stderr() {
+    let manager = TestManager::spawn().await;
+    let output = manager.cfy(&["maintenance-mode", "status", "-vvv"]).await;
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains(&format!("GET {}/api/v3.1/maintenance -> 200 OK", manager.url)),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("Maintenance Mode Status:"));
+}
