@@ -1,5 +1,6 @@
 //! `GET /maintenance/events`: Server-Sent Events with the full status object,
-//! once on connect and then once per change, in commit order.
+//! once on connect and then once per change, in commit order (`status`); also
+//! each execution as it changes (`execution`), so pages stay live.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     path = "/maintenance/events",
     tag = "maintenance",
     responses(
-        (status = 200, description = "`status` events, each with the full status object as data; first the current one, then one per change", content_type = "text/event-stream", body = MaintenanceStatus),
+        (status = 200, description = "`status` events, each with the full status object as data (first the current one, then one per change); `execution` events with an execution each time one changes; `executions-lagged` if this client fell behind on those", content_type = "text/event-stream", body = MaintenanceStatus),
         (status = 401, body = shared::ApiError),
     ),
     params(("token" = Option<String>, Query, description = "A token, for clients that cannot send headers (browser EventSource)")),
@@ -37,19 +38,26 @@ pub async fn events(
     let engine = Arc::clone(&state.engine);
     // Subscribe before reading the current status so no change falls between.
     let changes = BroadcastStream::new(engine.subscribe());
+    let execution_changes = BroadcastStream::new(engine.subscribe_executions());
     let current = engine.status();
     let statuses = stream::once(async move { current }).chain(changes.map(move |change| {
         // A subscriber that fell behind is resynchronised with the current status.
         change.unwrap_or_else(|_lagged| engine.status())
     }));
     let mut last: Option<Arc<MaintenanceStatus>> = None;
-    let events = statuses
-        .filter_map(move |status| {
-            let fresh = last.as_deref() != Some(&*status);
-            let event = fresh.then(|| Event::default().event("status").json_data(&*status).ok()).flatten();
-            last = Some(status);
-            std::future::ready(event.map(Ok))
+    let status_events = statuses.filter_map(move |status| {
+        let fresh = last.as_deref() != Some(&*status);
+        let event = fresh.then(|| Event::default().event("status").json_data(&*status).ok()).flatten();
+        last = Some(status);
+        std::future::ready(event)
+    });
+    // A subscriber that fell behind on executions is told to reload them.
+    let execution_events = execution_changes.filter_map(|change| {
+        std::future::ready(match change {
+            Ok(execution) => Event::default().event("execution").json_data(&*execution).ok(),
+            Err(_lagged) => Some(Event::default().event("executions-lagged").data("reload the list")),
         })
-        .take_until(state.shutdown.cancelled_owned());
+    });
+    let events = stream::select(status_events, execution_events).map(Ok).take_until(state.shutdown.cancelled_owned());
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

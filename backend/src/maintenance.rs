@@ -79,6 +79,7 @@ pub struct Engine {
     runner: Runner,
     snapshot: watch::Sender<Arc<MaintenanceStatus>>,
     changes: broadcast::Sender<Arc<MaintenanceStatus>>,
+    execution_changes: broadcast::Sender<Arc<Execution>>,
 }
 
 /// What the lock protects: the writing connection and the in-memory state
@@ -88,6 +89,8 @@ struct Core {
     record: MaintenanceRecord,
     /// Admitted executions not yet ended, in creation order.
     active: Vec<Active>,
+    /// Executions changed by the current operation (committed), to publish.
+    outbox: Vec<Execution>,
 }
 
 struct Active {
@@ -100,16 +103,18 @@ impl Engine {
     /// executions become `failed`; `activating` with nothing left completes),
     /// and returns the engine. Must be called inside a tokio runtime.
     pub fn recover(conn: Connection) -> Result<Arc<Self>, StoreError> {
-        let mut core = Core { record: maintenance_store::load(&conn)?, conn, active: Vec::new() };
+        let mut core = Core { record: maintenance_store::load(&conn)?, conn, active: Vec::new(), outbox: Vec::new() };
         core.fail_interrupted()?;
         let status = Arc::new(core.status());
         let (snapshot, _) = watch::channel(status);
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
+        let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
         Ok(Arc::new_cyclic(|engine| Self {
             core: Mutex::new(core),
             runner: Runner::new(engine.clone(), Handle::current()),
             snapshot,
             changes,
+            execution_changes,
         }))
     }
 
@@ -127,6 +132,11 @@ impl Engine {
     /// [`Engine::status`] so that no change falls between the two.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<MaintenanceStatus>> {
         self.changes.subscribe()
+    }
+
+    /// Every later change of any execution (created, started, cancelling, ended), in order.
+    pub fn subscribe_executions(&self) -> broadcast::Receiver<Arc<Execution>> {
+        self.execution_changes.subscribe()
     }
 
     /// `deactivated → activating`, and on to `activated` at once when no
@@ -182,14 +192,18 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
             let result = op(&mut core, &engine.runner);
-            engine.publish(&core);
+            engine.publish(&mut core);
             result
         })
         .await
         .map_err(|error| EngineError::Task(error.to_string()))
     }
 
-    fn publish(&self, core: &Core) {
+    fn publish(&self, core: &mut Core) {
+        for execution in core.outbox.drain(..) {
+            // No subscriber is not an error.
+            let _ = self.execution_changes.send(Arc::new(execution));
+        }
         let status = core.status();
         let mut published = None;
         self.snapshot.send_if_modified(|current| {
@@ -298,6 +312,7 @@ impl Core {
         tx.commit()?;
         self.record = record;
         for execution in started {
+            self.outbox.push(execution.clone());
             self.run(execution, runner);
         }
         Ok(true)
@@ -334,6 +349,7 @@ impl Core {
             error: String::new(),
         };
         execution_store::insert(&self.conn, &execution)?;
+        self.outbox.push(execution.clone());
         if status == ExecutionStatus::Started {
             self.run(execution.clone(), runner);
         }
@@ -357,6 +373,7 @@ impl Core {
                 let mut execution = active.execution.clone();
                 execution.status = requested;
                 execution_store::update(&self.conn, &execution)?;
+                self.outbox.push(execution.clone());
                 active.execution = execution;
             }
             active.cancel.cancel();
@@ -372,6 +389,7 @@ impl Core {
         execution.status = ExecutionStatus::Cancelled;
         execution.ended_at = Some(Timestamp::now());
         execution_store::update(&self.conn, &execution)?;
+        self.outbox.push(execution.clone());
         Ok(execution)
     }
 
@@ -392,6 +410,7 @@ impl Core {
         tx.commit()?;
         self.active.remove(position);
         self.record = record;
+        self.outbox.push(execution);
         Ok(())
     }
 }

@@ -223,6 +223,27 @@ async fn executions_run_for_their_duration_and_end_terminated() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn event_stream_reports_each_execution_change() {
+    let app = TestApp::spawn().await;
+    let mut events = app.api.events().await;
+    let execution = app.api.start(LONG).await;
+    let created = events.next_execution().await;
+    assert_eq!((created.id, created.status), (execution.id, ExecutionStatus::Started));
+    app.api.cancel(execution.id).await;
+    assert_eq!(events.next_execution().await.status, ExecutionStatus::Cancelling);
+    let ended = events.next_execution().await;
+    assert_eq!(ended.status, ExecutionStatus::Cancelled);
+    assert_eq!(ended, app.api.execution(execution.id).await);
+    // Queued executions start with an event each on deactivate.
+    app.api.activate(None).await;
+    let queued: shared::Execution = app.api.create(LONG, true).await.json().await.unwrap();
+    assert_eq!(events.next_execution().await.status, ExecutionStatus::Queued);
+    app.api.deactivate().await;
+    let started = events.next_execution().await;
+    assert_eq!((started.id, started.status), (queued.id, ExecutionStatus::Started));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn event_stream_ends_on_graceful_shutdown() {
     let app = TestApp::spawn().await;
     let mut events = app.api.events().await;

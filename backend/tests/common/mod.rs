@@ -185,6 +185,16 @@ impl Events {
 
     /// The next `status` event, or `None` when the server ended the stream.
     pub async fn next_or_end(&mut self) -> Option<MaintenanceStatus> {
+        self.next_named("status").await.map(|data| serde_json::from_str(&data).expect("status event JSON"))
+    }
+
+    /// The next `execution` event (skipping others); panics after [`PATIENCE`].
+    pub async fn next_execution(&mut self) -> Execution {
+        let data = tokio::time::timeout(PATIENCE, self.next_named("execution")).await.expect("no event in time");
+        serde_json::from_str(&data.expect("stream ended")).expect("execution event JSON")
+    }
+
+    async fn next_named(&mut self, wanted: &str) -> Option<String> {
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -197,8 +207,8 @@ impl Events {
                         data.push_str(chunk.trim_start());
                     }
                 }
-                if event.as_deref() == Some("status") {
-                    return Some(serde_json::from_str(&data).expect("status event JSON"));
+                if event.as_deref() == Some(wanted) {
+                    return Some(data);
                 }
             }
             let chunk = self.body.next().await?.ok()?;
