@@ -25,7 +25,8 @@ async fn activate_with_running_execution_waits_then_activates_the_moment_it_ends
     let mut events = app.api.events().await;
     assert_eq!(events.next().await.status, MaintenanceState::Deactivated);
 
-    let execution = app.api.start(1.0).await;
+    // Long enough that the activate surely lands first, even on a loaded machine.
+    let execution = app.api.start(3.0).await;
     let status = app.api.activate(None).await;
     assert_eq!(status.status, MaintenanceState::Activating);
     assert_eq!(status.activated_at, None);

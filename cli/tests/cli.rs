@@ -176,7 +176,8 @@ async fn activate_without_wait_then_304_then_deactivate_twice() {
 #[tokio::test(flavor = "multi_thread")]
 async fn activate_wait_returns_once_the_running_execution_ends() {
     let manager = TestManager::spawn().await;
-    let execution = manager.start(1.5).await;
+    // Long enough that cfy surely activates first, even on a loaded machine.
+    let execution = manager.start(4.0).await;
     let wait = manager.cfy(&["maintenance-mode", "activate", "--wait", "--timeout", "60"]).await;
     assert_success(&wait);
     assert_eq!(

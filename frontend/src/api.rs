@@ -4,10 +4,15 @@
 use std::fmt;
 
 use base64::Engine as _;
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use shared::api::{path, TOKEN_HEADER};
-use shared::{ApiError, ErrorCode, MaintenanceStatus, TokenResponse};
+use serde::Serialize;
+use shared::api::{path, ListResponse, TOKEN_HEADER};
+use shared::execution::ExecutionActionRequest;
+use shared::{
+    ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, MaintenanceStatus, NewExecution, TokenResponse,
+};
+use uuid::Uuid;
 
 /// Why a call failed, in words for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +51,64 @@ pub async fn sign_in(username: &str, password: &str) -> Result<TokenResponse, Fe
 
 /// `GET /maintenance`.
 pub async fn maintenance_status(token: &str) -> Result<MaintenanceStatus, FetchError> {
-    let request = Request::get(&path("/maintenance")).header(TOKEN_HEADER, token);
-    read(request.send().await.map_err(network)?).await
+    send(Request::get(&path("/maintenance")), token, None::<&()>).await
+}
+
+/// `POST /maintenance/activate`; `None` if it was already on (304).
+pub async fn activate(token: &str, reason: String) -> Result<Option<MaintenanceStatus>, FetchError> {
+    let body = ActivateRequest { reason: Some(reason).filter(|reason| !reason.trim().is_empty()) };
+    send_change(Request::post(&path("/maintenance/activate")), token, Some(&body)).await
+}
+
+/// `POST /maintenance/deactivate`; `None` if it was already off (304).
+pub async fn deactivate(token: &str) -> Result<Option<MaintenanceStatus>, FetchError> {
+    send_change(Request::post(&path("/maintenance/deactivate")), token, None::<&()>).await
+}
+
+/// `GET /executions` (newest first).
+pub async fn executions(token: &str) -> Result<Vec<Execution>, FetchError> {
+    let list: ListResponse<Execution> = send(Request::get(&path("/executions")), token, None::<&()>).await?;
+    Ok(list.items)
+}
+
+/// `POST /executions`.
+pub async fn start_execution(token: &str, new: &NewExecution) -> Result<Execution, FetchError> {
+    send(Request::post(&path("/executions")), token, Some(new)).await
+}
+
+/// `POST /executions/{id}` with `cancel` or `force-cancel`.
+pub async fn act(token: &str, id: Uuid, action: ExecutionAction) -> Result<Execution, FetchError> {
+    let body = ExecutionActionRequest { action };
+    send(Request::post(&path(&format!("/executions/{id}"))), token, Some(&body)).await
+}
+
+async fn send<B: Serialize, T: DeserializeOwned>(
+    request: RequestBuilder,
+    token: &str,
+    body: Option<&B>,
+) -> Result<T, FetchError> {
+    read(call(request, token, body).await?).await
+}
+
+async fn send_change<B: Serialize, T: DeserializeOwned>(
+    request: RequestBuilder,
+    token: &str,
+    body: Option<&B>,
+) -> Result<Option<T>, FetchError> {
+    let response = call(request, token, body).await?;
+    if response.status() == 304 {
+        return Ok(None);
+    }
+    read(response).await.map(Some)
+}
+
+async fn call<B: Serialize>(request: RequestBuilder, token: &str, body: Option<&B>) -> Result<Response, FetchError> {
+    let request = request.header(TOKEN_HEADER, token);
+    let request = match body {
+        Some(body) => request.json(body).map_err(|error| FetchError::Unreadable(error.to_string()))?,
+        None => request.build().map_err(network)?,
+    };
+    request.send().await.map_err(network)
 }
 
 fn network(error: gloo_net::Error) -> FetchError {

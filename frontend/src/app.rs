@@ -1,77 +1,91 @@
-//! The page: sign in, then the maintenance-mode status.
+//! The page frame: sign-in, then the header (who, live state, navigation),
+//! the banner, and the current page.
 
 use leptos::prelude::*;
-use shared::TokenResponse;
+use shared::{Role, TokenResponse};
 
+use crate::components::banner::Banner;
+use crate::components::executions::ExecutionsPage;
 use crate::components::login::Login;
-use crate::components::status_card::StatusCard;
-use crate::{api, session};
+use crate::components::maintenance::MaintenancePage;
+use crate::live::{self, Live};
+use crate::session;
+
+/// The signed-in session, for every component below the frame.
+#[derive(Clone)]
+pub struct Session {
+    /// The token for API calls.
+    pub token: String,
+    /// Whether to offer admin actions.
+    pub is_admin: bool,
+}
+
+/// The panel's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Maintenance,
+    Executions,
+}
 
 /// The admin panel's root.
 #[component]
 pub fn App() -> impl IntoView {
-    let session = RwSignal::new(session::load());
+    let token = RwSignal::new(session::load());
     let notice = RwSignal::new(None::<String>);
-    let signed_in = Callback::new(move |token: TokenResponse| {
-        session::save(&token);
+    let signed_in = Callback::new(move |new: TokenResponse| {
+        session::save(&new);
         notice.set(None);
-        session.set(Some(token));
+        token.set(Some(new));
     });
-    let sign_out = move |message: Option<String>| {
+    let signed_out = Callback::new(move |message: Option<String>| {
         session::clear();
         notice.set(message);
-        session.set(None);
+        token.set(None);
+    });
+    move || match token.get() {
+        None => view! {
+            <header class="top"><h1>"Manager"</h1><span class="subtitle">"Maintenance mode"</span></header>
+            <main><Login notice=notice.get_untracked() on_signed_in=signed_in /></main>
+        }
+        .into_any(),
+        Some(token) => view! { <SignedIn token signed_out /> }.into_any(),
+    }
+}
+
+#[component]
+fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl IntoView {
+    let expired = Callback::new(move |message: String| signed_out.run(Some(message)));
+    let live = live::connect(token.value.clone(), expired);
+    provide_context::<Live>(live);
+    provide_context(Session { token: token.value.clone(), is_admin: token.role == Role::Admin });
+    let page = RwSignal::new(Page::Maintenance);
+    let nav = move |target: Page, id: &'static str, label: &'static str| {
+        view! {
+            <button id=id class="nav" aria-current=move || (page.get() == target).then_some("page")
+                on:click=move |_| page.set(target)>
+                {label}
+            </button>
+        }
     };
     view! {
         <header class="top">
             <h1>"Manager"</h1>
-            <span class="subtitle">"Maintenance mode"</span>
-            {move || {
-                session
-                    .get()
-                    .map(|token| {
-                        view! {
-                            <span class="who">{format!("{} ({})", token.username, token.role)}</span>
-                            <button id="sign-out" class="secondary" on:click=move |_| sign_out(None)>
-                                "Sign out"
-                            </button>
-                        }
-                    })
-            }}
+            <nav aria-label="Pages">
+                {nav(Page::Maintenance, "nav-maintenance", "Maintenance")}
+                {nav(Page::Executions, "nav-executions", "Executions")}
+            </nav>
+            <span id="connection" class="connection" data-state=move || live.connection.get().as_str()>
+                {move || live.connection.get().as_str()}
+            </span>
+            <span class="who">{format!("{} ({})", token.username, token.role)}</span>
+            <button id="sign-out" class="secondary" on:click=move |_| signed_out.run(None)>"Sign out"</button>
         </header>
+        <Banner />
         <main>
-            {move || match session.get() {
-                None => view! { <Login notice=notice.get_untracked() on_signed_in=signed_in /> }.into_any(),
-                Some(token) => view! { <Status token=token.value on_expired=move |m| sign_out(Some(m)) /> }.into_any(),
+            {move || match page.get() {
+                Page::Maintenance => view! { <MaintenancePage /> }.into_any(),
+                Page::Executions => view! { <ExecutionsPage /> }.into_any(),
             }}
         </main>
-    }
-}
-
-/// The status, fetched with the session's token.
-#[component]
-fn Status(token: String, on_expired: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
-    let status = LocalResource::new(move || {
-        let token = token.clone();
-        async move { api::maintenance_status(&token).await }
-    });
-    view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading the maintenance status…"</p> }>
-            {move || {
-                status
-                    .get()
-                    .map(|result| match result {
-                        Ok(status) => view! { <StatusCard status /> }.into_any(),
-                        Err(error) if error.needs_sign_in() => {
-                            on_expired(format!("{error}. Please sign in again."));
-                            ().into_any()
-                        }
-                        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
-                    })
-            }}
-        </Suspense>
-        <button class="secondary" on:click=move |_| status.refetch()>
-            "Refresh"
-        </button>
     }
 }

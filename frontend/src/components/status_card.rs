@@ -1,15 +1,19 @@
 //! The status card: every field of the status object (SPEC §2, §7).
 
 use leptos::prelude::*;
-use shared::{MaintenanceState, MaintenanceStatus};
+use shared::{MaintenanceState, MaintenanceStatus, Timestamp};
+
+use crate::live::local_time;
 
 /// Shows one status object.
 #[component]
 pub fn StatusCard(status: MaintenanceStatus) -> impl IntoView {
     let state = status.status;
     let shown = |value: String| if value.is_empty() { "—".to_owned() } else { value };
-    let time = |at: Option<shared::Timestamp>| at.map(|at| at.to_string()).unwrap_or_default();
-    let remaining = status.remaining_executions.len();
+    let time = |at: Option<Timestamp>| {
+        at.map(|at| view! { <time datetime=at.to_string() title=at.to_string()>{local_time(&at)}</time> }.into_any())
+            .unwrap_or_else(|| "—".into_any())
+    };
     view! {
         <section class="card" aria-label="Maintenance mode status">
             <h2>
@@ -18,20 +22,20 @@ pub fn StatusCard(status: MaintenanceStatus) -> impl IntoView {
                     {state.as_str()}
                 </span>
             </h2>
+            {(state == MaintenanceState::Activating)
+                .then(|| view! { <progress class="waiting" aria-label="Waiting for executions to finish"></progress> })}
             <dl>
                 <dt>"Requested by"</dt>
                 <dd>{shown(status.requested_by)}</dd>
-                <dt>"Activation requested at"</dt>
-                <dd>{shown(time(status.activation_requested_at))}</dd>
                 <dt>"Activated at"</dt>
-                <dd>{shown(time(status.activated_at))}</dd>
-                <dt>"Reason"</dt>
-                <dd>{shown(status.reason)}</dd>
+                <dd>{time(status.activated_at)}</dd>
+                <dt>"Activation requested at"</dt>
+                <dd>{time(status.activation_requested_at)}</dd>
                 <dt>"Remaining executions"</dt>
-                <dd>{remaining}</dd>
+                <dd id="remaining-count">{status.remaining_executions.len()}</dd>
+                <dt>"Reason"</dt>
+                <dd id="status-reason">{shown(status.reason)}</dd>
             </dl>
-            {(state == MaintenanceState::Activating)
-                .then(|| view! { <p class="note">"Waiting for the remaining executions to finish."</p> })}
         </section>
     }
 }

@@ -1,0 +1,337 @@
+//! The admin panel end to end: the release build (`PANEL_DIST`, built by
+//! `scripts/test`) served by a real manager on 127.0.0.1:0, driven in headless
+//! Chromium through chromedriver (fantoccini). Screenshots of each state go to
+//! `target/screenshots/`.
+
+mod common;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestApp, PATIENCE};
+use fantoccini::error::CmdError;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use manager::users::{self, UsersCommand};
+use serde_json::json;
+use shared::Role;
+
+type Result<T = ()> = std::result::Result<T, CmdError>;
+
+/// chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Self {
+        // The workspace build enables two rustls providers; fantoccini needs a default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/setup installs it)");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, url: format!("http://127.0.0.1:{port}"), profiles: tempfile::tempdir().unwrap() }
+    }
+
+    /// A new headless Chromium session with its own fresh profile.
+    async fn session(&self) -> Client {
+        let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1100,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        ClientBuilder::rustls()
+            .expect("rustls")
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a browser test: skipped without a built panel; every session is
+/// closed before chromedriver stops, even when the test fails.
+async fn browser_test<F, Fut>(test: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = Result>,
+{
+    let Some(dist) = std::env::var_os("PANEL_DIST") else {
+        eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run the browser tests");
+        return;
+    };
+    let driver = Driver::start();
+    let app = TestApp::spawn_with_dist(Path::new(&dist)).await;
+    let sessions = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<Client>::new()));
+    let browser = Browser { driver: &driver as *const Driver, app, sessions: sessions.clone() };
+    let outcome = AssertUnwindSafe(test(browser)).catch_unwind().await;
+    for client in sessions.lock().await.drain(..) {
+        let _ = client.close().await;
+    }
+    drop(driver);
+    match outcome {
+        Ok(result) => result.expect("browser command failed"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// What a browser test gets: the manager and a way to open browsers.
+struct Browser {
+    driver: *const Driver,
+    app: TestApp,
+    sessions: std::sync::Arc<tokio::sync::Mutex<Vec<Client>>>,
+}
+
+// The driver outlives the test future (browser_test drops it after awaiting).
+unsafe impl Send for Browser {}
+
+impl Browser {
+    /// A new browser, signed in to the panel as `username`.
+    async fn signed_in(&self, username: &str, password: &str) -> Result<Client> {
+        // SAFETY: see the impl Send note: the driver lives until the test ends.
+        let driver = unsafe { &*self.driver };
+        let client = driver.session().await;
+        self.sessions.lock().await.push(client.clone());
+        client.goto(&format!("{}/", self.app.api.base)).await?;
+        client.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await?.send_keys(username).await?;
+        client.find(Locator::Id("password")).await?.send_keys(password).await?;
+        client.find(Locator::Id("sign-in")).await?.click().await?;
+        wait_attr(&client, "#connection", "data-state", "live").await?;
+        Ok(client)
+    }
+}
+
+/// Waits until the element's text contains `text`.
+async fn wait_text(client: &Client, css: &str, text: &str) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if let Ok(shown) = element.text().await {
+                if shown.contains(text) {
+                    return Ok(shown);
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never showed {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the element's attribute equals `value`.
+async fn wait_attr(client: &Client, css: &str, attribute: &str, value: &str) -> Result {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if element.attr(attribute).await.ok().flatten().as_deref() == Some(value) {
+                return Ok(());
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never had {attribute}={value:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until nothing matches `css`.
+async fn wait_gone(client: &Client, css: &str) -> Result {
+    let deadline = Instant::now() + PATIENCE;
+    while client.find(Locator::Css(css)).await.is_ok() {
+        assert!(Instant::now() < deadline, "{css} never went away");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+async fn click(client: &Client, css: &str) -> Result {
+    client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await?.click().await
+}
+
+/// Saves a screenshot as `target/screenshots/NAME.png`.
+async fn screenshot(client: &Client, name: &str) -> Result {
+    let png = client.screenshot().await?;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    Ok(())
+}
+
+/// Marks the page so a later check can prove it was never reloaded.
+async fn mark_page(client: &Client) -> Result {
+    client.execute("window.__notReloaded = true; return null;", vec![]).await?;
+    Ok(())
+}
+
+async fn assert_not_reloaded(client: &Client) -> Result {
+    let marked = client.execute("return window.__notReloaded === true;", vec![]).await?;
+    assert_eq!(marked, json!(true), "the page was reloaded");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_activates_sees_banners_live_cancels_and_deactivates_without_a_reload() {
+    browser_test(|browser| async move {
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        mark_page(&admin).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        assert!(admin.find(Locator::Id("banner")).await.is_err(), "no banner while off");
+        screenshot(&admin, "1-deactivated").await?;
+
+        // Activate with no executions: straight to the red banner.
+        admin.find(Locator::Id("reason")).await?.send_keys("kernel upgrade").await?;
+        click(&admin, "#activate").await?;
+        let confirm = wait_text(&admin, ".confirm", "New executions will be refused").await?;
+        assert!(confirm.contains("503"), "{confirm}");
+        click(&admin, "#confirm-activate").await?;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        let banner = wait_text(&admin, "#banner", "kernel upgrade").await?;
+        assert!(banner.contains("requested by admin"), "{banner}");
+        wait_text(&admin, "#status-reason", "kernel upgrade").await?;
+        screenshot(&admin, "2-activated").await?;
+        click(&admin, "#deactivate").await?;
+        wait_gone(&admin, "#banner").await?;
+
+        // Start an execution from the executions page.
+        click(&admin, "#nav-executions").await?;
+        admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+        let duration = admin.find(Locator::Id("duration")).await?;
+        duration.clear().await?;
+        duration.send_keys("600").await?;
+        click(&admin, "#start").await?;
+        wait_attr(&admin, "tbody tr .badge", "data-status", "started").await?;
+        screenshot(&admin, "3-executions").await?;
+
+        // Activate: amber banner with the count, the execution listed with Cancel.
+        click(&admin, "#nav-maintenance").await?;
+        click(&admin, "#activate").await?;
+        click(&admin, "#confirm-activate").await?;
+        wait_attr(&admin, "#banner", "data-state", "activating").await?;
+        wait_text(&admin, "#banner", "1 execution still running").await?;
+        wait_text(&admin, "#remaining-count", "1").await?;
+        screenshot(&admin, "4-activating").await?;
+
+        // Cancel it from the panel: red banner, no reload.
+        click(&admin, "tr[data-execution-id] button.cancel").await?;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        wait_gone(&admin, "tr[data-execution-id]").await?;
+        click(&admin, "#deactivate").await?;
+        wait_gone(&admin, "#banner").await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        assert_not_reloaded(&admin).await?;
+
+        // The executions page shows the cancelled execution, updated live.
+        click(&admin, "#nav-executions").await?;
+        wait_attr(&admin, "tbody tr .badge", "data-status", "cancelled").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_browser_sees_the_first_ones_change_live() {
+    browser_test(|browser| async move {
+        let first = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        let second = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        mark_page(&second).await?;
+        click(&first, "#activate").await?;
+        click(&first, "#confirm-activate").await?;
+        wait_attr(&second, "#banner", "data-state", "activated").await?;
+        assert_not_reloaded(&second).await?;
+        click(&first, "#deactivate").await?;
+        wait_gone(&second, "#banner").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_sees_no_admin_buttons_and_the_api_refuses_if_forced() {
+    browser_test(|browser| async move {
+        let command = UsersCommand::Add { name: "alice".into(), role: Role::User, password_stdin: true };
+        users::run(browser.app.data_dir.path(), command, &mut "alice's password\n".as_bytes()).unwrap();
+        let alice = browser.signed_in("alice", "alice's password").await?;
+        wait_attr(&alice, ".state", "data-state", "deactivated").await?;
+        assert!(alice.find(Locator::Id("activate")).await.is_err(), "no activate button for a user");
+        assert!(alice.find(Locator::Id("deactivate")).await.is_err());
+        let forced = alice
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const token = JSON.parse(sessionStorage.getItem('manager.session')).value;
+                 fetch('/api/v3.1/maintenance/activate', {method: 'POST', headers: {'Authentication-Token': token}})
+                   .then(r => r.json().then(body => done([r.status, body.error_code])));",
+                vec![],
+            )
+            .await?;
+        assert_eq!(forced, json!([403, "forbidden"]));
+        screenshot(&alice, "5-user").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_shown_in_words_and_a_lost_stream_says_reconnecting() {
+    browser_test(|browser| async move {
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        // A refused start (maintenance on) shows the API's message.
+        browser.app.api.activate(None).await;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        click(&admin, "#nav-executions").await?;
+        wait_text(&admin, "p.error", "maintenance mode").await?;
+        admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+        click(&admin, "#start").await?;
+        wait_text(
+            &admin,
+            "form.start p.error",
+            "Your request was rejected since the manager is currently in maintenance mode",
+        )
+        .await?;
+        screenshot(&admin, "6-error").await?;
+
+        // Sign-in with a wrong password says so.
+        let other = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        click(&other, "#sign-out").await?;
+        other.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await?.send_keys("admin").await?;
+        other.find(Locator::Id("password")).await?.send_keys("wrong password").await?;
+        click(&other, "#sign-in").await?;
+        wait_text(&other, "form.login .error", "Wrong username or password").await?;
+
+        // The manager goes away: the header says the live stream is reconnecting.
+        let Browser { app, .. } = browser;
+        let _data_dir = app.stop().await;
+        wait_attr(&admin, "#connection", "data-state", "reconnecting").await?;
+        wait_text(&admin, "#connection", "reconnecting").await?;
+        Ok(())
+    })
+    .await;
+}
