@@ -33,7 +33,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 )]
 pub async fn events(
     State(state): State<AppState>,
-    _user: StreamUser,
+    StreamUser(user): StreamUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let engine = Arc::clone(&state.engine);
     // Subscribe before reading the current status so no change falls between.
@@ -58,6 +58,18 @@ pub async fn events(
             Err(_lagged) => Some(Event::default().event("executions-lagged").data("reload the list")),
         })
     });
-    let events = stream::select(status_events, execution_events).map(Ok).take_until(state.shutdown.cancelled_owned());
+    // A stream ends when its token expires, so an expired session cannot keep
+    // listening; the client's reconnect is then refused with 401.
+    let expiry = user.expires_at.map(|at| (at.as_datetime() - chrono::Utc::now()).to_std().unwrap_or_default());
+    let expired = async move {
+        match expiry {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
+        }
+    };
+    let events = stream::select(status_events, execution_events)
+        .map(Ok)
+        .take_until(state.shutdown.cancelled_owned())
+        .take_until(expired);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

@@ -100,6 +100,10 @@ async fn every_route_for_every_kind_of_caller() {
     }
 
     let short = TestApp::spawn_with(std::path::Path::new("/nonexistent"), 1).await;
+    // An open event stream ends when its token expires.
+    let mut events = short.api.events().await;
+    events.next().await;
+    assert!(events.next_or_end().await.is_none(), "the stream ended at the token's expiry");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for (method, path, _, needs) in &routes_with(format!("/executions/{}", uuid::Uuid::new_v4())) {
         let response = short.api.request(method.clone(), path).send().await.unwrap();

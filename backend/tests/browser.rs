@@ -88,12 +88,21 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = Result>,
 {
+    browser_test_with_token_ttl(36_000, test).await;
+}
+
+/// [`browser_test`] with a manager whose tokens live `token_ttl_seconds`.
+async fn browser_test_with_token_ttl<F, Fut>(token_ttl_seconds: u64, test: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = Result>,
+{
     let Some(dist) = std::env::var_os("PANEL_DIST") else {
         eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run the browser tests");
         return;
     };
     let driver = Driver::start();
-    let app = TestApp::spawn_with_dist(Path::new(&dist)).await;
+    let app = TestApp::spawn_with(Path::new(&dist), token_ttl_seconds).await;
     let sessions = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<Client>::new()));
     let browser = Browser { driver: &driver as *const Driver, app, sessions: sessions.clone() };
     let outcome = AssertUnwindSafe(test(browser)).catch_unwind().await;
@@ -331,6 +340,19 @@ async fn errors_are_shown_in_words_and_a_lost_stream_says_reconnecting() {
         let _data_dir = app.stop().await;
         wait_attr(&admin, "#connection", "data-state", "reconnecting").await?;
         wait_text(&admin, "#connection", "reconnecting").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_session_returns_to_sign_in_with_the_reason() {
+    browser_test_with_token_ttl(3, |browser| async move {
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        // The stream ends at the token's expiry; its reconnect is refused; the panel signs out.
+        admin.wait().at_most(PATIENCE).for_element(Locator::Css("form.login")).await?;
+        wait_text(&admin, "form.login .error", "expired").await?;
+        screenshot(&admin, "7-expired").await?;
         Ok(())
     })
     .await;

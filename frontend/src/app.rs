@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use shared::{Role, TokenResponse};
 
+use crate::api::FetchError;
 use crate::components::banner::Banner;
 use crate::components::executions::ExecutionsPage;
 use crate::components::login::Login;
@@ -18,6 +19,19 @@ pub struct Session {
     pub token: String,
     /// Whether to offer admin actions.
     pub is_admin: bool,
+    /// Ends the session with a reason (shown on the sign-in form).
+    pub expired: Callback<String>,
+}
+
+impl Session {
+    /// The error in words; a 401 also ends the session, back to sign-in with the reason.
+    pub fn explain(&self, error: &FetchError) -> String {
+        let text = error.to_string();
+        if error.needs_sign_in() {
+            self.expired.run(text.clone());
+        }
+        text
+    }
 }
 
 /// The panel's pages.
@@ -57,7 +71,7 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
     let expired = Callback::new(move |message: String| signed_out.run(Some(message)));
     let live = live::connect(token.value.clone(), expired);
     provide_context::<Live>(live);
-    provide_context(Session { token: token.value.clone(), is_admin: token.role == Role::Admin });
+    provide_context(Session { token: token.value.clone(), is_admin: token.role == Role::Admin, expired });
     let page = RwSignal::new(Page::Maintenance);
     let nav = move |target: Page, id: &'static str, label: &'static str| {
         view! {

@@ -124,7 +124,7 @@ fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStor
                 spawn_local(async move {
                     match api::maintenance_status(&token).await {
                         Err(error) if error.needs_sign_in() => {
-                            on_signed_out.run(format!("{error}. Please sign in again."));
+                            on_signed_out.run(error.to_string());
                         }
                         _ => {
                             if stream.try_update_value(|s| *s = None).is_some() {

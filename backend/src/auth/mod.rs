@@ -37,6 +37,8 @@ pub struct CurrentUser {
     pub username: String,
     /// What they may do.
     pub role: Role,
+    /// When the credentials stop working (tokens); `None` for a password.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl CurrentUser {
@@ -102,7 +104,7 @@ impl Auth {
         if record.expires_at <= Timestamp::now() {
             return Err(unauthorized("The token has expired; sign in again"));
         }
-        Ok(CurrentUser { username: record.username, role: record.role })
+        Ok(CurrentUser { username: record.username, role: record.role, expires_at: Some(record.expires_at) })
     }
 
     /// The user with this name and password; 429 after too many failures.
@@ -131,7 +133,7 @@ impl Auth {
         match verified {
             Some(user) => {
                 self.limiter().succeed(&username, address);
-                Ok(CurrentUser { username: user.username, role: user.role })
+                Ok(CurrentUser { username: user.username, role: user.role, expires_at: None })
             }
             None => {
                 if let Some(lockout) = self.limiter().fail(&username, address, Instant::now()) {

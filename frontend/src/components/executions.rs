@@ -21,15 +21,15 @@ pub fn ExecutionsPage() -> impl IntoView {
     // Load on open and whenever changes may have been missed.
     Effect::new(move |_| {
         live.reloads.track();
-        let token = session.token.clone();
+        let session = session.clone();
         spawn_local(async move {
-            match api::executions(&token).await {
+            match api::executions(&session.token).await {
                 Ok(list) => {
                     items.try_set(list);
                     load_error.try_set(None);
                 }
                 Err(error) => {
-                    load_error.try_set(Some(error.to_string()));
+                    load_error.try_set(Some(session.explain(&error)));
                 }
             }
         });
@@ -96,7 +96,7 @@ fn ExecutionRow(execution: Execution) -> impl IntoView {
 /// Workflow, deployment, duration, queue.
 #[component]
 fn StartForm() -> impl IntoView {
-    let session = expect_context::<Session>();
+    let session = StoredValue::new(expect_context::<Session>());
     let workflow = RwSignal::new("install".to_owned());
     let deployment = RwSignal::new(String::new());
     let duration = RwSignal::new("5".to_owned());
@@ -123,11 +123,11 @@ fn StartForm() -> impl IntoView {
             return;
         }
         busy.set(true);
-        let token = session.token.clone();
         spawn_local(async move {
+            let token = session.with_value(|s| s.token.clone());
             let outcome = match api::start_execution(&token, &new).await {
                 Ok(execution) => (true, format!("Execution {} is {}.", execution.id, execution.status)),
-                Err(error) => (false, error.to_string()),
+                Err(error) => (false, session.with_value(|s| s.explain(&error))),
             };
             message.try_set(Some(outcome));
             busy.try_set(false);

@@ -29,7 +29,8 @@ pub fn MaintenancePage() -> impl IntoView {
 #[component]
 fn AdminControls() -> impl IntoView {
     let live = expect_context::<Live>();
-    let token = StoredValue::new(expect_context::<Session>().token);
+    let session = StoredValue::new(expect_context::<Session>());
+    let token = move || session.with_value(|s| s.token.clone());
     let reason = RwSignal::new(String::new());
     let confirming = RwSignal::new(false);
     let busy = RwSignal::new(false);
@@ -40,28 +41,38 @@ fn AdminControls() -> impl IntoView {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            match api::activate(&token.get_value(), reason.get_untracked()).await {
+            match api::activate(&token(), reason.get_untracked()).await {
                 Ok(Some(status)) => {
-                    live.status.set(Some(status));
-                    reason.set(String::new());
+                    live.status.try_set(Some(status));
+                    reason.try_set(String::new());
                 }
-                Ok(None) => error.set(Some("Maintenance mode was already on.".into())),
-                Err(failure) => error.set(Some(failure.to_string())),
+                Ok(None) => {
+                    error.try_set(Some("Maintenance mode was already on.".into()));
+                }
+                Err(failure) => {
+                    error.try_set(Some(session.with_value(|s| s.explain(&failure))));
+                }
             }
-            confirming.set(false);
-            busy.set(false);
+            confirming.try_set(false);
+            busy.try_set(false);
         });
     };
     let deactivate = move |_| {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            match api::deactivate(&token.get_value()).await {
-                Ok(Some(status)) => live.status.set(Some(status)),
-                Ok(None) => error.set(Some("Maintenance mode was already off.".into())),
-                Err(failure) => error.set(Some(failure.to_string())),
+            match api::deactivate(&token()).await {
+                Ok(Some(status)) => {
+                    live.status.try_set(Some(status));
+                }
+                Ok(None) => {
+                    error.try_set(Some("Maintenance mode was already off.".into()));
+                }
+                Err(failure) => {
+                    error.try_set(Some(session.with_value(|s| s.explain(&failure))));
+                }
             }
-            busy.set(false);
+            busy.try_set(false);
         });
     };
 
@@ -149,15 +160,16 @@ fn RemainingRow(execution: RemainingExecution) -> impl IntoView {
 /// Cancel and Force-cancel for one execution, with the error in words.
 #[component]
 pub fn CancelButtons(id: uuid::Uuid) -> impl IntoView {
-    let token = StoredValue::new(expect_context::<Session>().token);
+    let session = StoredValue::new(expect_context::<Session>());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let send = move |action: ExecutionAction| {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            if let Err(failure) = api::act(&token.get_value(), id, action).await {
-                error.try_set(Some(failure.to_string()));
+            let token = session.with_value(|s| s.token.clone());
+            if let Err(failure) = api::act(&token, id, action).await {
+                error.try_set(Some(session.with_value(|s| s.explain(&failure))));
             }
             busy.try_set(false);
         });
