@@ -20,13 +20,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -58,9 +60,6 @@ impl Manager {
         let auth = Arc::new(Auth::new(Db::new(store::open_reader(&config.data_dir)?), config.token_ttl()));
         let engine = Engine::recover(writer)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
-        if !config.dist.join("index.html").is_file() {
-            tracing::warn!(dist = %config.dist.display(), "no admin panel there (run `trunk build --release`); serving the API only");
-        }
         let router = router(state.clone(), &config.dist);
         Ok(Self { state, router })
     }
@@ -68,6 +67,11 @@ impl Manager {
     /// The shared state (tests look at the engine directly).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The whole HTTP surface, for in-process requests (property tests).
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     /// Serves on `listener` until `shutdown` fires, then stops accepting,
@@ -86,11 +90,17 @@ impl Manager {
 /// The whole HTTP surface: API (gated), then the admin panel with an SPA fallback.
 pub fn router(state: AppState, dist: &Path) -> Router {
     let (api, _) = routes::api_routes().split_for_parts();
-    let panel = ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html")));
+    let files = dist
+        .join("index.html")
+        .is_file()
+        .then(|| ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))));
+    if files.is_none() {
+        tracing::warn!(dist = %dist.display(), "no admin panel there (run `scripts/build-panel`); serving the API only");
+    }
     api.route("/api", any(routes::not_found))
         .route("/api/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .fallback_service(panel)
+        .fallback(move |request: Request| panel(files.clone(), request))
         .layer(from_fn_with_state(state.clone(), gate::gate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -104,6 +114,35 @@ pub fn router(state: AppState, dist: &Path) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// The admin panel's files: GET and HEAD only; unknown paths get `index.html`
+/// (the panel routes itself); every failure is the JSON error body.
+async fn panel(files: Option<ServeDir<ServeFile>>, request: Request) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return AppError::MethodNotAllowed.into_response();
+    }
+    let Some(files) = files else {
+        return AppError::NotFound(
+            "The admin panel is not installed here: build it with `scripts/build-panel` and start the manager \
+             with `--dist` pointing at the result; the API is under /api/v3.1"
+                .into(),
+        )
+        .into_response();
+    };
+    let response = match files.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    match response.status() {
+        status if status == StatusCode::NOT_FOUND => {
+            AppError::NotFound("No such file in the admin panel".into()).into_response()
+        }
+        status if status.is_client_error() || status.is_server_error() => {
+            AppError::BadRequest(format!("The admin panel cannot serve this request ({status})")).into_response()
+        }
+        _ => response.map(axum::body::Body::new),
+    }
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

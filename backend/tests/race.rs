@@ -10,8 +10,8 @@ use futures_util::future::join_all;
 use shared::{ErrorCode, MaintenanceState};
 use uuid::Uuid;
 
-const ROUNDS: usize = 15;
-const CREATES_PER_ROUND: usize = 40;
+const ROUNDS: usize = 20;
+const CREATES_PER_ROUND: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_execution_is_admitted_after_the_activate_response() {
