@@ -1,16 +1,22 @@
-//! The maintenance gate (SPEC §3): one middleware, deciding from the method,
-//! the path and the engine's in-memory state — no I/O, no body parsing.
+//! The maintenance gate (SPEC §3): one tower layer, deciding from the method,
+//! the path and the engine's in-memory state — no I/O, no body parsing, no
+//! allocation on the common path.
 //!
 //! Creating an execution and cancelling one pass the gate in every state: the
 //! engine decides those under its lock (queue / bypass / refuse), which is what
 //! makes admission race-free. Everything else is decided here.
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderName, Method};
 use axum::response::{IntoResponse, Response};
-use shared::api::{API_PREFIX, BYPASS_HEADER};
+use futures_util::future::{ready, BoxFuture, Either, Ready};
+use shared::api::API_PREFIX;
 use shared::{ErrorCode, MaintenanceState};
+use tower::{Layer, Service};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -52,10 +58,14 @@ fn classify(method: &Method, path: &str) -> Route {
     let Some(tail) = path.strip_prefix(API_PREFIX).filter(|tail| tail.is_empty() || tail.starts_with('/')) else {
         return Route::Other;
     };
-    let segments: Vec<&str> = tail.split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["maintenance" | "tokens", ..] | ["version" | "status" | "ok" | "openapi.json"] => Route::AllowListed,
-        ["executions", rest @ ..] => match (method, rest.len()) {
+    // No allocation: this runs on every request.
+    let mut segments = tail.split('/').skip(1);
+    let first = segments.next();
+    let more = segments.count();
+    match first {
+        Some("maintenance" | "tokens") => Route::AllowListed,
+        Some("version" | "status" | "ok" | "openapi.json") if more == 0 => Route::AllowListed,
+        Some("executions") => match (method, more) {
             (&Method::POST, 0 | 1) => Route::EngineDecides,
             (&Method::POST | &Method::PUT | &Method::PATCH | &Method::DELETE, _) => Route::ExecutionChange,
             _ => Route::Other,
@@ -66,8 +76,10 @@ fn classify(method: &Method, path: &str) -> Route {
 
 /// The gate's rule: SPEC §3 as a pure function.
 pub fn decide(state: MaintenanceState, method: &Method, path: &str) -> GateDecision {
-    let route = classify(method, path);
-    match (state, route) {
+    if state == MaintenanceState::Deactivated {
+        return GateDecision::Pass;
+    }
+    match (state, classify(method, path)) {
         (MaintenanceState::Deactivated, _) => GateDecision::Pass,
         (MaintenanceState::Activating, Route::ExecutionChange) => {
             GateDecision::Reject(ErrorCode::EnteringMaintenanceMode)
@@ -80,23 +92,84 @@ pub fn decide(state: MaintenanceState, method: &Method, path: &str) -> GateDecis
     }
 }
 
-/// The middleware: rejects with 503 + `Retry-After`, or passes (marking an
-/// admin's bypass for the engine).
-pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let bypass = asks_bypass(&request) && bypassing_admin(&state, &mut request).await;
-    if bypass {
-        request.extensions_mut().insert(Bypass);
+/// The gate as a tower layer (like tower-http's: small, one concern). The
+/// common path — no bypass header — decides synchronously from the snapshot
+/// and calls the inner service directly, without boxing.
+#[derive(Clone)]
+pub struct GateLayer {
+    state: Arc<AppState>,
+}
+
+impl GateLayer {
+    /// A gate reading `state`'s engine snapshot.
+    pub fn new(state: AppState) -> Self {
+        Self { state: Arc::new(state) }
     }
-    match decide(state.engine.state(), request.method(), request.uri().path()) {
-        GateDecision::Reject(code) if !bypass => AppError::Maintenance(code).into_response(),
-        _ => next.run(request).await,
+}
+
+impl<S> Layer<S> for GateLayer {
+    type Service = Gate<S>;
+
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate { inner, state: Arc::clone(&self.state) }
+    }
+}
+
+/// The gate wrapped around a service; see [`GateLayer`].
+#[derive(Clone)]
+pub struct Gate<S> {
+    inner: S,
+    state: Arc<AppState>,
+}
+
+type Answer = Result<Response, Infallible>;
+
+impl<S> Service<Request> for Gate<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Either<Ready<Answer>, BoxFuture<'static, Answer>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if asks_bypass(&request) {
+            // Rare: the caller must be authenticated first (an admin passes).
+            let state = Arc::clone(&self.state);
+            let ready_inner = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, ready_inner);
+            return Either::Right(Either::Right(Box::pin(async move {
+                let mut request = request;
+                if bypassing_admin(&state, &mut request).await {
+                    request.extensions_mut().insert(Bypass);
+                    return inner.call(request).await;
+                }
+                match decide(state.engine.state(), request.method(), request.uri().path()) {
+                    GateDecision::Pass => inner.call(request).await,
+                    GateDecision::Reject(code) => Ok(AppError::Maintenance(code).into_response()),
+                }
+            })));
+        }
+        match decide(self.state.engine.state(), request.method(), request.uri().path()) {
+            GateDecision::Pass => Either::Left(self.inner.call(request)),
+            GateDecision::Reject(code) => {
+                Either::Right(Either::Left(ready(Ok(AppError::Maintenance(code).into_response()))))
+            }
+        }
     }
 }
 
 fn asks_bypass(request: &Request) -> bool {
+    // A static name: no parsing or re-hashing of the header name per request.
+    static NAME: HeaderName = HeaderName::from_static("x-bypass-maintenance");
     request
         .headers()
-        .get(BYPASS_HEADER)
+        .get(&NAME)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
 }

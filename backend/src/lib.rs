@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -89,6 +88,17 @@ impl Manager {
 
 /// The whole HTTP surface: API (gated), then the admin panel with an SPA fallback.
 pub fn router(state: AppState, dist: &Path) -> Router {
+    build_router(state, dist, true)
+}
+
+/// The same surface without the maintenance gate. Only for measuring what the
+/// gate costs (the `bench` tool); never serve this.
+#[doc(hidden)]
+pub fn router_without_gate(state: AppState, dist: &Path) -> Router {
+    build_router(state, dist, false)
+}
+
+fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
     let (api, _) = routes::api_routes().split_for_parts();
     let files = dist
         .join("index.html")
@@ -97,11 +107,13 @@ pub fn router(state: AppState, dist: &Path) -> Router {
     if files.is_none() {
         tracing::warn!(dist = %dist.display(), "no admin panel there (run `scripts/build-panel`); serving the API only");
     }
-    api.route("/api", any(routes::not_found))
+    let router = api
+        .route("/api", any(routes::not_found))
         .route("/api/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .fallback(move |request: Request| panel(files.clone(), request))
-        .layer(from_fn_with_state(state.clone(), gate::gate))
+        .fallback(move |request: Request| panel(files.clone(), request));
+    let router = if gated { router.layer(gate::GateLayer::new(state.clone())) } else { router };
+    router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         // A 503 from the gate is the product working; real faults are logged as errors where they happen.

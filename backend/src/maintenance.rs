@@ -8,6 +8,7 @@
 //! published (snapshot + event) before the lock is released, so the gate's
 //! snapshot and the event stream see changes in commit order.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
@@ -76,6 +77,8 @@ pub enum Transition {
 /// Owns the maintenance state and the running executions.
 pub struct Engine {
     core: Mutex<Core>,
+    /// The state alone, for the gate: one atomic load per request.
+    state_now: AtomicU8,
     runner: Runner,
     snapshot: watch::Sender<Arc<MaintenanceStatus>>,
     changes: broadcast::Sender<Arc<MaintenanceStatus>>,
@@ -106,11 +109,13 @@ impl Engine {
         let mut core = Core { record: maintenance_store::load(&conn)?, conn, active: Vec::new(), outbox: Vec::new() };
         core.fail_interrupted()?;
         let status = Arc::new(core.status());
+        let state_now = AtomicU8::new(state_code(status.status));
         let (snapshot, _) = watch::channel(status);
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
         Ok(Arc::new_cyclic(|engine| Self {
             core: Mutex::new(core),
+            state_now,
             runner: Runner::new(engine.clone(), Handle::current()),
             snapshot,
             changes,
@@ -118,9 +123,13 @@ impl Engine {
         }))
     }
 
-    /// The current state, from the in-memory snapshot (no I/O): the gate's read.
+    /// The current state, from memory (one atomic load, no I/O): the gate's read.
     pub fn state(&self) -> MaintenanceState {
-        self.snapshot.borrow().status
+        match self.state_now.load(Ordering::Acquire) {
+            0 => MaintenanceState::Deactivated,
+            1 => MaintenanceState::Activating,
+            _ => MaintenanceState::Activated,
+        }
     }
 
     /// The current status object, from the in-memory snapshot.
@@ -205,6 +214,7 @@ impl Engine {
             let _ = self.execution_changes.send(Arc::new(execution));
         }
         let status = core.status();
+        self.state_now.store(state_code(status.status), Ordering::Release);
         let mut published = None;
         self.snapshot.send_if_modified(|current| {
             if **current == status {
@@ -412,6 +422,14 @@ impl Core {
         self.record = record;
         self.outbox.push(execution);
         Ok(())
+    }
+}
+
+fn state_code(state: MaintenanceState) -> u8 {
+    match state {
+        MaintenanceState::Deactivated => 0,
+        MaintenanceState::Activating => 1,
+        MaintenanceState::Activated => 2,
     }
 }
 

@@ -1,0 +1,407 @@
+//! `cargo run --release -p bench`: the manager's figures for BENCHMARKS.md.
+//! Everything runs on loopback; every loop is bounded in count and time.
+//! Comparisons (gate vs no gate) alternate their runs in one process so that
+//! machine noise falls on both sides.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::StreamExt;
+use manager::config::Config;
+use manager::Manager;
+use shared::{MaintenanceState, MaintenanceStatus, Role};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "benchmark password";
+/// Concurrent connections of the load generator.
+const CONNECTIONS: usize = 64;
+/// How long one load run lasts.
+const RUN: Duration = Duration::from_secs(3);
+/// Alternating with/without-gate pairs.
+const PAIRS: usize = 5;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    println!("# manager benchmarks ({} cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    gate_overhead().await?;
+    status_cost().await?;
+    fan_out().await?;
+    process_figures(&root)?;
+    panel_size(&root)?;
+    Ok(())
+}
+
+/// A manager served in this process; `gated: false` drops only the gate layer.
+struct Served {
+    base: String,
+    token: String,
+    manager_state: manager::state::AppState,
+    _data: tempfile::TempDir,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn serve(gated: bool) -> anyhow::Result<Served> {
+    let data = tempfile::tempdir()?;
+    let config = Config {
+        bind: "127.0.0.1:0".into(),
+        data_dir: data.path().to_owned(),
+        dist: "/nonexistent".into(),
+        token_ttl_seconds: 36_000,
+        admin_password: Some(PASSWORD.into()),
+    };
+    let manager = Manager::open(&config)?;
+    let state = manager.state().clone();
+    let admin = manager::auth::CurrentUser { username: "admin".into(), role: Role::Admin, expires_at: None };
+    let token = state.auth.issue_token(&admin).await?.value;
+    let router = if gated {
+        manager::router(state.clone(), Path::new("/nonexistent"))
+    } else {
+        manager::router_without_gate(state.clone(), Path::new("/nonexistent"))
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let stop = CancellationToken::new();
+    let shutdown = stop.clone();
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    });
+    drop(manager);
+    Ok(Served { base, token, manager_state: state, _data: data, _stop: stop.drop_guard() })
+}
+
+/// Requests per second and latency percentiles of one load run.
+struct Load {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `CONNECTIONS` workers hammer `url` for `RUN`.
+async fn load(url: &str, token: Option<&str>) -> anyhow::Result<Load> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
+    let deadline = Instant::now() + RUN;
+    let started = Instant::now();
+    let workers = (0..CONNECTIONS).map(|_| {
+        let client = client.clone();
+        let url = url.to_owned();
+        let token = token.map(str::to_owned);
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let mut request = client.get(&url);
+                if let Some(token) = &token {
+                    request = request.header(shared::api::TOKEN_HEADER, token);
+                }
+                let sent = Instant::now();
+                let response = request.send().await?;
+                if !response.status().is_success() {
+                    bail!("{url}: {}", response.status());
+                }
+                response.bytes().await?;
+                latencies.push(sent.elapsed());
+            }
+            Ok(latencies)
+        })
+    });
+    let mut latencies = Vec::new();
+    for worker in futures_util::future::join_all(workers).await {
+        latencies.extend(worker??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Ok(Load { per_second: latencies.len() as f64 / elapsed.as_secs_f64(), p50: at(0.50), p99: at(0.99) })
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+async fn gate_overhead() -> anyhow::Result<()> {
+    let gated = serve(true).await?;
+    let ungated = serve(false).await?;
+    let path = "/api/v3.1/version";
+    // Warm both, then alternate: A B A B A B.
+    load(&format!("{}{path}", gated.base), None).await?;
+    load(&format!("{}{path}", ungated.base), None).await?;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..PAIRS {
+        with.push(load(&format!("{}{path}", gated.base), None).await?);
+        without.push(load(&format!("{}{path}", ungated.base), None).await?);
+    }
+    let mut ratios: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a.per_second / b.per_second).collect();
+    ratios.sort_by(f64::total_cmp);
+    let mean = |runs: &[Load]| runs.iter().map(|r| r.per_second).sum::<f64>() / runs.len() as f64;
+    let median = |runs: &[Load], pick: fn(&Load) -> Duration| {
+        let mut values: Vec<Duration> = runs.iter().map(pick).collect();
+        values.sort();
+        values[values.len() / 2]
+    };
+    println!("## Gate overhead: GET {path}, {CONNECTIONS} connections, {PAIRS} alternating pairs of {RUN:?} runs\n");
+    println!("| router | requests/s | p50 | p99 |\n|---|---|---|---|");
+    for (name, runs) in [("with the gate", &with), ("without the gate", &without)] {
+        println!("| {name} | {:.0} | {} | {} |", mean(runs), ms(median(runs, |r| r.p50)), ms(median(runs, |r| r.p99)));
+    }
+    println!(
+        "\nratio (with / without): **{:.3}** overall; per pair {:.3} to {:.3}, median {:.3} (target ≥ 0.97)\n",
+        mean(&with) / mean(&without),
+        ratios[0],
+        ratios[ratios.len() - 1],
+        ratios[ratios.len() / 2]
+    );
+    Ok(())
+}
+
+async fn status_cost() -> anyhow::Result<()> {
+    let served = serve(true).await?;
+    let engine = served.manager_state.engine.clone();
+    let client = reqwest::Client::new();
+    let start = |duration: f64| {
+        let client = client.clone();
+        let url = format!("{}/api/v3.1/executions", served.base);
+        let token = served.token.clone();
+        async move {
+            let body = serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": duration}});
+            let response = client.post(url).header(shared::api::TOKEN_HEADER, token).json(&body).send().await?;
+            anyhow::ensure!(response.status() == 201, "create: {}", response.status());
+            anyhow::Ok(())
+        }
+    };
+    // 10 000 finished executions in the store, 10 running, and activating.
+    let url = format!("{}/api/v3.1/maintenance", served.base);
+    let before = load(&url, Some(&served.token)).await?;
+    let filled = Instant::now();
+    for chunk in 0..100 {
+        let creates = (0..100).map(|_| start(0.0));
+        for result in futures_util::future::join_all(creates).await {
+            result.with_context(|| format!("chunk {chunk}"))?;
+        }
+    }
+    let fill_time = filled.elapsed();
+    let stored = load(&url, Some(&served.token)).await?;
+    for _ in 0..10 {
+        start(3600.0).await?;
+    }
+    engine.activate("admin".into(), String::new()).await?;
+    let remaining = engine.status().remaining_executions.len();
+    let after = load(&url, Some(&served.token)).await?;
+    println!("## GET /maintenance (token auth), {CONNECTIONS} connections, {RUN:?} runs\n");
+    println!("| store | requests/s | p50 | p99 |\n|---|---|---|---|");
+    println!("| empty, deactivated | {:.0} | {} | {} |", before.per_second, ms(before.p50), ms(before.p99));
+    println!("| 10 000 finished, deactivated | {:.0} | {} | {} |", stored.per_second, ms(stored.p50), ms(stored.p99));
+    println!(
+        "| 10 000 finished + {remaining} running, activating | {:.0} | {} | {} |",
+        after.per_second,
+        ms(after.p50),
+        ms(after.p99)
+    );
+    println!(
+        "\nratio (10 000 finished / empty): **{:.2}** (the status never reads the store); with 10 remaining \
+         executions to serialize: {:.2}. 10 000 executions created in {:.1} s ({:.0}/s, each an fsync'd commit)\n",
+        stored.per_second / before.per_second,
+        after.per_second / before.per_second,
+        fill_time.as_secs_f64(),
+        10_000.0 / fill_time.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn fan_out() -> anyhow::Result<()> {
+    const SUBSCRIBERS: usize = 1000;
+    let served = Arc::new(serve(true).await?);
+    let engine = served.manager_state.engine.clone();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(SUBSCRIBERS);
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::channel::<(MaintenanceState, Instant)>(SUBSCRIBERS * 4);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    for _ in 0..SUBSCRIBERS {
+        let (client, served, ready, seen) = (client.clone(), served.clone(), ready_tx.clone(), seen_tx.clone());
+        tokio::spawn(async move {
+            let url = format!("{}/api/v3.1/maintenance/events", served.base);
+            let response = client.get(url).header(shared::api::TOKEN_HEADER, &served.token).send().await?;
+            let mut body = response.bytes_stream();
+            let mut buffer = String::new();
+            let mut first = true;
+            while let Some(chunk) = body.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk?));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else { continue };
+                    if !block.starts_with("event: status") {
+                        continue;
+                    }
+                    let status: MaintenanceStatus = serde_json::from_str(data)?;
+                    if first {
+                        first = false;
+                        let _ = ready.send(()).await;
+                    } else {
+                        let _ = seen.send((status.status, Instant::now())).await;
+                    }
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    for _ in 0..SUBSCRIBERS {
+        tokio::time::timeout(Duration::from_secs(60), ready_rx.recv()).await.context("subscribers connecting")?;
+    }
+    // Activate with nothing running: every subscriber gets `activated`.
+    // Events are published before the response is written, so the clock starts
+    // when the request is sent.
+    let sent = Instant::now();
+    let acknowledged = {
+        let response = client
+            .post(format!("{}/api/v3.1/maintenance/activate", served.base))
+            .header(shared::api::TOKEN_HEADER, &served.token)
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200);
+        Instant::now()
+    };
+    let mut delays = Vec::new();
+    while delays.len() < SUBSCRIBERS {
+        let (state, at) = tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await?.context("event")?;
+        if state == MaintenanceState::Activated {
+            delays.push(at.saturating_duration_since(sent));
+        }
+    }
+    delays.sort();
+    println!("## Activation fan-out: {SUBSCRIBERS} SSE subscribers\n");
+    println!(
+        "from sending the activate request to each subscriber's `activated` event: p50 {}, p99 {}, last {} \
+         (target p99 < 50 ms); the activate response itself took {}\n",
+        ms(delays[SUBSCRIBERS / 2]),
+        ms(delays[SUBSCRIBERS * 99 / 100]),
+        ms(delays[SUBSCRIBERS - 1]),
+        ms(acknowledged.duration_since(sent))
+    );
+    engine.deactivate("admin".into()).await?;
+    while seen_rx.try_recv().is_ok() {}
+
+    // activating -> activated after the last execution ends: cancel it and time the event.
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let new: shared::NewExecution = serde_json::from_value(
+            serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": 3600}}),
+        )?;
+        let execution = engine.create_execution(new, "admin".into(), false).await?;
+        engine.activate("admin".into(), String::new()).await?;
+        while seen_rx.try_recv().is_ok() {}
+        let cancelled = Instant::now();
+        let request = shared::execution::ExecutionActionRequest { action: shared::ExecutionAction::ForceCancel };
+        engine.act(execution.id, request).await?;
+        loop {
+            let (state, at) = tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await?.context("event")?;
+            if state == MaintenanceState::Activated {
+                samples.push(at.saturating_duration_since(cancelled));
+                break;
+            }
+        }
+        engine.deactivate("admin".into()).await?;
+        while seen_rx.try_recv().is_ok() {}
+    }
+    samples.sort();
+    println!(
+        "from force-cancelling the last execution to `activated` at a subscriber (1 000 connected, 20 samples): \
+         p50 {}, p90 {}, max {} (target < 10 ms; the transition itself is in the same commit as the execution's end)\n",
+        ms(samples[samples.len() / 2]),
+        ms(samples[samples.len() * 9 / 10]),
+        ms(samples[samples.len() - 1])
+    );
+    Ok(())
+}
+
+fn process_figures(root: &Path) -> anyhow::Result<()> {
+    let binary = |name: &str| root.join("target/release").join(name);
+    if !binary("manager").is_file() || !binary("cfy").is_file() {
+        bail!("build the release binaries first: cargo build --release -p manager -p cfy");
+    }
+    let data = tempfile::tempdir()?;
+    let mut startups = Vec::new();
+    let mut rss_kib = 0;
+    let mut address = String::new();
+    let mut child = None;
+    for round in 0..5 {
+        let started = Instant::now();
+        let mut process = Command::new(binary("manager"))
+            .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent", "--data-dir"])
+            .arg(data.path())
+            .env("MANAGER_ADMIN_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = process.stderr.take().context("stderr")?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        let listening = loop {
+            let line = lines.next().context("manager exited")??;
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                break rest.split_whitespace().next().unwrap_or_default().to_owned();
+            }
+        };
+        startups.push(started.elapsed());
+        std::thread::spawn(move || lines.for_each(drop));
+        if round < 4 {
+            process.kill()?;
+            process.wait()?;
+        } else {
+            std::thread::sleep(Duration::from_secs(1));
+            let status = std::fs::read_to_string(format!("/proc/{}/status", process.id()))?;
+            rss_kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            address = listening;
+            child = Some(process);
+        }
+    }
+    startups.sort();
+    let mut cli = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let output = Command::new(binary("cfy"))
+            .args(["maintenance-mode", "status"])
+            .env("CFY_MANAGER", format!("http://{address}"))
+            .env("CFY_PASSWORD", PASSWORD)
+            .output()?;
+        anyhow::ensure!(output.status.success(), "cfy: {}", String::from_utf8_lossy(&output.stderr));
+        cli.push(started.elapsed());
+    }
+    cli.sort();
+    if let Some(mut process) = child {
+        process.kill()?;
+        process.wait()?;
+    }
+    println!("## Processes (release builds)\n");
+    println!("- `manager` start-up to listening (existing data dir, 5 starts): median {}", ms(startups[2]));
+    println!("- `manager` idle RSS 1 s after start: {:.1} MiB", rss_kib as f64 / 1024.0);
+    println!(
+        "- `cfy maintenance-mode status` wall time (10 runs, includes one argon2 password check on the server): median {}\n",
+        ms(cli[5])
+    );
+    Ok(())
+}
+
+fn panel_size(root: &Path) -> anyhow::Result<()> {
+    let dist = root.join("dist");
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(&dist).context("dist/: run scripts/build-panel first")? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        if ext == "wasm" || ext == "js" {
+            let output = Command::new("gzip").arg("-9c").arg(&path).output()?;
+            sizes.push((ext, std::fs::metadata(&path)?.len(), output.stdout.len()));
+        }
+    }
+    sizes.sort();
+    println!("## Admin panel (release build in dist/)\n");
+    for (ext, raw, gzipped) in &sizes {
+        println!("- {ext}: {:.1} KiB, {:.1} KiB gzipped", *raw as f64 / 1024.0, *gzipped as f64 / 1024.0);
+    }
+    Ok(())
+}
