@@ -134,7 +134,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Like [`ApiJson`], but an empty body means `T::default()` (optional bodies).
+/// Like [`ApiJson`], but an empty body or `null` means `T::default()` (optional bodies).
 pub struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
@@ -145,7 +145,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        parse_json(&body).map(Self)
+        parse_json::<Option<T>>(&body).map(|value| Self(value.unwrap_or_default()))
     }
 }
 

@@ -151,6 +151,14 @@ async fn tokens_come_only_from_passwords_and_can_be_revoked_by_owner_or_admin() 
     let missing = format!("/tokens/{}", uuid::Uuid::new_v4());
     assert_error(app.api.request(Method::DELETE, &missing).send().await.unwrap(), 404, ErrorCode::NotFound).await;
 
+    // Two sets of credentials are refused, even when one of them is valid.
+    for path in ["/maintenance", "/tokens"] {
+        let method = if path == "/tokens" { Method::POST } else { Method::GET };
+        let both = app.api.request(method, path).basic_auth("admin", Some("not the password")).send().await.unwrap();
+        let error = assert_error(both, 401, ErrorCode::Unauthorized).await;
+        assert!(error.message.contains("not both"), "{}", error.message);
+    }
+
     // Garbage tokens are plain 401s.
     for garbage in ["", "x", "nodot", "00000000000000000000000000000000.x", &format!("{}.wrong", token_id(&bob))] {
         let response = anonymous

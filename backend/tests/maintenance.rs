@@ -94,6 +94,15 @@ async fn repeated_activate_and_deactivate_answer_304_without_a_body() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn activate_body_is_optional_empty_or_null() {
+    for body in ["", "null", "{}", "  "] {
+        let app = TestApp::spawn().await;
+        let response = app.api.request(reqwest::Method::POST, "/maintenance/activate").body(body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "body {body:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn repeated_activate_while_activated_is_304_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let first = app.api.activate(Some("first")).await;

@@ -125,6 +125,7 @@ pub struct Execution {
 pub struct ExecutionParameters {
     /// How long the execution works before it ends `terminated` (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604800))]
     pub duration_seconds: Option<f64>,
     /// Any other workflow parameters, stored and shown as given.
     #[serde(flatten)]
@@ -138,8 +139,10 @@ pub struct ExecutionParameters {
 #[serde(deny_unknown_fields)]
 pub struct NewExecution {
     /// The workflow to run.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
     pub workflow_id: String,
     /// The deployment to run it on.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
     pub deployment_id: String,
     /// Workflow parameters.
     #[serde(default)]

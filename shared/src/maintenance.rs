@@ -91,6 +91,7 @@ pub struct MaintenanceStatus {
 pub struct ActivateRequest {
     /// Shown to everyone while maintenance is on (banner, 503 bodies' readers).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub reason: Option<String>,
 }
 

@@ -63,6 +63,7 @@ impl Auth {
 
     /// The caller named by the request's credentials; 401 without valid ones.
     pub async fn authenticate(&self, headers: &HeaderMap, address: Option<IpAddr>) -> Result<CurrentUser, AppError> {
+        refuse_two_credentials(headers)?;
         if let Some(value) = headers.get(TOKEN_HEADER) {
             let value = value.to_str().map_err(|_| unauthorized("The Authentication-Token header is not text"))?;
             return self.by_token(value).await;
@@ -78,6 +79,7 @@ impl Auth {
     /// The caller named by `Authorization: Basic` only (to issue tokens: a
     /// token cannot mint new tokens, so a stolen one dies with its expiry).
     pub async fn by_basic(&self, headers: &HeaderMap, address: Option<IpAddr>) -> Result<CurrentUser, AppError> {
+        refuse_two_credentials(headers)?;
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(unauthorized("Sign in with your username and password (`Authorization: Basic …`)"));
         };
@@ -198,6 +200,15 @@ pub fn bootstrap(conn: &Connection, password: Option<&str>) -> Result<(), StoreE
         );
     } else {
         tracing::info!("created the first user `admin` with the password from MANAGER_ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+/// Two sets of credentials are refused rather than resolved by precedence: a
+/// broken one must never be silently ignored.
+fn refuse_two_credentials(headers: &HeaderMap) -> Result<(), AppError> {
+    if headers.contains_key(TOKEN_HEADER) && headers.contains_key(header::AUTHORIZATION) {
+        return Err(unauthorized("Send either `Authorization` or `Authentication-Token`, not both"));
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub struct ListQuery {
     /// Page size, 1 to 1000 (default 1000).
     #[serde(rename = "_size")]
+    #[param(minimum = 1, maximum = 1000)]
     size: Option<u32>,
     /// How many of the newest to skip (default 0).
     #[serde(rename = "_offset")]

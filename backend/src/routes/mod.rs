@@ -8,7 +8,8 @@ pub mod tokens;
 use std::sync::LazyLock;
 
 use shared::api::API_PREFIX;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -83,12 +84,41 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, built once from the real routes.
 pub static OPENAPI: LazyLock<String> = LazyLock::new(|| {
-    let (_, document) = api_routes().split_for_parts();
+    let (_, mut document) = api_routes().split_for_parts();
+    document_sign_in_answers(&mut document);
     document.to_pretty_json().unwrap_or_else(|error| {
         tracing::error!(%error, "could not serialize the OpenAPI document");
         String::from("{}")
     })
 });
+
+/// Every operation that needs a sign-in can answer 401 (no or bad credentials)
+/// and 429 (the sign-in limiter); documented here once rather than on each handler.
+fn document_sign_in_answers(document: &mut utoipa::openapi::OpenApi) {
+    let answer = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", Content::new(Some(Ref::from_schema_name("ApiError"))))
+                .build(),
+        )
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let open =
+                operation.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+            if open {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            responses.entry("401".into()).or_insert_with(|| answer("No valid credentials"));
+            responses.entry("429".into()).or_insert_with(|| {
+                answer("Too many failed sign-ins from this address for this user; see `Retry-After`")
+            });
+        }
+    }
+}
 
 /// 404 for any API path without a route.
 pub async fn not_found() -> AppError {

@@ -336,6 +336,11 @@ impl ManagerProcess {
         lines
     }
 
+    /// The process id (to read /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill(mut self) {
         self.child.kill().expect("kill");
