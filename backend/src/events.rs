@@ -39,16 +39,20 @@ pub async fn events(
     // Subscribe before reading the current status so no change falls between.
     let changes = BroadcastStream::new(engine.subscribe());
     let execution_changes = BroadcastStream::new(engine.subscribe_executions());
-    let current = engine.status();
+    let current = engine.published();
     let statuses = stream::once(async move { current }).chain(changes.map(move |change| {
         // A subscriber that fell behind is resynchronised with the current status.
-        change.unwrap_or_else(|_lagged| engine.status())
+        change.unwrap_or_else(|_lagged| engine.published())
     }));
-    let mut last: Option<Arc<MaintenanceStatus>> = None;
-    let status_events = statuses.filter_map(move |status| {
-        let fresh = last.as_deref() != Some(&*status);
-        let event = fresh.then(|| Event::default().event("status").json_data(&*status).ok()).flatten();
-        last = Some(status);
+    // Changes already covered (by the snapshot sent first, or by a resync) are
+    // dropped by their sequence number, so a client never sees one undone.
+    let mut last: Option<u64> = None;
+    let status_events = statuses.filter_map(move |published| {
+        let fresh = last.is_none_or(|last| published.seq > last);
+        if fresh {
+            last = Some(published.seq);
+        }
+        let event = fresh.then(|| Event::default().event("status").json_data(&*published.status).ok()).flatten();
         std::future::ready(event)
     });
     // A subscriber that fell behind on executions is told to reload them.

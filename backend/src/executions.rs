@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::maintenance::Engine;
 
+/// The longest pause between attempts to record an execution's end.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
 /// Starts execution tasks on the server's runtime. The tasks hold only a weak
 /// reference to the engine, so a dropped engine (a stopped test app) ends them.
 pub struct Runner {
@@ -35,9 +38,20 @@ impl Runner {
                 () = tokio::time::sleep(work) => ExecutionStatus::Terminated,
                 () = cancel.cancelled() => ExecutionStatus::Cancelled,
             };
-            let Some(engine) = engine.upgrade() else { return };
-            if let Err(error) = engine.finish(id, outcome).await {
-                tracing::error!(%id, %error, "could not record the end of an execution");
+            // The end must be recorded, or `activating` would wait forever for
+            // an execution that no longer runs: retry (e.g. SQLITE_BUSY) until it commits.
+            let mut pause = Duration::from_millis(50);
+            loop {
+                let Some(engine) = engine.upgrade() else { return };
+                match engine.finish(id, outcome).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::error!(%id, %error, "could not record the end of an execution; retrying in {pause:?}");
+                    }
+                }
+                drop(engine);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
             }
         });
     }
@@ -56,22 +70,10 @@ fn duration_of(execution: &Execution) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::Timestamp;
-    use uuid::Uuid;
+    use crate::test_support::execution;
 
     fn with_parameters(parameters: serde_json::Value) -> Execution {
-        Execution {
-            id: Uuid::new_v4(),
-            workflow_id: "install".into(),
-            deployment_id: "web".into(),
-            status: ExecutionStatus::Started,
-            parameters: parameters.as_object().cloned().unwrap(),
-            created_at: Timestamp::now(),
-            started_at: None,
-            ended_at: None,
-            created_by: "admin".into(),
-            error: String::new(),
-        }
+        execution(ExecutionStatus::Started, parameters)
     }
 
     #[test]

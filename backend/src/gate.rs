@@ -145,9 +145,15 @@ where
             let mut inner = std::mem::replace(&mut self.inner, ready_inner);
             return Either::Right(Either::Right(Box::pin(async move {
                 let mut request = request;
-                if bypassing_admin(&state, &mut request).await {
-                    request.extensions_mut().insert(Bypass);
-                    return inner.call(request).await;
+                match bypassing_admin(&state, &mut request).await {
+                    Ok(true) => {
+                        request.extensions_mut().insert(Bypass);
+                        return inner.call(request).await;
+                    }
+                    Ok(false) => {}
+                    // Bad credentials are answered here, once: checking them again in
+                    // the handler would count one bad request as two failed sign-ins.
+                    Err(error) => return Ok(error.into_response()),
                 }
                 match decide(state.engine.state(), request.method(), request.uri().path()) {
                     GateDecision::Pass => inner.call(request).await,
@@ -175,18 +181,20 @@ fn asks_bypass(request: &Request) -> bool {
 }
 
 /// `X-BYPASS-MAINTENANCE: true` counts only from an admin (Cloudify's rule);
-/// from anyone else it is ignored. The caller found here is kept for the
-/// handler, so credentials are checked once.
-async fn bypassing_admin(state: &AppState, request: &mut Request) -> bool {
-    let address = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-    match state.auth.authenticate(request.headers(), address).await {
-        Ok(user) => {
-            let admin = user.is_admin();
-            request.extensions_mut().insert(user);
-            admin
-        }
-        Err(_) => false,
+/// from anyone else, or without credentials, it is ignored (`Ok(false)`).
+/// The caller found here is kept for the handler, so credentials are checked
+/// once; credentials that fail are the error to answer.
+async fn bypassing_admin(state: &AppState, request: &mut Request) -> Result<bool, AppError> {
+    let has_credentials = request.headers().contains_key(axum::http::header::AUTHORIZATION)
+        || request.headers().contains_key(shared::api::TOKEN_HEADER);
+    if !has_credentials {
+        return Ok(false);
     }
+    let address = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let user = state.auth.authenticate(request.headers(), address).await?;
+    let admin = user.is_admin();
+    request.extensions_mut().insert(user);
+    Ok(admin)
 }
 
 #[cfg(test)]

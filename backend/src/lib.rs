@@ -15,6 +15,9 @@ pub mod state;
 pub mod store;
 pub mod users;
 
+#[cfg(test)]
+mod test_support;
+
 use std::any::Any;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -65,6 +65,17 @@ impl From<rusqlite::Error> for EngineError {
     }
 }
 
+/// A status as published: its place in the order of changes, and the status.
+/// Readers that combine the snapshot with the change stream use `seq` to drop
+/// anything they have already passed, so nobody ever sees a change undone.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// 0 for the status at start-up, then +1 per change.
+    pub seq: u64,
+    /// The status object.
+    pub status: Arc<MaintenanceStatus>,
+}
+
 /// The result of activate/deactivate: the new status, or `Unchanged` (HTTP 304).
 #[derive(Debug)]
 pub enum Transition {
@@ -80,8 +91,8 @@ pub struct Engine {
     /// The state alone, for the gate: one atomic load per request.
     state_now: AtomicU8,
     runner: Runner,
-    snapshot: watch::Sender<Arc<MaintenanceStatus>>,
-    changes: broadcast::Sender<Arc<MaintenanceStatus>>,
+    snapshot: watch::Sender<Published>,
+    changes: broadcast::Sender<Published>,
     execution_changes: broadcast::Sender<Arc<Execution>>,
 }
 
@@ -110,7 +121,7 @@ impl Engine {
         core.fail_interrupted()?;
         let status = Arc::new(core.status());
         let state_now = AtomicU8::new(state_code(status.status));
-        let (snapshot, _) = watch::channel(status);
+        let (snapshot, _) = watch::channel(Published { seq: 0, status });
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
         Ok(Arc::new_cyclic(|engine| Self {
@@ -134,12 +145,18 @@ impl Engine {
 
     /// The current status object, from the in-memory snapshot.
     pub fn status(&self) -> Arc<MaintenanceStatus> {
-        Arc::clone(&self.snapshot.borrow())
+        Arc::clone(&self.snapshot.borrow().status)
+    }
+
+    /// The current status with its sequence number.
+    pub fn published(&self) -> Published {
+        self.snapshot.borrow().clone()
     }
 
     /// Every later status change, in order. Subscribe before reading
-    /// [`Engine::status`] so that no change falls between the two.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<MaintenanceStatus>> {
+    /// [`Engine::published`] so that no change falls between the two, and
+    /// drop what has a `seq` not above the last one used.
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.changes.subscribe()
     }
 
@@ -187,48 +204,59 @@ impl Engine {
         self: &Arc<Self>,
         op: impl FnOnce(&mut Core, &Runner) -> Result<bool, StoreError> + Send + 'static,
     ) -> Result<Transition, EngineError> {
-        let changed = self.with_core(op).await??;
-        Ok(if changed { Transition::Changed(self.status()) } else { Transition::Unchanged })
+        // The status of this very change, taken under the lock: a change made
+        // right after it must not show up in this answer.
+        let (changed, published) = self.locked(op).await?;
+        Ok(if changed? { Transition::Changed(published.status) } else { Transition::Unchanged })
     }
 
-    /// Runs `op` under the lock on a blocking thread (SQLite is synchronous),
-    /// then publishes the resulting status before releasing the lock.
     async fn with_core<R: Send + 'static>(
         self: &Arc<Self>,
         op: impl FnOnce(&mut Core, &Runner) -> R + Send + 'static,
     ) -> Result<R, EngineError> {
+        Ok(self.locked(op).await?.0)
+    }
+
+    /// Runs `op` under the lock on a blocking thread (SQLite is synchronous),
+    /// then publishes the resulting status before releasing the lock.
+    async fn locked<R: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut Core, &Runner) -> R + Send + 'static,
+    ) -> Result<(R, Published), EngineError> {
         let engine = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
             let result = op(&mut core, &engine.runner);
-            engine.publish(&mut core);
-            result
+            let published = engine.publish(&mut core);
+            (result, published)
         })
         .await
         .map_err(|error| EngineError::Task(error.to_string()))
     }
 
-    fn publish(&self, core: &mut Core) {
+    /// Publishes what `core` now holds (if the status changed, with the next
+    /// sequence number) and returns the current status.
+    fn publish(&self, core: &mut Core) -> Published {
         for execution in core.outbox.drain(..) {
             // No subscriber is not an error.
             let _ = self.execution_changes.send(Arc::new(execution));
         }
         let status = core.status();
         self.state_now.store(state_code(status.status), Ordering::Release);
-        let mut published = None;
+        let mut changed = None;
         self.snapshot.send_if_modified(|current| {
-            if **current == status {
+            if *current.status == status {
                 return false;
             }
-            let status = Arc::new(status);
-            published = Some(Arc::clone(&status));
-            *current = status;
+            *current = Published { seq: current.seq + 1, status: Arc::new(status) };
+            changed = Some(current.clone());
             true
         });
-        if let Some(status) = published {
+        if let Some(published) = changed {
             // No subscriber is not an error.
-            let _ = self.changes.send(status);
+            let _ = self.changes.send(published);
         }
+        self.published()
     }
 }
 

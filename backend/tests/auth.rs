@@ -227,6 +227,28 @@ async fn bypass_header_counts_for_admins_only() {
     assert_error(create, 503, ErrorCode::MaintenanceModeActive).await;
     let anonymous = Api { token: None, ..app.api.clone() };
     assert_error(bypass(&anonymous).await.unwrap(), 503, ErrorCode::MaintenanceModeActive).await;
+
+    // A wrong password with the bypass header is one failed sign-in, not two:
+    // the limiter still allows MAX_FAILURES - 1 of them before refusing.
+    add_user(app.data_dir.path(), "bob", Role::Admin, USER_PASSWORD);
+    let wrong = || {
+        anonymous
+            .request(Method::GET, "/maintenance")
+            .header(shared::api::BYPASS_HEADER, "true")
+            .basic_auth("bob", Some("wrong password"))
+            .send()
+    };
+    for _ in 1..manager::auth::limiter::MAX_FAILURES {
+        assert_error(wrong().await.unwrap(), 401, ErrorCode::Unauthorized).await;
+    }
+    let right =
+        anonymous.request(Method::GET, "/maintenance").basic_auth("bob", Some(USER_PASSWORD)).send().await.unwrap();
+    assert_eq!(
+        right.status(),
+        200,
+        "bob is not locked out after {} failures",
+        manager::auth::limiter::MAX_FAILURES - 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -70,6 +70,10 @@ async fn unknown_paths_ids_methods_and_queries_get_json_errors() {
         app.api.post(&format!("/executions/{missing}"), Some(serde_json::json!({"action": "cancel"}))).await;
     assert_error(cancel_missing, 404, ErrorCode::NotFound).await;
     assert_error(app.api.get("/executions/zzz").await, 400, ErrorCode::BadRequest).await;
+    // Not UTF-8 once percent-decoded.
+    assert_error(app.api.get("/executions/%FF").await, 400, ErrorCode::BadRequest).await;
+    let not_utf8 = app.api.request(Method::DELETE, "/tokens/%FF%FE").send().await.unwrap();
+    assert_error(not_utf8, 400, ErrorCode::BadRequest).await;
     let wrong_method = app.api.request(Method::DELETE, "/maintenance").send().await.unwrap();
     assert_error(wrong_method, 405, ErrorCode::MethodNotAllowed).await;
     let wrong_method = app.api.request(Method::GET, "/maintenance/activate").send().await.unwrap();

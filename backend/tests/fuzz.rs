@@ -68,6 +68,7 @@ fn path() -> impl Strategy<Value = String> {
         Just("version".to_owned()),
         Just("openapi.json".to_owned()),
         Just(uuid::Uuid::nil().to_string()),
+        Just("%FF%FE".to_owned()),
         "[a-zA-Z0-9%._~-]{0,12}",
     ];
     let prefix = prop_oneof![Just("/api/v3.1"), Just("/api"), Just("/api/v2"), Just("")];

@@ -1,7 +1,7 @@
 //! `/executions`: list, get, create, cancel.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use shared::{Execution, NewExecution};
 use uuid::Uuid;
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::gate::Bypass;
 use crate::state::AppState;
 use crate::store::executions as store;
@@ -59,7 +59,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _user: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Execution>, AppError> {
     let id = parse_id(&id)?;
     state
@@ -99,7 +99,7 @@ pub async fn create(
 pub async fn act(
     State(state): State<AppState>,
     _user: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ExecutionActionRequest>,
 ) -> Result<Json<Execution>, AppError> {
     let id = parse_id(&id)?;

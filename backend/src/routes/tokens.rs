@@ -1,6 +1,6 @@
 //! `/tokens`: sign in for a token; revoke one.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -8,7 +8,7 @@ use shared::TokenResponse;
 use uuid::Uuid;
 
 use crate::auth::{peer, CurrentUser};
-use crate::error::AppError;
+use crate::error::{ApiPath, AppError};
 use crate::state::AppState;
 
 /// A new token for the caller (sign in with Basic auth). It expires after the
@@ -32,7 +32,7 @@ pub async fn create(State(state): State<AppState>, parts: Parts) -> Result<Json<
 pub async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let id =
         Uuid::parse_str(&id).map_err(|_| AppError::BadRequest(format!("id: `{id}` is not a token id (a UUID)")))?;

@@ -115,18 +115,7 @@ mod tests {
     use crate::store::open_writer;
 
     fn execution(status: ExecutionStatus) -> Execution {
-        Execution {
-            id: Uuid::new_v4(),
-            workflow_id: "install".into(),
-            deployment_id: "web".into(),
-            status,
-            parameters: serde_json::json!({"duration_seconds": 1.5}).as_object().cloned().unwrap(),
-            created_at: Timestamp::now(),
-            started_at: None,
-            ended_at: None,
-            created_by: "admin".into(),
-            error: String::new(),
-        }
+        crate::test_support::execution(status, serde_json::json!({"duration_seconds": 1.5}))
     }
 
     #[test]
