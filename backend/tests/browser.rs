@@ -261,6 +261,14 @@ async fn admin_activates_sees_banners_live_cancels_and_deactivates_without_a_rel
         // The executions page shows the cancelled execution, updated live.
         click(&admin, "#nav-executions").await?;
         wait_attr(&admin, "tbody tr .badge", "data-status", "cancelled").await?;
+
+        // At phone width the page still works: the banner and the controls are there.
+        browser.app.api.activate(Some("phone check")).await;
+        admin.set_window_size(390, 844).await?;
+        click(&admin, "#nav-maintenance").await?;
+        wait_text(&admin, "#banner", "phone check").await?;
+        admin.find(Locator::Id("deactivate")).await?;
+        screenshot(&admin, "8-phone").await?;
         Ok(())
     })
     .await;

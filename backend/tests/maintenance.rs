@@ -191,10 +191,12 @@ async fn history_records_every_transition_with_who_and_why() {
     app.api.activate(Some("kernel upgrade")).await;
     app.api.deactivate().await;
     let history: serde_json::Value = app.api.get("/maintenance/history").await.json().await.unwrap();
-    let steps: Vec<(String, String, String)> = history
-        .as_array()
-        .unwrap()
+    assert_eq!(history["metadata"]["pagination"]["total"], 3);
+    let items = history["items"].as_array().unwrap();
+    // Newest first.
+    let steps: Vec<(String, String, String)> = items
         .iter()
+        .rev()
         .map(|t| {
             (t["from"].as_str().unwrap().into(), t["to"].as_str().unwrap().into(), t["reason"].as_str().unwrap().into())
         })
@@ -207,7 +209,10 @@ async fn history_records_every_transition_with_who_and_why() {
             ("activated".into(), "deactivated".into(), String::new()),
         ]
     );
-    assert!(history.as_array().unwrap().iter().all(|t| t["requested_by"] == "admin"));
+    assert!(items.iter().all(|t| t["requested_by"] == "admin"));
+    let page: serde_json::Value = app.api.get("/maintenance/history?_size=1&_offset=1").await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["to"], "activated");
 }
 
 #[tokio::test(flavor = "multi_thread")]

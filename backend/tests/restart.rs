@@ -5,6 +5,7 @@
 mod common;
 
 use common::{ManagerProcess, LONG};
+use shared::api::ListResponse;
 use shared::{ExecutionStatus, MaintenanceState, MaintenanceTransition};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,7 +39,9 @@ async fn kill_9_while_activating_fails_the_running_execution_and_completes_activ
     assert_eq!(failed.ended_at, status.activated_at);
     assert_eq!(manager.api.execution(finished.id).await.status, ExecutionStatus::Terminated);
 
-    let history: Vec<MaintenanceTransition> = manager.api.get("/maintenance/history").await.json().await.unwrap();
+    let history: ListResponse<MaintenanceTransition> =
+        manager.api.get("/maintenance/history").await.json().await.unwrap();
+    let history: Vec<_> = history.items.into_iter().rev().collect();
     let steps: Vec<_> = history.iter().map(|t| (t.from, t.to)).collect();
     assert_eq!(
         steps,

@@ -4,8 +4,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use shared::api::{ListMetadata, ListResponse, Pagination};
+use shared::api::ListResponse;
 use shared::execution::ExecutionActionRequest;
 use shared::{Execution, NewExecution};
 use uuid::Uuid;
@@ -13,24 +12,9 @@ use uuid::Uuid;
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiPath, AppError};
 use crate::gate::Bypass;
+use crate::routes::{list_response, ListQuery};
 use crate::state::AppState;
 use crate::store::executions as store;
-
-/// The largest (and default) page of a list.
-pub const MAX_PAGE_SIZE: u32 = 1000;
-
-/// Paging of `GET /executions` (Cloudify's parameter names).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Page size, 1 to 1000 (default 1000).
-    #[serde(rename = "_size")]
-    #[param(minimum = 1, maximum = 1000)]
-    size: Option<u32>,
-    /// How many of the newest to skip (default 0).
-    #[serde(rename = "_offset")]
-    offset: Option<u64>,
-}
 
 /// Executions, newest first.
 #[utoipa::path(get, path = "/executions", tag = "executions", params(ListQuery),
@@ -41,14 +25,9 @@ pub async fn list(
     _user: CurrentUser,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ListResponse<Execution>>, AppError> {
-    let Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
-    let size = query.size.unwrap_or(MAX_PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(AppError::BadRequest(format!("_size: must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-    }
-    let offset = query.offset.unwrap_or(0);
+    let (size, offset) = ListQuery::paging(query)?;
     let (items, total) = state.reader.read(move |conn| store::page(conn, size, offset)).await?;
-    Ok(Json(ListResponse { items, metadata: ListMetadata { pagination: Pagination { total, size, offset } } }))
+    Ok(Json(list_response(items, total, size, offset)))
 }
 
 /// One execution.

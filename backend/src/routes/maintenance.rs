@@ -1,14 +1,17 @@
 //! `/maintenance`: status, activate, deactivate, history.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use shared::api::ListResponse;
 use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
 
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, OptionalJson};
 use crate::maintenance::Transition;
+use crate::routes::{list_response, ListQuery};
 use crate::state::AppState;
 use crate::store::maintenance as store;
 
@@ -71,12 +74,16 @@ pub async fn deactivate(State(state): State<AppState>, AdminUser(admin): AdminUs
     Ok(transition)
 }
 
-/// Every maintenance-mode transition, oldest first.
-#[utoipa::path(get, path = "/maintenance/history", tag = "maintenance",
-    responses((status = 200, body = Vec<MaintenanceTransition>), (status = 401, body = shared::ApiError)))]
+/// Maintenance-mode transitions, newest first.
+#[utoipa::path(get, path = "/maintenance/history", tag = "maintenance", params(ListQuery),
+    responses((status = 200, body = ListResponse<MaintenanceTransition>), (status = 400, body = shared::ApiError),
+              (status = 401, body = shared::ApiError)))]
 pub async fn history(
     State(state): State<AppState>,
     _user: CurrentUser,
-) -> Result<Json<Vec<MaintenanceTransition>>, AppError> {
-    Ok(Json(state.reader.read(store::history).await?))
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ListResponse<MaintenanceTransition>>, AppError> {
+    let (size, offset) = ListQuery::paging(query)?;
+    let (items, total) = state.reader.read(move |conn| store::history(conn, size, offset)).await?;
+    Ok(Json(list_response(items, total, size, offset)))
 }

@@ -120,6 +120,42 @@ fn document_sign_in_answers(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The largest (and default) page of a list.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Paging of list routes (Cloudify's parameter names), newest first.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 1000 (default 1000).
+    #[serde(rename = "_size")]
+    #[param(minimum = 1, maximum = 1000)]
+    size: Option<u32>,
+    /// How many of the newest to skip (default 0).
+    #[serde(rename = "_offset")]
+    offset: Option<u64>,
+}
+
+impl ListQuery {
+    /// The size and offset asked for, checked; a malformed query is a 400.
+    pub fn paging(
+        query: Result<axum::extract::Query<Self>, axum::extract::rejection::QueryRejection>,
+    ) -> Result<(u32, u64), AppError> {
+        let axum::extract::Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+        let size = query.size.unwrap_or(MAX_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(AppError::BadRequest(format!("_size: must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
+        }
+        Ok((size, query.offset.unwrap_or(0)))
+    }
+}
+
+/// A list response with its paging.
+pub fn list_response<T>(items: Vec<T>, total: u64, size: u32, offset: u64) -> shared::api::ListResponse<T> {
+    use shared::api::{ListMetadata, ListResponse, Pagination};
+    ListResponse { items, metadata: ListMetadata { pagination: Pagination { total, size, offset } } }
+}
+
 /// 404 for any API path without a route.
 pub async fn not_found() -> AppError {
     AppError::NotFound("No such API endpoint; see /api/v3.1/openapi.json for the list".into())

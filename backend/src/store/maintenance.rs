@@ -82,12 +82,15 @@ pub fn save_transition(
     Ok(())
 }
 
-/// Every transition, oldest first.
-pub fn history(conn: &Connection) -> Result<Vec<MaintenanceTransition>, StoreError> {
+/// A page of transitions, newest first, and how many there are in all.
+pub fn history(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM maintenance_history", [], |row| row.get(0))?;
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(
-        "SELECT at, from_status, to_status, requested_by, reason FROM maintenance_history ORDER BY seq",
+        "SELECT at, from_status, to_status, requested_by, reason FROM maintenance_history \
+         ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
     )?;
-    let rows = statement.query_map([], |row| {
+    let rows = statement.query_map(params![size, offset], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, String>(1)?,
@@ -106,7 +109,8 @@ pub fn history(conn: &Connection) -> Result<Vec<MaintenanceTransition>, StoreErr
             reason,
         })
     })
-    .collect()
+    .collect::<Result<Vec<_>, _>>()
+    .map(|items| (items, u64::try_from(total).unwrap_or_default()))
 }
 
 /// Parses an optional timestamp column.
@@ -145,6 +149,7 @@ mod tests {
         tx.commit().unwrap();
 
         assert_eq!(load(&conn).unwrap(), record);
-        assert_eq!(history(&conn).unwrap(), vec![transition]);
+        assert_eq!(history(&conn, 10, 0).unwrap(), (vec![transition], 1));
+        assert_eq!(history(&conn, 10, 1).unwrap(), (vec![], 1));
     }
 }
