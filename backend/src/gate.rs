@@ -76,19 +76,16 @@ fn classify(method: &Method, path: &str) -> Route {
 
 /// The gate's rule: SPEC §3 as a pure function.
 pub fn decide(state: MaintenanceState, method: &Method, path: &str) -> GateDecision {
-    if state == MaintenanceState::Deactivated {
-        return GateDecision::Pass;
-    }
-    match (state, classify(method, path)) {
-        (MaintenanceState::Deactivated, _) => GateDecision::Pass,
-        (MaintenanceState::Activating, Route::ExecutionChange) => {
-            GateDecision::Reject(ErrorCode::EnteringMaintenanceMode)
-        }
-        (MaintenanceState::Activating, _) => GateDecision::Pass,
-        (MaintenanceState::Activated, Route::Panel | Route::AllowListed | Route::EngineDecides) => GateDecision::Pass,
-        (MaintenanceState::Activated, Route::ExecutionChange | Route::Other) => {
-            GateDecision::Reject(ErrorCode::MaintenanceModeActive)
-        }
+    match state {
+        MaintenanceState::Deactivated => GateDecision::Pass,
+        MaintenanceState::Activating => match classify(method, path) {
+            Route::ExecutionChange => GateDecision::Reject(ErrorCode::EnteringMaintenanceMode),
+            Route::Panel | Route::AllowListed | Route::EngineDecides | Route::Other => GateDecision::Pass,
+        },
+        MaintenanceState::Activated => match classify(method, path) {
+            Route::Panel | Route::AllowListed | Route::EngineDecides => GateDecision::Pass,
+            Route::ExecutionChange | Route::Other => GateDecision::Reject(ErrorCode::MaintenanceModeActive),
+        },
     }
 }
 
