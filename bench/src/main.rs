@@ -225,17 +225,15 @@ async fn fan_out() -> anyhow::Result<()> {
             let url = format!("{}/api/v3.1/maintenance/events", served.base);
             let response = client.get(url).header(shared::api::TOKEN_HEADER, &served.token).send().await?;
             let mut body = response.bytes_stream();
-            let mut buffer = String::new();
+            let mut buffer = shared::sse::SseBuffer::default();
             let mut first = true;
             while let Some(chunk) = body.next().await {
-                buffer.push_str(&String::from_utf8_lossy(&chunk?));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else { continue };
-                    if !block.starts_with("event: status") {
+                buffer.push(&chunk?);
+                while let Some(event) = buffer.next_event() {
+                    if event.name != "status" {
                         continue;
                     }
-                    let status: MaintenanceStatus = serde_json::from_str(data)?;
+                    let status: MaintenanceStatus = serde_json::from_str(&event.data)?;
                     if first {
                         first = false;
                         let _ = ready.send(()).await;

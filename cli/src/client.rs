@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use shared::sse::SseBuffer;
 use shared::{ApiError, MaintenanceStatus};
 
 use crate::args::Global;
@@ -97,7 +98,7 @@ impl Client {
         if !response.status().is_success() {
             return Err(self.read::<()>(response).await.err().unwrap_or_else(|| self.unreadable("no events")));
         }
-        Ok(StatusEvents { body: Box::pin(response.bytes_stream()), buffer: String::new() })
+        Ok(StatusEvents { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() })
     }
 
     async fn send<B: Serialize>(
@@ -154,48 +155,22 @@ fn innermost(error: &reqwest::Error) -> String {
 /// A parsed `status` event stream.
 pub struct StatusEvents {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>>>,
-    buffer: String,
+    buffer: SseBuffer,
 }
 
 impl StatusEvents {
     /// The next status, or `None` when the stream ends or breaks.
     pub async fn next(&mut self) -> Option<MaintenanceStatus> {
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if let Some(status) = parse_event(&block) {
-                    return Some(status);
+            while let Some(event) = self.buffer.next_event() {
+                if event.name == "status" {
+                    if let Ok(status) = serde_json::from_str(&event.data) {
+                        return Some(status);
+                    }
                 }
             }
             let chunk = self.body.next().await?.ok()?;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            self.buffer.push(&chunk);
         }
-    }
-}
-
-/// One SSE block: a `status` event's data, or `None` (keep-alives, others).
-fn parse_event(block: &str) -> Option<MaintenanceStatus> {
-    let mut name = None;
-    let mut data = String::new();
-    for line in block.lines() {
-        if let Some(value) = line.strip_prefix("event:") {
-            name = Some(value.trim());
-        } else if let Some(value) = line.strip_prefix("data:") {
-            data.push_str(value.strip_prefix(' ').unwrap_or(value));
-        }
-    }
-    (name == Some("status")).then(|| serde_json::from_str(&data).ok()).flatten()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_status_events_and_skips_the_rest() {
-        let block = "event: status\ndata: {\"status\":\"activated\",\"requested_by\":\"admin\",\"activated_at\":\"\",\"activation_requested_at\":\"\",\"remaining_executions\":[],\"reason\":\"\"}\n\n";
-        assert_eq!(parse_event(block).unwrap().status, shared::MaintenanceState::Activated);
-        assert_eq!(parse_event(":keep-alive\n\n"), None);
-        assert_eq!(parse_event("event: other\ndata: {}\n\n"), None);
     }
 }

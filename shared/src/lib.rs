@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod execution;
 pub mod maintenance;
+pub mod sse;
 pub mod time;
 
 pub use auth::{Role, TokenResponse};

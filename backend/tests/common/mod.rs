@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use manager::config::Config;
 use manager::Manager;
 use serde_json::{json, Value};
+use shared::sse::SseBuffer;
 use shared::{ApiError, ErrorCode, Execution, MaintenanceStatus};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -152,7 +153,7 @@ impl Api {
         assert_eq!(response.status(), 200);
         let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-        Events { body: Box::pin(response.bytes_stream()), buffer: String::new() }
+        Events { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() }
     }
 }
 
@@ -174,7 +175,7 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: ErrorC
 /// A parsed Server-Sent Events stream of `status` events.
 pub struct Events {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
+    buffer: SseBuffer,
 }
 
 impl Events {
@@ -196,23 +197,13 @@ impl Events {
 
     async fn next_named(&mut self, wanted: &str) -> Option<String> {
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = None;
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event:") {
-                        event = Some(name.trim().to_owned());
-                    } else if let Some(chunk) = line.strip_prefix("data:") {
-                        data.push_str(chunk.trim_start());
-                    }
-                }
-                if event.as_deref() == Some(wanted) {
-                    return Some(data);
+            while let Some(event) = self.buffer.next_event() {
+                if event.name == wanted {
+                    return Some(event.data);
                 }
             }
             let chunk = self.body.next().await?.ok()?;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            self.buffer.push(&chunk);
         }
     }
 }
