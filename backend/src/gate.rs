@@ -18,6 +18,7 @@ use shared::api::API_PREFIX;
 use shared::{ErrorCode, MaintenanceState};
 use tower::{Layer, Service};
 
+use crate::auth::has_credentials;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -182,9 +183,7 @@ fn asks_bypass(request: &Request) -> bool {
 /// The caller found here is kept for the handler, so credentials are checked
 /// once; credentials that fail are the error to answer.
 async fn bypassing_admin(state: &AppState, request: &mut Request) -> Result<bool, AppError> {
-    let has_credentials = request.headers().contains_key(axum::http::header::AUTHORIZATION)
-        || request.headers().contains_key(shared::api::TOKEN_HEADER);
-    if !has_credentials {
+    if !has_credentials(request.headers()) {
         return Ok(false);
     }
     let address = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());

@@ -204,6 +204,11 @@ pub fn bootstrap(conn: &Connection, password: Option<&str>) -> Result<(), StoreE
     Ok(())
 }
 
+/// Whether the request carries credentials of either kind.
+pub fn has_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(TOKEN_HEADER) || headers.contains_key(header::AUTHORIZATION)
+}
+
 /// Two sets of credentials are refused rather than resolved by precedence: a
 /// broken one must never be silently ignored.
 fn refuse_two_credentials(headers: &HeaderMap) -> Result<(), AppError> {
@@ -282,9 +287,8 @@ impl FromRequestParts<AppState> for StreamUser {
             .query()
             .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("token=")))
             .map(str::to_owned);
-        let has_headers = parts.headers.contains_key(TOKEN_HEADER) || parts.headers.contains_key(header::AUTHORIZATION);
         match query_token {
-            Some(token) if !has_headers => Ok(Self(state.auth.by_token(&token).await?)),
+            Some(token) if !has_credentials(&parts.headers) => Ok(Self(state.auth.by_token(&token).await?)),
             _ => CurrentUser::from_request_parts(parts, state).await.map(Self),
         }
     }
