@@ -7,12 +7,11 @@ use axum::{Extension, Json};
 use shared::api::ListResponse;
 use shared::execution::ExecutionActionRequest;
 use shared::{Execution, NewExecution};
-use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiPath, AppError};
 use crate::gate::Bypass;
-use crate::routes::{list_response, ListQuery};
+use crate::routes::{list_response, parse_id, ListQuery};
 use crate::state::AppState;
 use crate::store::executions as store;
 
@@ -40,7 +39,7 @@ pub async fn get(
     _user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Execution>, AppError> {
-    let id = parse_id(&id)?;
+    let id = parse_id("an execution", &id)?;
     state
         .reader
         .read(move |conn| store::get(conn, id))
@@ -81,10 +80,6 @@ pub async fn act(
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ExecutionActionRequest>,
 ) -> Result<Json<Execution>, AppError> {
-    let id = parse_id(&id)?;
+    let id = parse_id("an execution", &id)?;
     Ok(Json(state.engine.act(id, request).await?))
-}
-
-fn parse_id(text: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(text).map_err(|_| AppError::BadRequest(format!("id: `{text}` is not an execution id (a UUID)")))
 }

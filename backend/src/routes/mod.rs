@@ -150,6 +150,11 @@ impl ListQuery {
     }
 }
 
+/// A UUID from a path; `kind` names what it identifies ("an execution").
+pub fn parse_id(kind: &str, text: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(text).map_err(|_| AppError::BadRequest(format!("id: `{text}` is not {kind} id (a UUID)")))
+}
+
 /// A list response with its paging.
 pub fn list_response<T>(items: Vec<T>, total: u64, size: u32, offset: u64) -> shared::api::ListResponse<T> {
     use shared::api::{ListMetadata, ListResponse, Pagination};

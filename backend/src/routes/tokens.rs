@@ -5,10 +5,10 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use shared::TokenResponse;
-use uuid::Uuid;
 
 use crate::auth::{peer, CurrentUser};
 use crate::error::{ApiPath, AppError};
+use crate::routes::parse_id;
 use crate::state::AppState;
 
 /// A new token for the caller (sign in with Basic auth). It expires after the
@@ -34,8 +34,7 @@ pub async fn revoke(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    let id =
-        Uuid::parse_str(&id).map_err(|_| AppError::BadRequest(format!("id: `{id}` is not a token id (a UUID)")))?;
+    let id = parse_id("a token", &id)?;
     state.auth.revoke(&user, id).await?;
     tracing::info!(by = %user.username, token_id = %id, "token revoked");
     Ok(StatusCode::NO_CONTENT)
