@@ -120,45 +120,40 @@ pub fn insert_token(
     Ok(())
 }
 
-/// The token with this id and the digest of its secret, to check a presented token.
+/// The token with this id and the digest of its secret, to check a presented
+/// token: one query, as this runs on every token-authenticated request.
 pub fn token_digest(conn: &Connection, id: Uuid) -> Result<Option<(TokenRecord, String)>, StoreError> {
-    let Some(record) = token_by_id(conn, id)? else { return Ok(None) };
-    let digest: String =
-        conn.query_row("SELECT digest FROM tokens WHERE id = ?1", [id.to_string()], |row| row.get(0))?;
-    Ok(Some((record, digest)))
-}
-
-/// The token with this id.
-pub fn token_by_id(conn: &Connection, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
-    token_where(conn, "tokens.id = ?1", &id.to_string())
-}
-
-fn token_where(conn: &Connection, condition: &str, value: &str) -> Result<Option<TokenRecord>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT tokens.id, tokens.username, users.role, tokens.expires_at, tokens.revoked_at \
-         FROM tokens JOIN users ON users.username = tokens.username WHERE {condition}"
-    ))?;
+    let mut statement = conn.prepare_cached(
+        "SELECT tokens.username, users.role, tokens.expires_at, tokens.revoked_at, tokens.digest \
+         FROM tokens JOIN users ON users.username = tokens.username WHERE tokens.id = ?1",
+    )?;
     let row = statement
-        .query_row([value], |row| {
+        .query_row([id.to_string()], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, String>(4)?,
             ))
         })
         .optional()?;
-    row.map(|(id, username, role, expires_at, revoked_at)| {
-        Ok(TokenRecord {
-            id: parse_column("tokens", "id", &id, |s| Uuid::parse_str(s).ok())?,
+    row.map(|(username, role, expires_at, revoked_at, digest)| {
+        let record = TokenRecord {
+            id,
             username,
             role: parse_column("users", "role", &role, Role::parse)?,
             expires_at: parse_column("tokens", "expires_at", &expires_at, |s| s.parse().ok())?,
             revoked_at: parse_time("tokens", revoked_at)?,
-        })
+        };
+        Ok((record, digest))
     })
     .transpose()
+}
+
+/// The token with this id.
+pub fn token_by_id(conn: &Connection, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
+    Ok(token_digest(conn, id)?.map(|(record, _)| record))
 }
 
 /// Revokes a token; `false` if there is no such token or it was already revoked.
