@@ -168,12 +168,14 @@ where
     }
 }
 
+/// `shared::api::BYPASS_HEADER` as a static name: no parsing or re-hashing of
+/// the name per request (a test keeps the two equal).
+static BYPASS_NAME: HeaderName = HeaderName::from_static("x-bypass-maintenance");
+
 fn asks_bypass(request: &Request) -> bool {
-    // A static name: no parsing or re-hashing of the header name per request.
-    static NAME: HeaderName = HeaderName::from_static("x-bypass-maintenance");
     request
         .headers()
-        .get(&NAME)
+        .get(&BYPASS_NAME)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
 }
@@ -202,6 +204,11 @@ mod tests {
 
     fn reject(code: ErrorCode) -> GateDecision {
         GateDecision::Reject(code)
+    }
+
+    #[test]
+    fn the_static_bypass_name_is_the_shared_header() {
+        assert_eq!(BYPASS_NAME, HeaderName::from_bytes(shared::api::BYPASS_HEADER.as_bytes()).unwrap());
     }
 
     #[test]
