@@ -14,6 +14,7 @@ pub mod routes;
 pub mod state;
 pub mod store;
 pub mod users;
+pub mod worker;
 
 #[cfg(test)]
 mod test_support;
@@ -58,8 +59,8 @@ impl Manager {
     pub fn open(config: &Config) -> Result<Self, StoreError> {
         let writer = store::open_writer(&config.data_dir)?;
         auth::bootstrap(&writer, config.admin_password.as_deref())?;
-        let reader = Db::new(store::open_reader(&config.data_dir)?);
-        let auth = Arc::new(Auth::new(Db::new(store::open_reader(&config.data_dir)?), config.token_ttl()));
+        let reader = Db::new(store::open_reader(&config.data_dir)?, "reader")?;
+        let auth = Arc::new(Auth::new(Db::new(store::open_reader(&config.data_dir)?, "auth")?, config.token_ttl()));
         let engine = Engine::recover(writer)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::executions::Runner;
 use crate::store::maintenance::{self as maintenance_store, MaintenanceRecord};
 use crate::store::{executions as execution_store, StoreError};
+use crate::worker::{Worker, WorkerError};
 
 /// How many status changes a slow event subscriber may fall behind before it
 /// is resynchronised with the current status.
@@ -54,9 +55,10 @@ pub enum EngineError {
     /// The store failed; nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The blocking task running the change panicked or was cancelled.
-    #[error("engine task failed: {0}")]
-    Task(String),
+    /// The change panicked on the engine's thread; whatever it had not
+    /// committed was rolled back.
+    #[error(transparent)]
+    Task(#[from] WorkerError),
 }
 
 impl From<rusqlite::Error> for EngineError {
@@ -88,6 +90,8 @@ pub enum Transition {
 /// Owns the maintenance state and the running executions.
 pub struct Engine {
     core: Mutex<Core>,
+    /// The thread every change runs on (SQLite is synchronous).
+    worker: Worker,
     /// The state alone, for the gate: one atomic load per request.
     state_now: AtomicU8,
     runner: Runner,
@@ -124,8 +128,10 @@ impl Engine {
         let (snapshot, _) = watch::channel(Published { seq: 0, status });
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
+        let worker = Worker::spawn("engine").map_err(StoreError::Thread)?;
         Ok(Arc::new_cyclic(|engine| Self {
             core: Mutex::new(core),
+            worker,
             state_now,
             runner: Runner::new(engine.clone(), Handle::current()),
             snapshot,
@@ -217,21 +223,23 @@ impl Engine {
         Ok(self.locked(op).await?.0)
     }
 
-    /// Runs `op` under the lock on a blocking thread (SQLite is synchronous),
-    /// then publishes the resulting status before releasing the lock.
+    /// Runs `op` under the lock on the engine's thread (SQLite is
+    /// synchronous), then publishes the resulting status before releasing
+    /// the lock.
     async fn locked<R: Send + 'static>(
         self: &Arc<Self>,
         op: impl FnOnce(&mut Core, &Runner) -> R + Send + 'static,
     ) -> Result<(R, Published), EngineError> {
         let engine = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
-            let result = op(&mut core, &engine.runner);
-            let published = engine.publish(&mut core);
-            (result, published)
-        })
-        .await
-        .map_err(|error| EngineError::Task(error.to_string()))
+        Ok(self
+            .worker
+            .run(move || {
+                let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
+                let result = op(&mut core, &engine.runner);
+                let published = engine.publish(&mut core);
+                (result, published)
+            })
+            .await?)
     }
 
     /// Publishes what `core` now holds (if the status changed, with the next

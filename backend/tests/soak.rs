@@ -87,9 +87,11 @@ async fn mixed_traffic_with_toggling_has_no_errors_and_flat_memory() {
         "soak: {seconds} s, {requests} requests ({:.0}/s), RSS baseline {baseline} KiB, peak {peak} KiB, end {last} KiB",
         requests as f64 / seconds as f64
     );
-    // Flat: a bounded working set (SQLite's page cache, allocator arenas), not growth with time.
-    assert!(last <= baseline + 64 * 1024, "RSS grew from {baseline} KiB to {last} KiB");
+    // Flat: a bounded working set (SQLite's page caches, buffers), not growth
+    // with time. Measured: +8 MiB in 300 s, +1.4 MiB of it in the second
+    // half; before the database threads (BENCHMARKS.md), +49 MiB.
+    assert!(last <= baseline + 24 * 1024, "RSS grew from {baseline} KiB to {last} KiB");
     let half = samples[samples.len() / 2];
-    assert!(last <= half + 16 * 1024, "RSS still growing in the second half: {half} KiB -> {last} KiB");
+    assert!(last <= half + 6 * 1024, "RSS still growing in the second half: {half} KiB -> {last} KiB");
     assert!(manager.api.get("/ok").await.status() == 200);
 }

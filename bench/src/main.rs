@@ -23,16 +23,34 @@ const CONNECTIONS: usize = 64;
 const RUN: Duration = Duration::from_secs(3);
 /// Alternating with/without-gate pairs.
 const PAIRS: usize = 5;
+/// What `bench` can be told to run alone.
+const SECTIONS: [&str; 5] = ["gate", "status", "fan-out", "processes", "panel"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     println!("# manager benchmarks ({} cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    gate_overhead().await?;
-    status_cost().await?;
-    fan_out().await?;
-    process_figures(&root)?;
-    panel_size(&root)?;
+    // `bench [section…]` runs only the named sections; no argument runs all.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if let Some(unknown) = only.iter().find(|o| !SECTIONS.contains(&o.as_str())) {
+        bail!("unknown section {unknown:?}; the sections are {}", SECTIONS.join(", "));
+    }
+    if wanted("gate") {
+        gate_overhead().await?;
+    }
+    if wanted("status") {
+        status_cost().await?;
+    }
+    if wanted("fan-out") {
+        fan_out().await?;
+    }
+    if wanted("processes") {
+        process_figures(&root)?;
+    }
+    if wanted("panel") {
+        panel_size(&root)?;
+    }
     Ok(())
 }
 
@@ -137,20 +155,15 @@ async fn gate_overhead() -> anyhow::Result<()> {
     }
     let mut ratios: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a.per_second / b.per_second).collect();
     ratios.sort_by(f64::total_cmp);
-    let mean = |runs: &[Load]| runs.iter().map(|r| r.per_second).sum::<f64>() / runs.len() as f64;
-    let median = |runs: &[Load], pick: fn(&Load) -> Duration| {
-        let mut values: Vec<Duration> = runs.iter().map(pick).collect();
-        values.sort();
-        values[values.len() / 2]
-    };
+    let (with, without) = (Summary::of(&with), Summary::of(&without));
     println!("## Gate overhead: GET {path}, {CONNECTIONS} connections, {PAIRS} alternating pairs of {RUN:?} runs\n");
     println!("| router | requests/s | p50 | p99 |\n|---|---|---|---|");
-    for (name, runs) in [("with the gate", &with), ("without the gate", &without)] {
-        println!("| {name} | {:.0} | {} | {} |", mean(runs), ms(median(runs, |r| r.p50)), ms(median(runs, |r| r.p99)));
+    for (name, summary) in [("with the gate", &with), ("without the gate", &without)] {
+        println!("| {name} | {:.0} | {} | {} |", summary.per_second, ms(summary.p50), ms(summary.p99));
     }
     println!(
         "\nratio (with / without): **{:.3}** overall; per pair {:.3} to {:.3}, median {:.3} (target ≥ 0.97)\n",
-        mean(&with) / mean(&without),
+        with.per_second / without.per_second,
         ratios[0],
         ratios[ratios.len() - 1],
         ratios[ratios.len() / 2]
@@ -159,13 +172,16 @@ async fn gate_overhead() -> anyhow::Result<()> {
 }
 
 async fn status_cost() -> anyhow::Result<()> {
-    let served = serve(true).await?;
-    let engine = served.manager_state.engine.clone();
+    // Two managers: one stays empty, the other gets 10 000 finished
+    // executions; runs alternate between them so machine noise falls on both.
+    let empty = serve(true).await?;
+    let filled = serve(true).await?;
+    let engine = filled.manager_state.engine.clone();
     let client = reqwest::Client::new();
     let start = |duration: f64| {
         let client = client.clone();
-        let url = format!("{}/api/v3.1/executions", served.base);
-        let token = served.token.clone();
+        let url = format!("{}/api/v3.1/executions", filled.base);
+        let token = filled.token.clone();
         async move {
             let body = serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": duration}});
             let response = client.post(url).header(shared::api::TOKEN_HEADER, token).json(&body).send().await?;
@@ -173,49 +189,114 @@ async fn status_cost() -> anyhow::Result<()> {
             anyhow::Ok(())
         }
     };
-    // 10 000 finished executions in the store, 10 running, and activating.
-    let url = format!("{}/api/v3.1/maintenance", served.base);
-    let before = load(&url, Some(&served.token)).await?;
-    let filled = Instant::now();
+    let filling = Instant::now();
     for chunk in 0..100 {
         let creates = (0..100).map(|_| start(0.0));
         for result in futures_util::future::join_all(creates).await {
             result.with_context(|| format!("chunk {chunk}"))?;
         }
     }
-    let fill_time = filled.elapsed();
-    let stored = load(&url, Some(&served.token)).await?;
+    let fill_time = filling.elapsed();
+    let empty_url = format!("{}/api/v3.1/maintenance", empty.base);
+    let filled_url = format!("{}/api/v3.1/maintenance", filled.base);
+    let alternate = || async {
+        let (mut on_empty, mut on_filled) = (Vec::new(), Vec::new());
+        for _ in 0..PAIRS {
+            on_empty.push(load(&empty_url, Some(&empty.token)).await?);
+            on_filled.push(load(&filled_url, Some(&filled.token)).await?);
+        }
+        anyhow::Ok((Summary::of(&on_empty), Summary::of(&on_filled)))
+    };
+    load(&empty_url, Some(&empty.token)).await?;
+    load(&filled_url, Some(&filled.token)).await?;
+    let (empty_first, stored) = alternate().await?;
     for _ in 0..10 {
         start(3600.0).await?;
     }
     engine.activate("admin".into(), String::new()).await?;
     let remaining = engine.status().remaining_executions.len();
-    let after = load(&url, Some(&served.token)).await?;
-    println!("## GET /maintenance (token auth), {CONNECTIONS} connections, {RUN:?} runs\n");
-    println!("| store | requests/s | p50 | p99 |\n|---|---|---|---|");
-    println!("| empty, deactivated | {:.0} | {} | {} |", before.per_second, ms(before.p50), ms(before.p99));
-    println!("| 10 000 finished, deactivated | {:.0} | {} | {} |", stored.per_second, ms(stored.p50), ms(stored.p99));
+    let (empty_second, activating) = alternate().await?;
+
     println!(
-        "| 10 000 finished + {remaining} running, activating | {:.0} | {} | {} |",
-        after.per_second,
-        ms(after.p50),
-        ms(after.p99)
+        "## GET /maintenance (token auth), {CONNECTIONS} connections, {PAIRS} alternating pairs of {RUN:?} runs \
+         per comparison\n"
     );
+    println!("| store | requests/s | p50 | p99 |\n|---|---|---|---|");
+    for (name, summary) in [
+        ("empty, deactivated".to_owned(), &empty_first),
+        ("10 000 finished, deactivated".to_owned(), &stored),
+        (format!("10 000 finished + {remaining} running, activating"), &activating),
+    ] {
+        println!("| {name} | {:.0} | {} | {} |", summary.per_second, ms(summary.p50), ms(summary.p99));
+    }
     println!(
         "\nratio (10 000 finished / empty): **{:.2}** (the status never reads the store); with 10 remaining \
-         executions to serialize: {:.2}. 10 000 executions created in {:.1} s ({:.0}/s, each an fsync'd commit)\n",
-        stored.per_second / before.per_second,
-        after.per_second / before.per_second,
+         executions to serialize, against the empty one measured alongside: {:.2}. 10 000 executions created in \
+         {:.1} s ({:.0}/s, each an fsync'd commit)\n",
+        stored.per_second / empty_first.per_second,
+        activating.per_second / empty_second.per_second,
         fill_time.as_secs_f64(),
         10_000.0 / fill_time.as_secs_f64()
     );
     Ok(())
 }
 
+/// Mean throughput and median percentiles over several load runs.
+struct Summary {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Summary {
+    fn of(runs: &[Load]) -> Self {
+        let median = |pick: fn(&Load) -> Duration| {
+            let mut values: Vec<Duration> = runs.iter().map(pick).collect();
+            values.sort();
+            values[values.len() / 2]
+        };
+        Self {
+            per_second: runs.iter().map(|r| r.per_second).sum::<f64>() / runs.len() as f64,
+            p50: median(|r| r.p50),
+            p99: median(|r| r.p99),
+        }
+    }
+}
+
 async fn fan_out() -> anyhow::Result<()> {
     const SUBSCRIBERS: usize = 1000;
     let served = Arc::new(serve(true).await?);
     let engine = served.manager_state.engine.clone();
+    let force_cancel = shared::execution::ExecutionActionRequest { action: shared::ExecutionAction::ForceCancel };
+    let long_execution = || {
+        serde_json::from_value::<shared::NewExecution>(
+            serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": 3600}}),
+        )
+    };
+
+    // activating -> activated in the engine, before any subscriber connects:
+    // from force-cancelling the one remaining execution (a commit, the
+    // runner's wake-up, then the commit that ends it and activates) to an
+    // in-process subscriber of the engine seeing `activated`.
+    let mut in_engine = Vec::new();
+    for _ in 0..20 {
+        let execution = engine.create_execution(long_execution()?, "admin".into(), false).await?;
+        engine.activate("admin".into(), String::new()).await?;
+        let mut changes = engine.subscribe();
+        let watcher = tokio::spawn(async move {
+            loop {
+                if changes.recv().await?.status.status == MaintenanceState::Activated {
+                    return anyhow::Ok(Instant::now());
+                }
+            }
+        });
+        let cancelled = Instant::now();
+        engine.act(execution.id, force_cancel).await?;
+        in_engine.push(watcher.await??.saturating_duration_since(cancelled));
+        engine.deactivate("admin".into()).await?;
+    }
+    in_engine.sort();
+
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(SUBSCRIBERS);
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::channel::<(MaintenanceState, Instant)>(SUBSCRIBERS * 4);
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
@@ -281,37 +362,57 @@ async fn fan_out() -> anyhow::Result<()> {
     engine.deactivate("admin".into()).await?;
     while seen_rx.try_recv().is_ok() {}
 
-    // activating -> activated after the last execution ends: cancel it and time the event.
-    let mut samples = Vec::new();
+    // activating -> activated after the last execution ends: cancel it and time
+    // the event at the first and at the last of the subscribers. Each round
+    // starts once every subscriber has seen `activating` (otherwise the
+    // activating fan-out still in progress would be timed too).
+    let (mut first, mut last) = (Vec::new(), Vec::new());
     for _ in 0..20 {
-        let new: shared::NewExecution = serde_json::from_value(
-            serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": 3600}}),
-        )?;
-        let execution = engine.create_execution(new, "admin".into(), false).await?;
+        let execution = engine.create_execution(long_execution()?, "admin".into(), false).await?;
         engine.activate("admin".into(), String::new()).await?;
-        while seen_rx.try_recv().is_ok() {}
+        await_states(&mut seen_rx, MaintenanceState::Activating, SUBSCRIBERS).await?;
         let cancelled = Instant::now();
-        let request = shared::execution::ExecutionActionRequest { action: shared::ExecutionAction::ForceCancel };
-        engine.act(execution.id, request).await?;
-        loop {
-            let (state, at) = tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await?.context("event")?;
-            if state == MaintenanceState::Activated {
-                samples.push(at.saturating_duration_since(cancelled));
-                break;
-            }
-        }
+        engine.act(execution.id, force_cancel).await?;
+        let arrivals = await_states(&mut seen_rx, MaintenanceState::Activated, SUBSCRIBERS).await?;
+        first.push(arrivals[0].saturating_duration_since(cancelled));
+        last.push(arrivals[SUBSCRIBERS - 1].saturating_duration_since(cancelled));
         engine.deactivate("admin".into()).await?;
-        while seen_rx.try_recv().is_ok() {}
+        await_states(&mut seen_rx, MaintenanceState::Deactivated, SUBSCRIBERS).await?;
     }
-    samples.sort();
+    first.sort();
+    last.sort();
     println!(
-        "from force-cancelling the last execution to `activated` at a subscriber (1 000 connected, 20 samples): \
-         p50 {}, p90 {}, max {} (target < 10 ms; the transition itself is in the same commit as the execution's end)\n",
-        ms(samples[samples.len() / 2]),
-        ms(samples[samples.len() * 9 / 10]),
-        ms(samples[samples.len() - 1])
+        "from force-cancelling the last execution to `activated` (target < 10 ms; the transition is in the same \
+         commit as the execution's end; 20 samples each): in the engine (no subscribers) p50 {}, p90 {}, max {}; \
+         with 1 000 subscribers, at the first p50 {}, p90 {}, max {}; at the last p50 {}, p90 {}, max {}\n",
+        ms(in_engine[in_engine.len() / 2]),
+        ms(in_engine[in_engine.len() * 9 / 10]),
+        ms(in_engine[in_engine.len() - 1]),
+        ms(first[first.len() / 2]),
+        ms(first[first.len() * 9 / 10]),
+        ms(first[first.len() - 1]),
+        ms(last[last.len() / 2]),
+        ms(last[last.len() * 9 / 10]),
+        ms(last[last.len() - 1])
     );
     Ok(())
+}
+
+/// Waits until `count` subscribers have reported `state` (ignoring other
+/// states) and returns when each did, in arrival order.
+async fn await_states(
+    seen: &mut tokio::sync::mpsc::Receiver<(MaintenanceState, Instant)>,
+    state: MaintenanceState,
+    count: usize,
+) -> anyhow::Result<Vec<Instant>> {
+    let mut arrivals = Vec::with_capacity(count);
+    while arrivals.len() < count {
+        let (seen_state, at) = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await?.context("event")?;
+        if seen_state == state {
+            arrivals.push(at);
+        }
+    }
+    Ok(arrivals)
 }
 
 fn process_figures(root: &Path) -> anyhow::Result<()> {

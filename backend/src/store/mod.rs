@@ -14,6 +14,8 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
+use crate::worker::{Worker, WorkerError};
+
 /// The database file's name inside the data dir.
 pub const DB_FILE: &str = "manager.db";
 
@@ -44,9 +46,12 @@ pub enum StoreError {
     /// The first admin could not be created.
     #[error("cannot create the first admin: {0}")]
     Bootstrap(String),
-    /// The blocking task running a read panicked or was cancelled.
-    #[error("database task failed: {0}")]
-    Task(String),
+    /// The thread that runs a connection's queries could not be started.
+    #[error("cannot start a database thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// A query's job panicked (nothing was committed by it).
+    #[error(transparent)]
+    Task(#[from] WorkerError),
     /// A row holds something this version cannot read (a newer or damaged database).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -83,15 +88,21 @@ fn open(data_dir: &Path) -> Result<Connection, StoreError> {
 }
 
 /// A connection shared by request handlers (reads of lists and history;
-/// users and tokens); each use runs on a blocking thread so SQLite never
-/// stalls the async runtime.
+/// users and tokens); its queries run one at a time on a thread of its own
+/// (named `name`) so SQLite never stalls the async runtime.
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Connection>>);
+pub struct Db(Arc<DbInner>);
+
+struct DbInner {
+    conn: Arc<Mutex<Connection>>,
+    worker: Worker,
+}
 
 impl Db {
-    /// Wraps a connection from [`open_reader`].
-    pub fn new(conn: Connection) -> Self {
-        Self(Arc::new(Mutex::new(conn)))
+    /// Wraps a connection from [`open_reader`] and starts its thread.
+    pub fn new(conn: Connection, name: &'static str) -> Result<Self, StoreError> {
+        let worker = Worker::spawn(name).map_err(StoreError::Thread)?;
+        Ok(Self(Arc::new(DbInner { conn: Arc::new(Mutex::new(conn)), worker })))
     }
 
     /// Runs `read` (which may also write users and tokens) against the database.
@@ -99,10 +110,8 @@ impl Db {
         &self,
         read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let conn = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner)))
-            .await
-            .map_err(|error| StoreError::Task(error.to_string()))?
+        let conn = Arc::clone(&self.0.conn);
+        self.0.worker.run(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await?
     }
 }
 

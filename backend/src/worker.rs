@@ -1,0 +1,76 @@
+//! A dedicated OS thread that runs synchronous jobs (SQLite) one at a time
+//! for async callers.
+//!
+//! Each SQLite connection is used by one caller at a time anyway, so giving it
+//! a thread of its own costs no parallelism. It replaces `spawn_blocking` +
+//! a mutex, under which concurrent requests queued up on the mutex inside
+//! dozens of blocking-pool threads; glibc gives each such thread an arena of
+//! its own and keeps what they free, and the soak's RSS grew without end
+//! (BENCHMARKS.md, "Soak").
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The job could not run to completion: it panicked, or the thread is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} thread's job panicked or the thread has stopped")]
+pub struct WorkerError(&'static str);
+
+/// Runs jobs in submission order on its own thread; the thread ends when the
+/// `Worker` is dropped and the queued jobs are done.
+pub struct Worker {
+    name: &'static str,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Worker {
+    /// Starts the thread.
+    pub fn spawn(name: &'static str) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            for job in queue {
+                // A panicking job drops its reply sender, which its caller
+                // sees as an error; the thread serves the next job.
+                let _ = panic::catch_unwind(AssertUnwindSafe(job));
+            }
+        })?;
+        Ok(Self { name, jobs })
+    }
+
+    /// Runs `job` on the thread and returns its result. The job runs to the
+    /// end even if the caller stops waiting (a dropped request), so a change
+    /// it commits is never half done.
+    pub async fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Result<R, WorkerError> {
+        let (reply, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                // The caller may have stopped waiting; the job is done either way.
+                let _ = reply.send(job());
+            }))
+            .map_err(|_| WorkerError(self.name))?;
+        result.await.map_err(|_| WorkerError(self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_in_order_and_survives_a_panic() {
+        let worker = Worker::spawn("test-worker").unwrap();
+        let first = worker.run(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
+        assert_eq!(first.as_deref(), Some("test-worker"));
+
+        let panicked = worker.run(|| -> u32 { panic!("job failed") }).await;
+        assert!(panicked.is_err());
+
+        // Still serving, in order.
+        let (a, b) = tokio::join!(worker.run(|| 1), worker.run(|| 2));
+        assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
+    }
+}
