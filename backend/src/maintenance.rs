@@ -8,6 +8,7 @@
 //! published (snapshot + event) before the lock is released, so the gate's
 //! snapshot and the event stream see changes in commit order.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -55,8 +56,8 @@ pub enum EngineError {
     /// The store failed; nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The change panicked on the engine's thread; whatever it had not
-    /// committed was rolled back.
+    /// The change panicked on the engine's thread (logged). What it had
+    /// committed stays committed, and whatever memory then held was published.
     #[error(transparent)]
     Task(#[from] WorkerError),
 }
@@ -235,9 +236,14 @@ impl Engine {
             .worker
             .run(move || {
                 let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
-                let result = op(&mut core, &engine.runner);
+                // Publish even if `op` panics, so the gate and the event
+                // stream never lag behind what memory holds; then fail the call.
+                let result = panic::catch_unwind(AssertUnwindSafe(|| op(&mut core, &engine.runner)));
                 let published = engine.publish(&mut core);
-                (result, published)
+                match result {
+                    Ok(result) => (result, published),
+                    Err(panic) => panic::resume_unwind(panic),
+                }
             })
             .await?)
     }

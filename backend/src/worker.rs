@@ -8,6 +8,8 @@
 //! its own and keeps what they free, and the soak's RSS grew without end
 //! (BENCHMARKS.md, "Soak").
 
+use std::any::Any;
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
 
@@ -35,25 +37,41 @@ impl Worker {
             for job in queue {
                 // A panicking job drops its reply sender, which its caller
                 // sees as an error; the thread serves the next job.
-                let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(job)) {
+                    tracing::error!(thread = name, "a job panicked: {}", panic_message(&*panic));
+                }
             }
         })?;
         Ok(Self { name, jobs })
     }
 
-    /// Runs `job` on the thread and returns its result. The job runs to the
-    /// end even if the caller stops waiting (a dropped request), so a change
-    /// it commits is never half done.
-    pub async fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Result<R, WorkerError> {
+    /// Queues `job` at once and returns its result when it has run. The job
+    /// runs to the end even if the caller stops waiting (a dropped request),
+    /// so a change it commits is never half done.
+    pub fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> impl Future<Output = Result<R, WorkerError>> + Send + 'static {
         let (reply, result) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                // The caller may have stopped waiting; the job is done either way.
-                let _ = reply.send(job());
-            }))
-            .map_err(|_| WorkerError(self.name))?;
-        result.await.map_err(|_| WorkerError(self.name))
+        let queued = self.jobs.send(Box::new(move || {
+            // The caller may have stopped waiting; the job is done either way.
+            let _ = reply.send(job());
+        }));
+        let name = self.name;
+        async move {
+            queued.map_err(|_| WorkerError(name))?;
+            result.await.map_err(|_| WorkerError(name))
+        }
     }
+}
+
+/// The text a panic was raised with, if it was text.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not text)")
 }
 
 #[cfg(test)]
@@ -72,5 +90,13 @@ mod tests {
         // Still serving, in order.
         let (a, b) = tokio::join!(worker.run(|| 1), worker.run(|| 2));
         assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn a_job_runs_even_if_its_caller_never_waits() {
+        let worker = Worker::spawn("test-worker").unwrap();
+        let (done, ran) = std::sync::mpsc::channel();
+        drop(worker.run(move || done.send(()).unwrap()));
+        ran.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
     }
 }

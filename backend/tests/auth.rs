@@ -286,6 +286,35 @@ async fn repeated_failed_sign_ins_are_limited_per_user_and_address() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_wrong_passwords_is_checked_one_per_core_and_then_limited() {
+    let app = TestApp::spawn().await;
+    add_user(app.data_dir.path(), "alice", Role::User, USER_PASSWORD);
+    let anonymous = Api { token: None, ..app.api.clone() };
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as u32;
+    let burst = manager::auth::limiter::MAX_FAILURES + cores + 20;
+    let answers = futures_util::future::join_all(
+        (0..burst).map(|_| anonymous.request(Method::POST, "/tokens").basic_auth("alice", Some("wrong")).send()),
+    )
+    .await;
+    let (mut checked, mut limited) = (0, 0);
+    for answer in answers {
+        match answer.unwrap().status().as_u16() {
+            401 => checked += 1,
+            429 => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // All arrive before the first check ends; the ones that waited for a
+    // check are refused once the failures already recorded reach the limit.
+    assert!(
+        checked <= manager::auth::limiter::MAX_FAILURES + cores,
+        "{checked} passwords checked, {limited} refused; at most {} should be checked",
+        manager::auth::limiter::MAX_FAILURES + cores
+    );
+    assert_eq!(checked + limited, burst);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn first_start_generates_an_admin_password_once_and_secrets_never_reach_logs() {
     let data = tempfile::tempdir().unwrap();
     let manager = ManagerProcess::start_with_env(data.path(), &[("MANAGER_ADMIN_PASSWORD", ""), ("RUST_LOG", "debug")]);

@@ -12,7 +12,7 @@ pub mod password;
 pub mod token;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -22,6 +22,7 @@ use base64::Engine as _;
 use rusqlite::Connection;
 use shared::api::TOKEN_HEADER;
 use shared::{Role, Timestamp, TokenResponse};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -53,12 +54,17 @@ pub struct Auth {
     db: Db,
     limiter: Mutex<SignInLimiter>,
     token_ttl: Duration,
+    /// Password checks running at once, at most one per core: each argon2id
+    /// check takes ~19 MiB and tens of milliseconds of CPU, so a burst of
+    /// password requests waits here instead of piling up threads and memory.
+    hashing: Arc<Semaphore>,
 }
 
 impl Auth {
     /// Checks credentials using `db`; new tokens live for `token_ttl`.
     pub fn new(db: Db, token_ttl: Duration) -> Self {
-        Self { db, limiter: Mutex::default(), token_ttl }
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        Self { db, limiter: Mutex::default(), token_ttl, hashing: Arc::new(Semaphore::new(cores)) }
     }
 
     /// The caller named by the request's credentials; 401 without valid ones.
@@ -121,14 +127,26 @@ impl Auth {
         }
         let name = username.clone();
         let user = self.db.read(move |conn| store::get(conn, &name)).await?;
-        // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-        let verified = tokio::task::spawn_blocking(move || match user {
-            Some(user) if password::verify(&password, &user.password_hash) => Some(user),
-            Some(_) => None,
-            None => {
-                password::verify_against_nothing(&password);
-                None
-            }
+        // argon2 takes tens of milliseconds of CPU: keep it off the async
+        // workers, and run no more checks at once than there are cores. The
+        // permit is held until the outcome is recorded in the limiter (or,
+        // if the request is dropped, until the check ends).
+        let permit =
+            Arc::clone(&self.hashing).acquire_owned().await.map_err(|error| AppError::Internal(error.to_string()))?;
+        // Failures recorded while this request waited count too.
+        if let Err(wait) = self.limiter().check(&username, address, Instant::now()) {
+            return Err(AppError::TooManyRequests(wait.as_secs().max(1)));
+        }
+        let (verified, _permit) = tokio::task::spawn_blocking(move || {
+            let verified = match user {
+                Some(user) if password::verify(&password, &user.password_hash) => Some(user),
+                Some(_) => None,
+                None => {
+                    password::verify_against_nothing(&password);
+                    None
+                }
+            };
+            (verified, permit)
         })
         .await
         .map_err(|error| AppError::Internal(error.to_string()))?;

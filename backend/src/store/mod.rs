@@ -49,7 +49,7 @@ pub enum StoreError {
     /// The thread that runs a connection's queries could not be started.
     #[error("cannot start a database thread: {0}")]
     Thread(#[source] std::io::Error),
-    /// A query's job panicked (nothing was committed by it).
+    /// A query's job panicked on its database thread (logged).
     #[error(transparent)]
     Task(#[from] WorkerError),
     /// A row holds something this version cannot read (a newer or damaged database).
