@@ -88,7 +88,7 @@ async fn mixed_traffic_with_toggling_has_no_errors_and_flat_memory() {
         requests as f64 / seconds as f64
     );
     // Flat: a bounded working set (SQLite's page caches, buffers), not growth
-    // with time. Measured: +8 MiB in 300 s, +1.4 MiB of it in the second
+    // with time. Measured: +8 MiB in 300 s, 1–1.4 MiB of it in the second
     // half; before the database threads (BENCHMARKS.md), +49 MiB.
     assert!(last <= baseline + 24 * 1024, "RSS grew from {baseline} KiB to {last} KiB");
     // The second half of a short run is still warm-up; judge it on longer runs.
