@@ -5,8 +5,8 @@
 //! a thread of its own costs no parallelism. It replaces `spawn_blocking` +
 //! a mutex, under which concurrent requests queued up on the mutex inside
 //! dozens of blocking-pool threads; glibc gives each such thread an arena of
-//! its own and keeps what they free, and the soak's RSS grew without end
-//! (BENCHMARKS.md, "Soak").
+//! its own and keeps what they free, and the soak's RSS kept climbing for as
+//! long as it ran (BENCHMARKS.md, "What changed").
 
 use std::any::Any;
 use std::future::Future;
