@@ -54,7 +54,7 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Execution>, StoreError>
 
 /// A page of executions, newest first, and how many there are in all.
 pub fn page(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Execution>, u64), StoreError> {
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM executions", [], |row| row.get(0))?;
+    let total = super::row_count(conn, "executions")?;
     // SQLite integers are signed; an offset beyond i64 just yields nothing.
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let mut statement =

@@ -84,7 +84,7 @@ pub fn save_transition(
 
 /// A page of transitions, newest first, and how many there are in all.
 pub fn history(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM maintenance_history", [], |row| row.get(0))?;
+    let total = super::row_count(conn, "maintenance_history")?;
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(
         "SELECT at, from_status, to_status, requested_by, reason FROM maintenance_history \

@@ -23,6 +23,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_maintenance_and_executions.sql")),
         M::up(include_str!("../../migrations/0002_users_and_tokens.sql")),
+        M::up(include_str!("../../migrations/0003_row_counts.sql")),
     ])
 });
 
@@ -115,6 +116,12 @@ impl Db {
     }
 }
 
+/// How many rows `table` holds, from the counter its triggers keep
+/// (migration 0003): constant time, however many rows there are.
+fn row_count(conn: &Connection, table: &'static str) -> Result<i64, StoreError> {
+    Ok(conn.prepare_cached("SELECT n FROM row_counts WHERE name = ?1")?.query_row([table], |row| row.get(0))?)
+}
+
 /// Parses a column that holds one of our wire names, or says the row is corrupt.
 fn parse_column<T>(
     table: &'static str,
@@ -143,5 +150,45 @@ mod tests {
         let conn = open_writer(dir.path()).unwrap();
         let reason: String = conn.query_row("SELECT reason FROM maintenance", [], |row| row.get(0)).unwrap();
         assert_eq!(reason, "kept");
+    }
+
+    #[test]
+    fn row_counts_start_from_existing_rows_and_follow_inserts_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path()).unwrap();
+        // A database from before the counters, already holding rows.
+        MIGRATIONS.to_version(&mut conn, 2).unwrap();
+        let insert = |conn: &Connection, id: &str| {
+            conn.execute(
+                "INSERT INTO executions (id, workflow_id, deployment_id, status, parameters, created_at, created_by) \
+                 VALUES (?1, 'w', 'd', 'terminated', '{}', '2026-11-26T00:00:00.000Z', 'admin')",
+                [id],
+            )
+            .unwrap();
+        };
+        insert(&conn, "a");
+        insert(&conn, "b");
+        conn.execute(
+            "INSERT INTO maintenance_history (at, from_status, to_status, requested_by) \
+             VALUES ('2026-11-26T00:00:00.000Z', 'deactivated', 'activated', 'admin')",
+            [],
+        )
+        .unwrap();
+
+        MIGRATIONS.to_latest(&mut conn).unwrap();
+        assert_eq!(row_count(&conn, "executions").unwrap(), 2);
+        assert_eq!(row_count(&conn, "maintenance_history").unwrap(), 1);
+        insert(&conn, "c");
+        conn.execute("DELETE FROM executions WHERE id = 'a'", []).unwrap();
+        conn.execute("DELETE FROM maintenance_history", []).unwrap();
+        assert_eq!(row_count(&conn, "executions").unwrap(), 2);
+        assert_eq!(row_count(&conn, "maintenance_history").unwrap(), 0);
+        // A rolled-back insert is not counted.
+        let transaction = conn.transaction().unwrap();
+        insert(&transaction, "d");
+        drop(transaction);
+        assert_eq!(row_count(&conn, "executions").unwrap(), 2);
+        let counted: i64 = conn.query_row("SELECT COUNT(*) FROM executions", [], |row| row.get(0)).unwrap();
+        assert_eq!(counted, 2);
     }
 }
