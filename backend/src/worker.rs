@@ -22,8 +22,9 @@ type Job = Box<dyn FnOnce() + Send>;
 #[error("the {0} thread's job panicked or the thread has stopped")]
 pub struct WorkerError(&'static str);
 
-/// Runs jobs in submission order on its own thread; the thread ends when the
-/// `Worker` is dropped and the queued jobs are done.
+/// Runs jobs in submission order on its own thread; clones queue to the same
+/// thread, which ends when every clone is dropped and the queued jobs are done.
+#[derive(Clone)]
 pub struct Worker {
     name: &'static str,
     jobs: mpsc::Sender<Job>,

@@ -296,7 +296,6 @@ async fn fan_out() -> anyhow::Result<()> {
         in_engine.push(activated.saturating_duration_since(cancelled));
         engine.deactivate("admin".into()).await?;
     }
-    in_engine.sort();
 
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(SUBSCRIBERS);
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::channel::<(MaintenanceState, Instant)>(SUBSCRIBERS * 4);
@@ -380,24 +379,22 @@ async fn fan_out() -> anyhow::Result<()> {
         engine.deactivate("admin".into()).await?;
         await_states(&mut seen_rx, MaintenanceState::Deactivated, SUBSCRIBERS).await?;
     }
-    first.sort();
-    last.sort();
     println!(
         "from force-cancelling the last execution to `activated` (target < 10 ms; the transition is in the same \
-         commit as the execution's end; 20 samples each): in the engine (no subscribers) p50 {}, p90 {}, max {}; \
-         with 1 000 subscribers (their clients parse the streams on the same cores), at the first p50 {}, \
-         p90 {}, max {}; at the last p50 {}, p90 {}, max {}\n",
-        ms(in_engine[in_engine.len() / 2]),
-        ms(in_engine[in_engine.len() * 9 / 10]),
-        ms(in_engine[in_engine.len() - 1]),
-        ms(first[first.len() / 2]),
-        ms(first[first.len() * 9 / 10]),
-        ms(first[first.len() - 1]),
-        ms(last[last.len() / 2]),
-        ms(last[last.len() * 9 / 10]),
-        ms(last[last.len() - 1])
+         commit as the execution's end; 20 samples each): in the engine (no subscribers) {}; with 1 000 \
+         subscribers (their clients parse the streams on the same cores), at the first {}; at the last {}\n",
+        spread(&mut in_engine),
+        spread(&mut first),
+        spread(&mut last)
     );
     Ok(())
+}
+
+/// "p50 …, p90 …, max …" of `samples` (sorted in place).
+fn spread(samples: &mut [Duration]) -> String {
+    samples.sort();
+    let at = |fraction: f64| ms(samples[((samples.len() as f64 * fraction) as usize).min(samples.len() - 1)]);
+    format!("p50 {}, p90 {}, max {}", at(0.5), at(0.9), at(1.0))
 }
 
 /// Waits until `count` subscribers have reported `state` (ignoring other

@@ -122,9 +122,7 @@ impl Auth {
         password: String,
         address: Option<IpAddr>,
     ) -> Result<CurrentUser, AppError> {
-        if let Err(wait) = self.limiter().check(&username, address, Instant::now()) {
-            return Err(AppError::TooManyRequests(wait.as_secs().max(1)));
-        }
+        self.refuse_if_locked_out(&username, address)?;
         let name = username.clone();
         let user = self.db.read(move |conn| store::get(conn, &name)).await?;
         // argon2 takes tens of milliseconds of CPU: keep it off the async
@@ -134,9 +132,7 @@ impl Auth {
         let permit =
             Arc::clone(&self.hashing).acquire_owned().await.map_err(|error| AppError::Internal(error.to_string()))?;
         // Failures recorded while this request waited count too.
-        if let Err(wait) = self.limiter().check(&username, address, Instant::now()) {
-            return Err(AppError::TooManyRequests(wait.as_secs().max(1)));
-        }
+        self.refuse_if_locked_out(&username, address)?;
         let (verified, _permit) = tokio::task::spawn_blocking(move || {
             let verified = match user {
                 Some(user) if password::verify(&password, &user.password_hash) => Some(user),
@@ -190,6 +186,13 @@ impl Auth {
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
         self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// 429 (with how long to wait) while this user and address are locked out.
+    fn refuse_if_locked_out(&self, username: &str, address: Option<IpAddr>) -> Result<(), AppError> {
+        self.limiter()
+            .check(username, address, Instant::now())
+            .map_err(|wait| AppError::TooManyRequests(wait.as_secs().max(1)))
     }
 }
 

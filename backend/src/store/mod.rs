@@ -92,9 +92,7 @@ fn open(data_dir: &Path) -> Result<Connection, StoreError> {
 /// users and tokens); its queries run one at a time on a thread of its own
 /// (named `name`) so SQLite never stalls the async runtime.
 #[derive(Clone)]
-pub struct Db(Arc<DbInner>);
-
-struct DbInner {
+pub struct Db {
     conn: Arc<Mutex<Connection>>,
     worker: Worker,
 }
@@ -103,7 +101,7 @@ impl Db {
     /// Wraps a connection from [`open_reader`] and starts its thread.
     pub fn new(conn: Connection, name: &'static str) -> Result<Self, StoreError> {
         let worker = Worker::spawn(name).map_err(StoreError::Thread)?;
-        Ok(Self(Arc::new(DbInner { conn: Arc::new(Mutex::new(conn)), worker })))
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), worker })
     }
 
     /// Runs `read` (which may also write users and tokens) against the database.
@@ -111,8 +109,8 @@ impl Db {
         &self,
         read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let conn = Arc::clone(&self.0.conn);
-        self.0.worker.run(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await?
+        let conn = Arc::clone(&self.conn);
+        self.worker.run(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await?
     }
 }
 
