@@ -513,3 +513,43 @@ fn save(
     };
     maintenance_store::save_transition(tx, record, &transition)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{open_reader, open_writer};
+    use crate::test_support::execution;
+
+    /// `manager users …` may commit while the server starts: recovery reads,
+    /// then writes, so a deferred transaction fails ("database is locked" or
+    /// SQLITE_BUSY_SNAPSHOT) when that commit lands between the two.
+    #[tokio::test]
+    async fn recovery_waits_for_a_concurrent_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(dir.path()).unwrap();
+        let interrupted = execution(ExecutionStatus::Started, serde_json::json!({}));
+        execution_store::insert(&conn, &interrupted).unwrap();
+
+        let other = open_reader(dir.path()).unwrap();
+        other
+            .execute_batch(
+                "BEGIN IMMEDIATE; INSERT INTO users (username, role, password_hash, created_at) \
+                 VALUES ('ops', 'admin', 'x', '2026-11-30T00:00:00.000Z');",
+            )
+            .unwrap();
+        let committer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let engine = Engine::recover(conn).expect("recovery waits for the other writer");
+        committer.join().unwrap();
+
+        let conn = open_reader(dir.path()).unwrap();
+        let failed = execution_store::get(&conn, interrupted.id).unwrap().unwrap();
+        assert_eq!(failed.status, ExecutionStatus::Failed);
+        assert!(failed.error.contains("manager stopped"), "{}", failed.error);
+        assert_eq!(engine.published().epoch, 1);
+    }
+}
