@@ -115,6 +115,18 @@ impl Db {
     }
 }
 
+/// Runs `read` in one read transaction, so everything it reads (a page and
+/// its total) comes from one snapshot of the database.
+fn in_one_snapshot<R>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let snapshot = conn.unchecked_transaction()?;
+    let result = read(&snapshot)?;
+    snapshot.finish()?;
+    Ok(result)
+}
+
 /// How many rows `table` holds, from the counter its triggers keep
 /// (migration 0003): constant time, however many rows there are.
 fn row_count(conn: &Connection, table: &'static str) -> Result<i64, StoreError> {
