@@ -146,6 +146,7 @@ async fn panel(files: Option<ServeDir<ServeFile>>, request: Request) -> Response
         )
         .into_response();
     };
+    let path = request.uri().path().to_owned();
     let response = match files.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -154,7 +155,12 @@ async fn panel(files: Option<ServeDir<ServeFile>>, request: Request) -> Response
         status if status == StatusCode::NOT_FOUND => {
             AppError::NotFound("No such file in the admin panel".into()).into_response()
         }
-        status if status.is_client_error() || status.is_server_error() => {
+        // ServeDir answers an I/O error other than "not found" with an empty 500
+        // (and logs it): the manager's fault, so the generic internal error.
+        status if status.is_server_error() => {
+            AppError::Internal(format!("the admin panel's file {path} could not be read ({status})")).into_response()
+        }
+        status if status.is_client_error() => {
             AppError::BadRequest(format!("The admin panel cannot serve this request ({status})")).into_response()
         }
         _ => response.map(axum::body::Body::new),
