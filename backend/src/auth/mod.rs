@@ -163,9 +163,13 @@ impl Auth {
     /// A new token for `user`.
     pub async fn issue_token(&self, user: &CurrentUser) -> Result<TokenResponse, AppError> {
         let new = token::generate().map_err(AppError::Internal)?;
-        let expires_at = Timestamp::from_datetime(
-            chrono::Utc::now() + chrono::TimeDelta::from_std(self.token_ttl).unwrap_or(chrono::TimeDelta::hours(10)),
-        );
+        // `--token-ttl-seconds` is bounded to a year, so this only fails for a
+        // lifetime set in code; never replace it silently.
+        let expires_at = chrono::TimeDelta::from_std(self.token_ttl)
+            .ok()
+            .and_then(|ttl| chrono::Utc::now().checked_add_signed(ttl))
+            .map(Timestamp::from_datetime)
+            .ok_or_else(|| AppError::Internal(format!("token lifetime {:?} is out of range", self.token_ttl)))?;
         let (id, digest, username) = (new.id, new.digest, user.username.clone());
         self.db.read(move |conn| store::insert_token(conn, id, &digest, &username, expires_at)).await?;
         Ok(TokenResponse { id: new.id, value: new.value, username: user.username.clone(), role: user.role, expires_at })
