@@ -253,6 +253,40 @@ async fn bypass_header_counts_for_admins_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bypass_header_matters_only_where_the_gate_would_refuse_and_credentials_are_checked_once() {
+    let app = TestApp::spawn().await;
+    let anonymous = Api { token: None, ..app.api.clone() };
+    let bypassing = |method: Method, path: &str, password: &str| {
+        anonymous
+            .request(method, path)
+            .header(shared::api::BYPASS_HEADER, "true")
+            .basic_auth("admin", Some(password.to_owned()))
+            .send()
+    };
+    for state in ["deactivated", "activated"] {
+        if state == "activated" {
+            app.api.activate(None).await;
+        }
+        // Public routes stay public, whatever the header carries.
+        for path in ["/version", "/ok", "/status"] {
+            let response = bypassing(Method::GET, path, "wrong password").await.unwrap();
+            assert_eq!(response.status(), 200, "{path} while {state}");
+        }
+        // Signing in with the header runs the password check once, not twice.
+        let checks = app.state.auth.password_checks();
+        let token = bypassing(Method::POST, "/tokens", ADMIN_PASSWORD).await.unwrap();
+        assert_eq!(token.status(), 200, "while {state}");
+        assert_eq!(app.state.auth.password_checks() - checks, 1, "password checks for one sign-in while {state}");
+    }
+    // Where the gate refuses, the header needs valid credentials.
+    assert_error(bypassing(Method::GET, "/executions", "wrong password").await.unwrap(), 401, ErrorCode::Unauthorized)
+        .await;
+    let checks = app.state.auth.password_checks();
+    assert_eq!(bypassing(Method::GET, "/executions", ADMIN_PASSWORD).await.unwrap().status(), 200);
+    assert_eq!(app.state.auth.password_checks() - checks, 1, "the gate's check serves the handler too");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn event_stream_takes_a_token_in_the_query_and_no_other_route_does() {
     let app = TestApp::spawn().await;
     let token = app.api.token.clone().unwrap();

@@ -12,6 +12,7 @@ pub mod password;
 pub mod token;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -58,13 +59,26 @@ pub struct Auth {
     /// check takes ~19 MiB and tens of milliseconds of CPU, so a burst of
     /// password requests waits here instead of piling up threads and memory.
     hashing: Arc<Semaphore>,
+    /// Password checks run so far (each one costs an argon2id hash).
+    password_checks: AtomicU64,
 }
 
 impl Auth {
     /// Checks credentials using `db`; new tokens live for `token_ttl`.
     pub fn new(db: Db, token_ttl: Duration) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        Self { db, limiter: Mutex::default(), token_ttl, hashing: Arc::new(Semaphore::new(cores)) }
+        Self {
+            db,
+            limiter: Mutex::default(),
+            token_ttl,
+            hashing: Arc::new(Semaphore::new(cores)),
+            password_checks: AtomicU64::new(0),
+        }
+    }
+
+    /// How many passwords have been checked since start-up (each an argon2id hash).
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(Ordering::Relaxed)
     }
 
     /// The caller named by the request's credentials; 401 without valid ones.
@@ -133,6 +147,7 @@ impl Auth {
             Arc::clone(&self.hashing).acquire_owned().await.map_err(|error| AppError::Internal(error.to_string()))?;
         // Failures recorded while this request waited count too.
         self.refuse_if_locked_out(&username, address)?;
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
         let (verified, _permit) = tokio::task::spawn_blocking(move || {
             let verified = match user {
                 Some(user) if password::verify(&password, &user.password_hash) => Some(user),

@@ -231,6 +231,8 @@ impl Events {
 /// A manager running inside the test process.
 pub struct TestApp {
     pub api: Api,
+    /// The manager's shared state, to look inside (e.g. count password checks).
+    pub state: manager::state::AppState,
     pub data_dir: TempDir,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -256,12 +258,13 @@ impl TestApp {
             admin_password: Some(ADMIN_PASSWORD.into()),
         };
         let manager = Manager::open(&config).expect("open manager");
+        let state = manager.state().clone();
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
         let address = listener.local_addr().expect("address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(manager.serve(listener, shutdown.clone()));
         let api = Api::anonymous(address).signed_in("admin", ADMIN_PASSWORD).await;
-        Self { api, data_dir, shutdown, server }
+        Self { api, state, data_dir, shutdown, server }
     }
 
     /// Stops the server gracefully and waits for it.
