@@ -23,6 +23,11 @@ pub struct Config {
     #[arg(long, env = "MANAGER_TOKEN_TTL_SECONDS", default_value_t = 36_000, value_name = "SECONDS",
           value_parser = parse_token_ttl)]
     pub token_ttl_seconds: u64,
+    /// How many database jobs may wait for each of the manager's database
+    /// threads; beyond that, requests are refused with 503 `overloaded`.
+    #[arg(long, env = "MANAGER_QUEUE_CAPACITY", default_value_t = 2048, value_name = "JOBS",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue_capacity: u32,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -47,6 +52,24 @@ fn parse_token_ttl(text: &str) -> Result<u64, String> {
 }
 
 impl Config {
+    /// The defaults, on `data_dir`, listening on a free loopback port: for
+    /// tests and benchmarks, which then set what they need.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            data_dir,
+            dist: PathBuf::from("dist"),
+            token_ttl_seconds: 36_000,
+            queue_capacity: 2048,
+            admin_password: None,
+        }
+    }
+
+    /// How many jobs may wait for each database thread.
+    pub fn queue_capacity(&self) -> usize {
+        usize::try_from(self.queue_capacity).unwrap_or(usize::MAX)
+    }
+
     /// How long new tokens stay valid.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_seconds)
@@ -59,6 +82,14 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         Config::try_parse_from(std::iter::once("manager").chain(args.iter().copied())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn local_has_the_defaults_of_the_command_line() {
+        let dir = PathBuf::from("/tmp/x");
+        let parsed = parse(&["--bind=127.0.0.1:0", "--data-dir=/tmp/x"]).unwrap();
+        let local = Config::local(dir);
+        assert_eq!(format!("{local:?}"), format!("{parsed:?}"));
     }
 
     #[test]

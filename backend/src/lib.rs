@@ -59,9 +59,11 @@ impl Manager {
     pub fn open(config: &Config) -> Result<Self, StoreError> {
         let writer = store::open_writer(&config.data_dir)?;
         auth::bootstrap(&writer, config.admin_password.as_deref())?;
-        let reader = Db::new(store::open_reader(&config.data_dir)?, "reader")?;
-        let auth = Arc::new(Auth::new(Db::new(store::open_reader(&config.data_dir)?, "auth")?, config.token_ttl()));
-        let engine = Engine::recover(writer)?;
+        let capacity = config.queue_capacity();
+        let reader = Db::new(store::open_reader(&config.data_dir)?, "reader", capacity)?;
+        let auth_db = Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?;
+        let auth = Arc::new(Auth::new(auth_db, config.token_ttl()));
+        let engine = Engine::recover(writer, capacity)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);
         Ok(Self { state, router })

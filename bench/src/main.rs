@@ -66,11 +66,9 @@ struct Served {
 async fn serve(gated: bool) -> anyhow::Result<Served> {
     let data = tempfile::tempdir()?;
     let config = Config {
-        bind: "127.0.0.1:0".into(),
-        data_dir: data.path().to_owned(),
         dist: "/nonexistent".into(),
-        token_ttl_seconds: 36_000,
         admin_password: Some(PASSWORD.into()),
+        ..Config::local(data.path().to_owned())
     };
     let manager = Manager::open(&config)?;
     let state = manager.state().clone();

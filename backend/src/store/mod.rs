@@ -99,9 +99,10 @@ pub struct Db {
 }
 
 impl Db {
-    /// Wraps a connection from [`open_reader`] and starts its thread.
-    pub fn new(conn: Connection, name: &'static str) -> Result<Self, StoreError> {
-        let worker = Worker::spawn(name).map_err(StoreError::Thread)?;
+    /// Wraps a connection from [`open_reader`] and starts its thread, with
+    /// room for `capacity` waiting queries.
+    pub fn new(conn: Connection, name: &'static str, capacity: usize) -> Result<Self, StoreError> {
+        let worker = Worker::spawn(name, capacity).map_err(StoreError::Thread)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)), worker })
     }
 

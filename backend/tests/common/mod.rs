@@ -251,11 +251,10 @@ impl TestApp {
     pub async fn spawn_with(dist: &Path, token_ttl_seconds: u64) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = Config {
-            bind: "127.0.0.1:0".into(),
-            data_dir: data_dir.path().to_owned(),
             dist: dist.to_owned(),
             token_ttl_seconds,
             admin_password: Some(ADMIN_PASSWORD.into()),
+            ..Config::local(data_dir.path().to_owned())
         };
         let manager = Manager::open(&config).expect("open manager");
         let state = manager.state().clone();
