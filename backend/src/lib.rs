@@ -63,6 +63,7 @@ impl Manager {
         let reader = Db::new(store::open_reader(&config.data_dir)?, "reader", capacity)?;
         let auth_db = Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?;
         let auth = Arc::new(Auth::new(auth_db, config.token_ttl()));
+        auth::revocation::watch(Arc::downgrade(&auth));
         let engine = Engine::recover(writer, capacity)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);

@@ -33,8 +33,7 @@ fn fixture() -> &'static Fixture {
                 ..Config::local(data.path().to_owned())
             };
             let manager = Manager::open(&config).unwrap();
-            let admin = manager::auth::CurrentUser { username: "admin".into(), role: Role::Admin, expires_at: None };
-            let token = manager.state().auth.issue_token(&admin).await.unwrap().value;
+            let token = manager.state().auth.issue_token("admin", Role::Admin).await.unwrap().value;
             (manager.router(), token)
         });
         Fixture { runtime, router, token, _data: data }

@@ -72,8 +72,7 @@ async fn serve(gated: bool) -> anyhow::Result<Served> {
     };
     let manager = Manager::open(&config)?;
     let state = manager.state().clone();
-    let admin = manager::auth::CurrentUser { username: "admin".into(), role: Role::Admin, expires_at: None };
-    let token = state.auth.issue_token(&admin).await?.value;
+    let token = state.auth.issue_token("admin", Role::Admin).await?.value;
     let router = if gated {
         manager::router(state.clone(), Path::new("/nonexistent"))
     } else {

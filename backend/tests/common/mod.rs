@@ -154,11 +154,7 @@ impl Api {
 
     /// Opens `GET /maintenance/events`.
     pub async fn events(&self) -> Events {
-        let response = self.get("/maintenance/events").await;
-        assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-        Events { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() }
+        Events::from_response(self.get("/maintenance/events").await)
     }
 }
 
@@ -191,6 +187,14 @@ pub struct Events {
 }
 
 impl Events {
+    /// Reads an open event stream (asserts that it is one).
+    pub fn from_response(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200, "event stream of {}", response.url());
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        Self { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() }
+    }
+
     /// The next `status` event; panics after [`PATIENCE`] or if the stream ends.
     pub async fn next(&mut self) -> MaintenanceStatus {
         tokio::time::timeout(PATIENCE, self.next_or_end()).await.expect("no event in time").expect("stream ended")
