@@ -28,6 +28,11 @@ pub struct Config {
     #[arg(long, env = "MANAGER_QUEUE_CAPACITY", default_value_t = 2048, value_name = "JOBS",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue_capacity: u32,
+    /// How long a client may take to send a request head, and so how long a
+    /// keep-alive connection may sit idle, before it is closed (seconds).
+    #[arg(long, env = "MANAGER_REQUEST_HEAD_TIMEOUT_SECONDS", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_head_timeout_seconds: u64,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -61,8 +66,14 @@ impl Config {
             dist: PathBuf::from("dist"),
             token_ttl_seconds: 36_000,
             queue_capacity: 2048,
+            request_head_timeout_seconds: 10,
             admin_password: None,
         }
+    }
+
+    /// How long a request head may take (see `--request-head-timeout-seconds`).
+    pub fn request_head_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_head_timeout_seconds)
     }
 
     /// How many jobs may wait for each database thread.

@@ -11,6 +11,7 @@ pub mod executions;
 pub mod gate;
 pub mod maintenance;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod users;
@@ -20,7 +21,6 @@ pub mod worker;
 mod test_support;
 
 use std::any::Any;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -51,6 +51,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Manager {
     state: AppState,
     router: Router,
+    request_head_timeout: std::time::Duration,
 }
 
 impl Manager {
@@ -67,7 +68,7 @@ impl Manager {
         let engine = Engine::recover(writer, capacity)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);
-        Ok(Self { state, router })
+        Ok(Self { state, router, request_head_timeout: config.request_head_timeout() })
     }
 
     /// The shared state (tests look at the engine directly).
@@ -81,15 +82,17 @@ impl Manager {
     }
 
     /// Serves on `listener` until `shutdown` fires, then stops accepting,
-    /// ends event streams and waits for in-flight requests.
+    /// ends event streams and waits for in-flight requests. Connections are
+    /// bounded as [`server`] says, within this process's open-file limit.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         let streams = self.state.shutdown.clone();
-        let stop = async move {
-            shutdown.cancelled().await;
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
             streams.cancel();
-        };
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(stop).await
+        });
+        let limits = server::Limits::for_this_process(self.request_head_timeout);
+        server::serve(listener, self.router, limits, shutdown).await
     }
 }
 

@@ -302,8 +302,23 @@ impl ManagerProcess {
         Self::start_full(data_dir, Path::new("/nonexistent-dist"), envs)
     }
 
-    fn start_full(data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
+    /// Starts with this open-file limit (soft, hard), as `ulimit -n` would set it.
+    pub fn start_with_open_files(data_dir: &Path, soft: u64, hard: u64, envs: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
+        // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard)
+            });
+        }
+        Self::start_command(command, data_dir, Path::new("/nonexistent-dist"), envs)
+    }
+
+    fn start_full(data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_command(Command::new(env!("CARGO_BIN_EXE_manager")), data_dir, dist, envs)
+    }
+
+    fn start_command(mut command: Command, data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
         command
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
