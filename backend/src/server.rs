@@ -79,7 +79,7 @@ pub async fn serve(
     http.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(20)));
     let http = Arc::new(http);
     let graceful = GracefulShutdown::new();
-    let connections = Connections::new(limits.max_connections);
+    let connections = Connections::default();
     let mut overloaded_since_log = 0_u64;
     loop {
         let accepted = tokio::select! {
@@ -146,11 +146,11 @@ fn is_out_of_files(error: &std::io::Error) -> bool {
 }
 
 /// The open connections, to find idle ones to shed.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Connections {
     inner: Arc<Mutex<HashMap<u64, Arc<Connection>>>>,
+    /// Connection ids, and the logical clock of [`Connection::idle_since`].
     next_id: Arc<AtomicU64>,
-    capacity_hint: usize,
 }
 
 /// One open connection.
@@ -158,8 +158,8 @@ struct Connection {
     id: u64,
     /// Requests being answered on it (a response body still being sent counts).
     in_flight: AtomicUsize,
-    /// When it last went idle (start, or end of a response), in ticks of [`Connections::next_id`]:
-    /// a logical clock, enough to tell older from newer.
+    /// When it last went idle (its start, or the end of a response), on the
+    /// logical clock [`Connections::tick`]: enough to tell older from newer.
     idle_since: AtomicU64,
     /// Fired to close it.
     shed: CancellationToken,
@@ -167,10 +167,6 @@ struct Connection {
 }
 
 impl Connections {
-    fn new(capacity_hint: usize) -> Self {
-        Self { inner: Arc::default(), next_id: Arc::new(AtomicU64::new(0)), capacity_hint }
-    }
-
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Connection>>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -192,11 +188,7 @@ impl Connections {
             shed: CancellationToken::new(),
             registry: self.clone(),
         });
-        let mut map = self.map();
-        if map.capacity() == 0 {
-            map.reserve(self.capacity_hint.min(4096));
-        }
-        map.insert(id, Arc::clone(&connection));
+        self.map().insert(id, Arc::clone(&connection));
         connection
     }
 
@@ -305,7 +297,7 @@ mod tests {
 
     #[test]
     fn shedding_takes_idle_connections_longest_idle_first_and_never_busy_ones() {
-        let connections = Connections::new(8);
+        let connections = Connections::default();
         let oldest = connections.open();
         let busy = connections.open();
         let _request = busy.request_started();
