@@ -29,6 +29,8 @@ const SECTIONS: [&str; 5] = ["gate", "status", "fan-out", "processes", "panel"];
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The fan-out holds a thousand streams, both ends in this process.
+    manager::server::raise_open_file_limit()?;
     println!("# manager benchmarks ({} cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // `bench [section…]` runs only the named sections; no argument runs all.
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -82,10 +84,9 @@ async fn serve(gated: bool) -> anyhow::Result<Served> {
     let base = format!("http://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
-    tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let _ = axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-    });
+    // The production accept loop (request-head timeout, connection shedding).
+    let limits = manager::server::Limits::for_this_process(config.request_head_timeout());
+    tokio::spawn(manager::server::serve(listener, router, limits, shutdown));
     drop(manager);
     Ok(Served { base, token, manager_state: state, _data: data, _stop: stop.drop_guard() })
 }
