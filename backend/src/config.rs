@@ -33,6 +33,11 @@ pub struct Config {
     #[arg(long, env = "MANAGER_REQUEST_HEAD_TIMEOUT_SECONDS", default_value_t = 10, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub request_head_timeout_seconds: u64,
+    /// The most connections served at once; at the limit (or when open files
+    /// run short) the longest-idle connections are closed to make room.
+    #[arg(long, env = "MANAGER_MAX_CONNECTIONS", default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_connections: u32,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -67,6 +72,7 @@ impl Config {
             token_ttl_seconds: 36_000,
             queue_capacity: 2048,
             request_head_timeout_seconds: 10,
+            max_connections: 10_000,
             admin_password: None,
         }
     }
@@ -74,6 +80,12 @@ impl Config {
     /// How long a request head may take (see `--request-head-timeout-seconds`).
     pub fn request_head_timeout(&self) -> Duration {
         Duration::from_secs(self.request_head_timeout_seconds)
+    }
+
+    /// The connection limits of this process (see [`crate::server`]).
+    pub fn connection_limits(&self) -> crate::server::Limits {
+        let max = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
+        crate::server::Limits::for_this_process(self.request_head_timeout(), max)
     }
 
     /// How many jobs may wait for each database thread.

@@ -9,10 +9,13 @@ use shared::{Execution, ExecutionStatus};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::maintenance::Engine;
+use crate::maintenance::{Engine, EngineError};
+use crate::worker::WorkerError;
 
 /// The longest pause between attempts to record an execution's end.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// The pause before trying again when the engine's queue was full.
+const OVERLOADED_PAUSE: Duration = Duration::from_millis(20);
 
 /// Starts execution tasks on the server's runtime. The tasks hold only a weak
 /// reference to the engine, so a dropped engine (a stopped test app) ends them.
@@ -45,6 +48,13 @@ impl Runner {
                 let Some(engine) = engine.upgrade() else { return };
                 match engine.finish(id, outcome).await {
                     Ok(()) => return,
+                    // A full queue empties by itself: retry soon, without alarm.
+                    Err(EngineError::Task(WorkerError::Overloaded(..))) => {
+                        tracing::debug!(%id, "the engine is busy; recording the end of an execution shortly");
+                        drop(engine);
+                        tokio::time::sleep(OVERLOADED_PAUSE).await;
+                        continue;
+                    }
                     Err(error) => {
                         tracing::error!(%id, %error, "could not record the end of an execution; retrying in {pause:?}");
                     }

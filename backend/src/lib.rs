@@ -51,7 +51,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Manager {
     state: AppState,
     router: Router,
-    request_head_timeout: std::time::Duration,
+    limits: server::Limits,
 }
 
 impl Manager {
@@ -68,7 +68,7 @@ impl Manager {
         let engine = Engine::recover(writer, capacity)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);
-        Ok(Self { state, router, request_head_timeout: config.request_head_timeout() })
+        Ok(Self { state, router, limits: config.connection_limits() })
     }
 
     /// The shared state (tests look at the engine directly).
@@ -91,8 +91,7 @@ impl Manager {
             stop.cancelled().await;
             streams.cancel();
         });
-        let limits = server::Limits::for_this_process(self.request_head_timeout);
-        server::serve(listener, self.router, limits, shutdown).await
+        server::serve(listener, self.router, self.limits, shutdown).await
     }
 }
 

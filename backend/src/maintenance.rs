@@ -259,27 +259,25 @@ impl Engine {
         }
         let status = core.status();
         self.state_now.store(state_code(status.status), Ordering::Release);
-        let mut changed = None;
-        self.snapshot.send_if_modified(|current| {
-            if *current.status == status {
-                return false;
-            }
-            let epoch = current.epoch + 1;
-            // Stored before anyone sees it, so a restart never reuses an epoch
-            // a client saw. Failing to store it must not hold the change back
-            // (the gate must apply it); the next change stores a later epoch.
-            if let Err(error) = maintenance_store::save_epoch(&core.conn, epoch) {
-                tracing::error!(%error, epoch, "could not store the epoch of a status change");
-            }
-            *current = Published { epoch, status: Arc::new(status) };
-            changed = Some(current.clone());
-            true
-        });
-        if let Some(published) = changed {
-            // No subscriber is not an error.
-            let _ = self.changes.send(published);
+        // Only this thread, under the core lock, replaces the snapshot, so
+        // reading it, storing the epoch and replacing it cannot interleave
+        // with another change; readers never wait on the store's I/O.
+        let current = self.published();
+        if *current.status == status {
+            return current;
         }
-        self.published()
+        let epoch = current.epoch + 1;
+        // Stored before anyone sees it, so a restart (which starts one past the
+        // stored epoch) never reuses an epoch a client saw. Failing to store it
+        // must not hold the change back: the gate must apply it.
+        if let Err(error) = maintenance_store::save_epoch(&core.conn, epoch) {
+            tracing::error!(%error, epoch, "could not store the epoch of a status change");
+        }
+        let published = Published { epoch, status: Arc::new(status) };
+        self.snapshot.send_replace(published.clone());
+        // No subscriber is not an error.
+        let _ = self.changes.send(published.clone());
+        published
     }
 }
 

@@ -6,20 +6,26 @@
 //!
 //! A connection is *idle* while no request on it is being answered: it has
 //! not sent a whole request head yet, or is waiting between requests. Busy
-//! connections (a request in progress, an open event stream) are never shed.
+//! connections (a request in progress, an open event stream) are never shed:
+//! a connection is either shed or starts a request, atomically.
+//!
+//! hyper's head timeout starts only once it knows the protocol, which takes
+//! the first bytes; a connection that has not started a request within the
+//! same bound (silent, or stuck in an HTTP/2 preface) is closed here.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::response::Response;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -30,9 +36,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::error::AppError;
+
 /// File descriptors kept back from connections: the database files, logs,
 /// and whatever else the process opens.
 const RESERVED_FILES: u64 = 64;
+
+/// How long a graceful stop waits for requests in progress (a client that
+/// stopped reading an event stream must not hold the manager up forever).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// [`Connection::in_flight`] of a shed connection: no request may start on it.
+const SHED: usize = usize::MAX;
 
 /// How connections are bounded.
 #[derive(Debug, Clone, Copy)]
@@ -45,12 +60,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Limits for this process: as many connections as the open-file limit
-    /// allows, less a reserve.
-    pub fn for_this_process(request_head_timeout: Duration) -> Self {
+    /// Limits for this process: at most `max_connections`, and no more than
+    /// the open-file limit allows, less a reserve.
+    pub fn for_this_process(request_head_timeout: Duration, max_connections: usize) -> Self {
         let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
-        let max_connections = usize::try_from(files.saturating_sub(RESERVED_FILES).max(16)).unwrap_or(usize::MAX);
-        Self { request_head_timeout, max_connections }
+        let by_files = usize::try_from(files.saturating_sub(RESERVED_FILES).max(16)).unwrap_or(usize::MAX);
+        Self { request_head_timeout, max_connections: max_connections.min(by_files) }
     }
 }
 
@@ -107,18 +122,27 @@ pub async fn serve(
         if connections.len() >= limits.max_connections {
             let shed = connections.shed_idle(limits.max_connections / 10 + 1);
             tracing::debug!(shed, open = connections.len(), "at the connection limit; shed idle connections");
+            if shed == 0 {
+                // Every connection is busy: refuse this one rather than eat
+                // the files the database and the panel need.
+                drop(stream);
+                continue;
+            }
         }
         let connection = connections.open();
         let service = ConnectionService { router: router.clone(), peer, connection: Arc::clone(&connection) };
         let http = Arc::clone(&http);
         let watcher = graceful.watcher();
+        let head_timeout = limits.request_head_timeout;
         tokio::spawn(async move {
-            serve_connection(stream, &http, service, watcher, &connection).await;
+            serve_connection(stream, &http, service, watcher, &connection, head_timeout).await;
             connection.close();
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in progress after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
     Ok(())
 }
 
@@ -128,6 +152,7 @@ async fn serve_connection(
     service: ConnectionService,
     watcher: hyper_util::server::graceful::Watcher,
     connection: &Arc<Connection>,
+    head_timeout: Duration,
 ) {
     let _ = stream.set_nodelay(true);
     let service = hyper_util::service::TowerToHyperService::new(service);
@@ -137,6 +162,16 @@ async fn serve_connection(
         _ = serving => {}
         // Shed: dropping the connection closes its socket.
         () = connection.shed.cancelled() => {}
+        () = unless_a_request_started(connection, head_timeout) => {}
+    }
+}
+
+/// Completes after `within` if no request has started on `connection` by
+/// then; otherwise never.
+async fn unless_a_request_started(connection: &Connection, within: Duration) {
+    tokio::time::sleep(within).await;
+    if connection.started_one.load(Ordering::Acquire) {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -156,8 +191,11 @@ struct Connections {
 /// One open connection.
 struct Connection {
     id: u64,
-    /// Requests being answered on it (a response body still being sent counts).
+    /// Requests being answered on it (a response body still being sent
+    /// counts), or [`SHED`].
     in_flight: AtomicUsize,
+    /// Whether a request has ever started on it.
+    started_one: AtomicBool,
     /// When it last went idle (its start, or the end of a response), on the
     /// logical clock [`Connections::tick`]: enough to tell older from newer.
     idle_since: AtomicU64,
@@ -184,6 +222,7 @@ impl Connections {
         let connection = Arc::new(Connection {
             id,
             in_flight: AtomicUsize::new(0),
+            started_one: AtomicBool::new(false),
             idle_since: AtomicU64::new(id),
             shed: CancellationToken::new(),
             registry: self.clone(),
@@ -202,13 +241,20 @@ impl Connections {
             .map(|connection| (connection.idle_since.load(Ordering::Relaxed), Arc::clone(connection)))
             .collect();
         idle.sort_unstable_by_key(|(since, _)| *since);
-        let shed: Vec<_> = idle.into_iter().take(wanted).map(|(_, connection)| connection).collect();
         let mut map = self.map();
-        for connection in &shed {
-            connection.shed.cancel();
-            map.remove(&connection.id);
+        let mut shed = 0;
+        for (_, connection) in idle {
+            if shed == wanted {
+                break;
+            }
+            // A request that started since the look above keeps it.
+            if connection.in_flight.compare_exchange(0, SHED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                connection.shed.cancel();
+                map.remove(&connection.id);
+                shed += 1;
+            }
         }
-        shed.len()
+        shed
     }
 }
 
@@ -217,9 +263,20 @@ impl Connection {
         self.registry.map().remove(&self.id);
     }
 
-    fn request_started(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(Arc::clone(self))
+    /// Marks a request in progress; `None` if the connection was shed.
+    fn request_started(self: &Arc<Self>) -> Option<InFlight> {
+        let mut now = self.in_flight.load(Ordering::Acquire);
+        loop {
+            if now == SHED {
+                return None;
+            }
+            match self.in_flight.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => now = actual,
+            }
+        }
+        self.started_one.store(true, Ordering::Release);
+        Some(InFlight(Arc::clone(self)))
     }
 }
 
@@ -254,7 +311,12 @@ impl tower::Service<hyper::Request<Incoming>> for ConnectionService {
     }
 
     fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
-        let in_flight = self.connection.request_started();
+        let Some(in_flight) = self.connection.request_started() else {
+            // Shed an instant ago: the socket is closing anyway.
+            let mut refused = AppError::Overloaded.into_response();
+            refused.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Box::pin(std::future::ready(Ok(refused)));
+        };
         let mut request: Request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let router = self.router.clone();
@@ -300,17 +362,23 @@ mod tests {
         let connections = Connections::default();
         let oldest = connections.open();
         let busy = connections.open();
-        let _request = busy.request_started();
+        let _request = busy.request_started().unwrap();
         let newer = connections.open();
         let newest = connections.open();
         // `oldest` answers a request: it becomes the most recently idle.
         drop(oldest.request_started());
+        assert!(newest.request_started().is_some_and(|request| {
+            drop(request);
+            true
+        }));
+        // `newest` answered one too, after `oldest`: now `newer` is the longest idle.
 
         assert_eq!(connections.shed_idle(2), 2);
-        assert!(newer.shed.is_cancelled() && newest.shed.is_cancelled());
-        assert!(!oldest.shed.is_cancelled() && !busy.shed.is_cancelled());
+        assert!(newer.shed.is_cancelled() && oldest.shed.is_cancelled());
+        assert!(!newest.shed.is_cancelled() && !busy.shed.is_cancelled());
+        assert!(oldest.request_started().is_none(), "no request starts on a shed connection");
         assert_eq!(connections.len(), 2);
-        assert_eq!(connections.shed_idle(5), 1, "only `oldest` is idle");
+        assert_eq!(connections.shed_idle(5), 1, "only `newest` is idle");
         assert!(!busy.shed.is_cancelled());
     }
 }

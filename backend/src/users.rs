@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use shared::{Role, Timestamp};
 
-use crate::auth::password;
+use crate::auth::{password, MAX_USERNAME_BYTES};
 use crate::store::open_writer;
 use crate::store::users::{self as store, UserRecord};
 
@@ -95,7 +95,7 @@ pub fn run(data_dir: &Path, command: UsersCommand, stdin: &mut dyn BufRead) -> a
 
 fn check_name(name: &str) -> anyhow::Result<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
-    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+    if name.is_empty() || name.len() > MAX_USERNAME_BYTES || !name.chars().all(allowed) {
         bail!("`{name}` is not a valid username: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`");
     }
     Ok(())

@@ -297,6 +297,23 @@ async fn assert_ends_within(events: &mut common::Events, within: Duration, what:
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn overlong_usernames_are_refused_before_any_password_check() {
+    let app = TestApp::spawn().await;
+    let anonymous = Api { token: None, ..app.api.clone() };
+    let checks = app.state.auth.password_checks();
+    let long = "x".repeat(8 * 1024);
+    for _ in 0..20 {
+        let answer = anonymous.request(Method::POST, "/tokens").basic_auth(&long, Some("whatever")).send().await;
+        assert_error(answer.unwrap(), 401, ErrorCode::Unauthorized).await;
+    }
+    assert_eq!(app.state.auth.password_checks(), checks, "nothing was hashed (or remembered) for them");
+    // Not counted as failures either: the longest possible name still signs in.
+    let longest = "a".repeat(manager::auth::MAX_USERNAME_BYTES);
+    add_user(app.data_dir.path(), &longest, Role::User, USER_PASSWORD);
+    anonymous.signed_in(&longest, USER_PASSWORD).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn open_event_streams_end_within_a_second_when_their_credentials_stop_working() {
     let app = TestApp::spawn().await;
     for name in ["alice", "bob", "carol"] {

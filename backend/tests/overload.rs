@@ -55,12 +55,18 @@ async fn a_flood_is_refused_as_overloaded_with_bounded_memory_and_nothing_acknow
     let grown_mib = rss_kib(manager.pid()).saturating_sub(before) / 1024;
     assert!(grown_mib < 48, "RSS grew by {grown_mib} MiB over five floods");
 
-    // Every acknowledged execution is stored.
-    let list = manager.api.get("/executions?_size=1000").await;
-    assert_eq!(list.status(), 200);
-    let list: ListResponse<Execution> = list.json().await.unwrap();
-    let stored: HashSet<_> = list.items.iter().map(|execution| execution.id).collect();
-    assert_eq!(list.metadata.pagination.total, admitted.len() as u64);
+    // Every acknowledged execution is stored (page by page: there may be more than a page).
+    let mut stored = HashSet::new();
+    loop {
+        let list = manager.api.get(&format!("/executions?_size=1000&_offset={}", stored.len())).await;
+        assert_eq!(list.status(), 200);
+        let list: ListResponse<Execution> = list.json().await.unwrap();
+        assert_eq!(list.metadata.pagination.total, admitted.len() as u64);
+        if list.items.is_empty() {
+            break;
+        }
+        stored.extend(list.items.iter().map(|execution| execution.id));
+    }
     assert!(
         admitted.is_subset(&stored),
         "{} acknowledged executions are missing",

@@ -85,8 +85,7 @@ async fn serve(gated: bool) -> anyhow::Result<Served> {
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
     // The production accept loop (request-head timeout, connection shedding).
-    let limits = manager::server::Limits::for_this_process(config.request_head_timeout());
-    tokio::spawn(manager::server::serve(listener, router, limits, shutdown));
+    tokio::spawn(manager::server::serve(listener, router, config.connection_limits(), shutdown));
     drop(manager);
     Ok(Served { base, token, manager_state: state, _data: data, _stop: stop.drop_guard() })
 }

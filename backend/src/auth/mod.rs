@@ -33,6 +33,11 @@ use crate::store::users::{self as store, UserRecord};
 use crate::store::{Db, StoreError};
 use limiter::SignInLimiter;
 
+/// The longest username (it is ASCII, so also in characters). Longer names
+/// in credentials are refused before anything is stored or hashed for them,
+/// so the sign-in limiter's entries stay small.
+pub const MAX_USERNAME_BYTES: usize = 64;
+
 /// The signed-in caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentUser {
@@ -47,12 +52,22 @@ pub struct CurrentUser {
 }
 
 /// The credentials a caller signed in with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     /// A token from `POST /tokens`, by its id.
     Token(Uuid),
     /// A password, by the stored hash it matched: a new password changes it.
     Password(String),
+}
+
+impl std::fmt::Debug for Credential {
+    /// Names the token; never shows a password hash.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(id) => f.debug_tuple("Token").field(id).finish(),
+            Self::Password(_) => f.write_str("Password(..)"),
+        }
+    }
 }
 
 impl CurrentUser {
@@ -156,6 +171,10 @@ impl Auth {
         password: String,
         address: Option<IpAddr>,
     ) -> Result<CurrentUser, AppError> {
+        if username.len() > MAX_USERNAME_BYTES {
+            // No such user can exist: nothing to look up, hash or remember.
+            return Err(unauthorized("Wrong username or password"));
+        }
         self.refuse_if_locked_out(&username, address)?;
         let name = username.clone();
         let user = self.db.read(move |conn| store::get(conn, &name)).await?;

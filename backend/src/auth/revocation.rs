@@ -13,7 +13,7 @@ use crate::store::users as store;
 
 /// How often the counter is read while streams are open: a revocation ends
 /// the streams it concerns within about this long (SPEC: within 1 s).
-pub const POLL_EVERY: Duration = Duration::from_millis(200);
+pub const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// Watches the counter for as long as `auth` lives. Call inside a tokio runtime.
 pub fn watch(auth: Weak<Auth>) {
