@@ -48,11 +48,15 @@ pub async fn events(
     // dropped by their sequence number, so a client never sees one undone.
     let mut last: Option<u64> = None;
     let status_events = statuses.filter_map(move |published| {
-        let fresh = last.is_none_or(|last| published.seq > last);
+        let fresh = last.is_none_or(|last| published.epoch > last);
         if fresh {
-            last = Some(published.seq);
+            last = Some(published.epoch);
         }
-        let event = fresh.then(|| Event::default().event("status").json_data(&*published.status).ok()).flatten();
+        let event = fresh
+            .then(|| {
+                Event::default().event("status").id(published.epoch.to_string()).json_data(&*published.status).ok()
+            })
+            .flatten();
         std::future::ready(event)
     });
     // A subscriber that fell behind on executions is told to reload them.

@@ -12,7 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use shared::execution::ExecutionActionRequest;
 use shared::{
     ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, MaintenanceTransition,
@@ -69,12 +69,13 @@ impl From<rusqlite::Error> for EngineError {
 }
 
 /// A status as published: its place in the order of changes, and the status.
-/// Readers that combine the snapshot with the change stream use `seq` to drop
-/// anything they have already passed, so nobody ever sees a change undone.
+/// Readers that combine the snapshot with the change stream use `epoch` to
+/// drop anything they have already passed, so nobody ever sees a change undone.
 #[derive(Debug, Clone)]
 pub struct Published {
-    /// 0 for the status at start-up, then +1 per change.
-    pub seq: u64,
+    /// The number of the change: +1 per change, persisted, so it keeps growing
+    /// across restarts (each start publishes its recovered status as a change).
+    pub epoch: u64,
     /// The status object.
     pub status: Arc<MaintenanceStatus>,
 }
@@ -82,8 +83,8 @@ pub struct Published {
 /// The result of activate/deactivate: the new status, or `Unchanged` (HTTP 304).
 #[derive(Debug)]
 pub enum Transition {
-    /// The state changed; this is the status after the change.
-    Changed(Arc<MaintenanceStatus>),
+    /// The state changed; this is the status after the change, with its epoch.
+    Changed(Published),
     /// Already in (or on the way to) the requested state.
     Unchanged,
 }
@@ -122,11 +123,11 @@ impl Engine {
     /// executions become `failed`; `activating` with nothing left completes),
     /// and returns the engine. Must be called inside a tokio runtime.
     pub fn recover(conn: Connection) -> Result<Arc<Self>, StoreError> {
-        let mut core = Core { record: maintenance_store::load(&conn)?, conn, active: Vec::new(), outbox: Vec::new() };
-        core.fail_interrupted()?;
+        let mut core = Core { record: MaintenanceRecord::default(), conn, active: Vec::new(), outbox: Vec::new() };
+        let epoch = core.recover()?;
         let status = Arc::new(core.status());
         let state_now = AtomicU8::new(state_code(status.status));
-        let (snapshot, _) = watch::channel(Published { seq: 0, status });
+        let (snapshot, _) = watch::channel(Published { epoch, status });
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
         let worker = Worker::spawn("engine").map_err(StoreError::Thread)?;
@@ -214,7 +215,7 @@ impl Engine {
         // The status of this very change, taken under the lock: a change made
         // right after it must not show up in this answer.
         let (changed, published) = self.locked(op).await?;
-        Ok(if changed? { Transition::Changed(published.status) } else { Transition::Unchanged })
+        Ok(if changed? { Transition::Changed(published) } else { Transition::Unchanged })
     }
 
     async fn with_core<R: Send + 'static>(
@@ -262,7 +263,14 @@ impl Engine {
             if *current.status == status {
                 return false;
             }
-            *current = Published { seq: current.seq + 1, status: Arc::new(status) };
+            let epoch = current.epoch + 1;
+            // Stored before anyone sees it, so a restart never reuses an epoch
+            // a client saw. Failing to store it must not hold the change back
+            // (the gate must apply it); the next change stores a later epoch.
+            if let Err(error) = maintenance_store::save_epoch(&core.conn, epoch) {
+                tracing::error!(%error, epoch, "could not store the epoch of a status change");
+            }
+            *current = Published { epoch, status: Arc::new(status) };
             changed = Some(current.clone());
             true
         });
@@ -300,10 +308,13 @@ impl Core {
     }
 
     /// Start-up recovery: nothing runs yet, so every execution stored as
-    /// running was interrupted by the previous process's death.
-    fn fail_interrupted(&mut self) -> Result<(), StoreError> {
+    /// running was interrupted by the previous process's death. Returns the
+    /// epoch of the recovered status: one past the last one stored.
+    fn recover(&mut self) -> Result<u64, StoreError> {
         let now = Timestamp::now();
-        let tx = self.conn.transaction()?;
+        // Immediate: this transaction reads, then writes; a deferred one would
+        // fail with SQLITE_BUSY_SNAPSHOT if `manager users …` committed between.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let interrupted = execution_store::with_status(&tx, &INTERRUPTED)?;
         for mut execution in interrupted {
             tracing::warn!(id = %execution.id, status = %execution.status, "marking an interrupted execution failed");
@@ -315,13 +326,15 @@ impl Core {
             execution.ended_at = Some(now);
             execution_store::update(&tx, &execution)?;
         }
-        let mut record = self.record.clone();
+        let mut record = maintenance_store::load(&tx)?;
         if record.status == MaintenanceState::Activating {
             complete_activation(&tx, &mut record, now)?;
         }
+        let epoch = maintenance_store::load_epoch(&tx)? + 1;
+        maintenance_store::save_epoch(&tx, epoch)?;
         tx.commit()?;
         self.record = record;
-        Ok(())
+        Ok(epoch)
     }
 
     fn activate(&mut self, by: String, reason: String) -> Result<bool, StoreError> {
@@ -499,4 +512,44 @@ fn save(
         reason: record.reason.clone(),
     };
     maintenance_store::save_transition(tx, record, &transition)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{open_reader, open_writer};
+    use crate::test_support::execution;
+
+    /// `manager users …` may commit while the server starts: recovery reads,
+    /// then writes, so a deferred transaction fails ("database is locked" or
+    /// SQLITE_BUSY_SNAPSHOT) when that commit lands between the two.
+    #[tokio::test]
+    async fn recovery_waits_for_a_concurrent_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(dir.path()).unwrap();
+        let interrupted = execution(ExecutionStatus::Started, serde_json::json!({}));
+        execution_store::insert(&conn, &interrupted).unwrap();
+
+        let other = open_reader(dir.path()).unwrap();
+        other
+            .execute_batch(
+                "BEGIN IMMEDIATE; INSERT INTO users (username, role, password_hash, created_at) \
+                 VALUES ('ops', 'admin', 'x', '2026-11-30T00:00:00.000Z');",
+            )
+            .unwrap();
+        let committer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let engine = Engine::recover(conn).expect("recovery waits for the other writer");
+        committer.join().unwrap();
+
+        let conn = open_reader(dir.path()).unwrap();
+        let failed = execution_store::get(&conn, interrupted.id).unwrap().unwrap();
+        assert_eq!(failed.status, ExecutionStatus::Failed);
+        assert!(failed.error.contains("manager stopped"), "{}", failed.error);
+        assert_eq!(engine.published().epoch, 1);
+    }
 }

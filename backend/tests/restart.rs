@@ -73,6 +73,33 @@ async fn kill_9_right_after_an_acknowledged_activate_keeps_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn status_answers_and_events_carry_the_epoch_and_it_grows_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
+    let mut events = manager.api.events().await;
+    let (first, status) = manager.api.status_with_epoch().await;
+    assert_eq!(events.next_with_epoch().await, (first, status), "the event's id is the answer's epoch");
+
+    let response = manager.api.post("/maintenance/activate", None).await;
+    let (activated, status) = common::epoch_and_status(response).await;
+    assert_eq!(activated, first + 1);
+    assert_eq!(events.next_with_epoch().await, (activated, status.clone()));
+    assert_eq!(manager.api.status_with_epoch().await, (activated, status));
+    manager.kill();
+
+    // A client that saw `activated` must be able to tell that the restarted
+    // manager's answers are newer: the epoch never starts over.
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
+    let mut events = manager.api.events().await;
+    let (restarted, status) = manager.api.status_with_epoch().await;
+    assert!(restarted > activated, "{restarted} after {activated}");
+    assert_eq!(events.next_with_epoch().await, (restarted, status));
+    let (deactivated, _) = common::epoch_and_status(manager.api.post("/maintenance/deactivate", None).await).await;
+    assert_eq!(deactivated, restarted + 1);
+    assert_eq!(events.next_with_epoch().await.0, deactivated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_gracefully_and_everything_survives_the_restart() {
     let data = tempfile::tempdir().unwrap();
     let manager = ManagerProcess::start(data.path()).signed_in().await;

@@ -9,6 +9,12 @@ pub const BYPASS_HEADER: &str = "X-BYPASS-MAINTENANCE";
 /// Header carrying a token from `POST /tokens` (Cloudify's).
 pub const TOKEN_HEADER: &str = "Authentication-Token";
 
+/// Header on status answers (`GET /maintenance`, activate, deactivate) with
+/// the epoch of the status in the body: the number of the change that made
+/// it, the same as the `id:` of the `status` event that carried it. A client
+/// keeps the status with the highest epoch it has seen.
+pub const EPOCH_HEADER: &str = "X-Maintenance-Epoch";
+
 /// An API path: the prefix followed by `tail` (`path("/maintenance")`).
 pub fn path(tail: &str) -> String {
     format!("{API_PREFIX}{tail}")

@@ -8,6 +8,8 @@ pub struct SseEvent {
     pub name: String,
     /// The `data:` lines, joined with newlines.
     pub data: String,
+    /// The `id:` field, if the event has one (a `status` event's epoch).
+    pub id: Option<String>,
 }
 
 /// Bytes of an event stream in, whole events out. Bytes are kept until a
@@ -47,12 +49,14 @@ fn block_end(bytes: &[u8]) -> Option<(usize, usize)> {
 
 fn parse_block(block: &str) -> Option<SseEvent> {
     let mut name = None;
+    let mut id = None;
     let mut data: Option<String> = None;
     for line in block.lines() {
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
             "event" => name = Some(value.to_owned()),
+            "id" => id = Some(value.to_owned()),
             "data" => match &mut data {
                 Some(data) => {
                     data.push('\n');
@@ -63,7 +67,7 @@ fn parse_block(block: &str) -> Option<SseEvent> {
             _ => {}
         }
     }
-    Some(SseEvent { name: name.unwrap_or_else(|| "message".into()), data: data? })
+    Some(SseEvent { name: name.unwrap_or_else(|| "message".into()), data: data?, id })
 }
 
 #[cfg(test)]
@@ -75,9 +79,10 @@ mod tests {
         let mut buffer = SseBuffer::default();
         buffer.push(b":keep-alive\n\nevent: status\ndata: {\"a\":");
         assert_eq!(buffer.next_event(), None, "the status block is not complete yet");
-        buffer.push(b"1}\n\nevent: execution\r\ndata: x\r\ndata: y\r\n\r\n");
-        assert_eq!(buffer.next_event(), Some(SseEvent { name: "status".into(), data: "{\"a\":1}".into() }));
-        assert_eq!(buffer.next_event(), Some(SseEvent { name: "execution".into(), data: "x\ny".into() }));
+        buffer.push(b"1}\nid: 7\n\nevent: execution\r\ndata: x\r\ndata: y\r\n\r\n");
+        let status = SseEvent { name: "status".into(), data: "{\"a\":1}".into(), id: Some("7".into()) };
+        assert_eq!(buffer.next_event(), Some(status));
+        assert_eq!(buffer.next_event(), Some(SseEvent { name: "execution".into(), data: "x\ny".into(), id: None }));
         assert_eq!(buffer.next_event(), None);
     }
 
@@ -95,6 +100,6 @@ mod tests {
     fn unnamed_events_are_messages() {
         let mut buffer = SseBuffer::default();
         buffer.push(b"data: hi\n\n");
-        assert_eq!(buffer.next_event(), Some(SseEvent { name: "message".into(), data: "hi".into() }));
+        assert_eq!(buffer.next_event(), Some(SseEvent { name: "message".into(), data: "hi".into(), id: None }));
     }
 }

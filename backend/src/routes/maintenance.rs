@@ -5,12 +5,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use shared::api::ListResponse;
+use shared::api::{ListResponse, EPOCH_HEADER};
 use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
 
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, OptionalJson};
-use crate::maintenance::Transition;
+use crate::maintenance::{Published, Transition};
 use crate::routes::{list_response, ListQuery};
 use crate::state::AppState;
 use crate::store::maintenance as store;
@@ -18,10 +18,17 @@ use crate::store::maintenance as store;
 /// The longest activation reason accepted, in characters.
 pub const MAX_REASON_CHARS: usize = 1000;
 
+impl IntoResponse for Published {
+    /// The status as JSON with its epoch in [`EPOCH_HEADER`].
+    fn into_response(self) -> Response {
+        ([(EPOCH_HEADER, self.epoch.to_string())], Json(&*self.status)).into_response()
+    }
+}
+
 impl IntoResponse for Transition {
     fn into_response(self) -> Response {
         match self {
-            Self::Changed(status) => Json(&*status).into_response(),
+            Self::Changed(published) => published.into_response(),
             Self::Unchanged => StatusCode::NOT_MODIFIED.into_response(),
         }
     }
@@ -29,16 +36,18 @@ impl IntoResponse for Transition {
 
 /// The maintenance-mode status.
 #[utoipa::path(get, path = "/maintenance", tag = "maintenance",
-    responses((status = 200, body = MaintenanceStatus), (status = 401, body = shared::ApiError)))]
-pub async fn status(State(state): State<AppState>, _user: CurrentUser) -> Json<MaintenanceStatus> {
-    Json(MaintenanceStatus::clone(&state.engine.status()))
+    responses((status = 200, body = MaintenanceStatus, headers(("X-Maintenance-Epoch" = u64, description = "The epoch of this status: the number of the change that made it (the `id:` of its `status` event); keep the status with the highest epoch"))),
+              (status = 401, body = shared::ApiError)))]
+pub async fn status(State(state): State<AppState>, _user: CurrentUser) -> Published {
+    state.engine.published()
 }
 
 /// Starts maintenance mode: no new executions; `activated` once none remain.
 #[utoipa::path(post, path = "/maintenance/activate", tag = "maintenance",
     request_body(content = Option<ActivateRequest>, description = "Optional; the reason is shown to everyone"),
     responses(
-        (status = 200, body = MaintenanceStatus, description = "Now activating (executions remain) or activated"),
+        (status = 200, body = MaintenanceStatus, description = "Now activating (executions remain) or activated",
+         headers(("X-Maintenance-Epoch" = u64, description = "The epoch of this status: the number of the change that made it (the `id:` of its `status` event); keep the status with the highest epoch"))),
         (status = 304, description = "Already activating or activated"),
         (status = 400, body = shared::ApiError), (status = 401, body = shared::ApiError),
         (status = 403, body = shared::ApiError),
@@ -53,8 +62,8 @@ pub async fn activate(
         return Err(AppError::BadRequest(format!("reason: longer than {MAX_REASON_CHARS} characters")));
     }
     let transition = state.engine.activate(admin.username.clone(), reason).await?;
-    if let Transition::Changed(status) = &transition {
-        tracing::info!(by = %admin.username, state = %status.status, "maintenance mode activation requested");
+    if let Transition::Changed(published) = &transition {
+        tracing::info!(by = %admin.username, state = %published.status.status, "maintenance mode activation requested");
     }
     Ok(transition)
 }
@@ -62,7 +71,8 @@ pub async fn activate(
 /// Ends maintenance mode and starts the queued executions.
 #[utoipa::path(post, path = "/maintenance/deactivate", tag = "maintenance",
     responses(
-        (status = 200, body = MaintenanceStatus, description = "Now deactivated"),
+        (status = 200, body = MaintenanceStatus, description = "Now deactivated",
+         headers(("X-Maintenance-Epoch" = u64, description = "The epoch of this status: the number of the change that made it (the `id:` of its `status` event); keep the status with the highest epoch"))),
         (status = 304, description = "Already deactivated"),
         (status = 401, body = shared::ApiError), (status = 403, body = shared::ApiError),
     ))]

@@ -50,6 +50,20 @@ pub fn load(conn: &Connection) -> Result<MaintenanceRecord, StoreError> {
     })
 }
 
+/// The epoch of the last published status change (migration 0004).
+pub fn load_epoch(conn: &Connection) -> Result<u64, StoreError> {
+    let epoch: i64 = conn.query_row("SELECT epoch FROM maintenance WHERE id = 1", [], |row| row.get(0))?;
+    u64::try_from(epoch).map_err(|_| StoreError::Corrupt { table: "maintenance", detail: format!("epoch = {epoch}") })
+}
+
+/// Records `epoch` as the last published status change.
+pub fn save_epoch(conn: &Connection, epoch: u64) -> Result<(), StoreError> {
+    let epoch = i64::try_from(epoch)
+        .map_err(|_| StoreError::Corrupt { table: "maintenance", detail: format!("epoch {epoch} overflows") })?;
+    conn.execute("UPDATE maintenance SET epoch = ?1 WHERE id = 1", [epoch])?;
+    Ok(())
+}
+
 /// Writes the maintenance row and appends the transition that led to it.
 /// Call inside a transaction so both land or neither does.
 pub fn save_transition(

@@ -24,6 +24,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0001_maintenance_and_executions.sql")),
         M::up(include_str!("../../migrations/0002_users_and_tokens.sql")),
         M::up(include_str!("../../migrations/0003_row_counts.sql")),
+        M::up(include_str!("../../migrations/0004_epoch.sql")),
     ])
 });
 

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use manager::config::Config;
 use manager::Manager;
 use serde_json::{json, Value};
-use shared::sse::SseBuffer;
+use shared::sse::{SseBuffer, SseEvent};
 use shared::{ApiError, ErrorCode, Execution, MaintenanceStatus};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -147,6 +147,11 @@ impl Api {
         }
     }
 
+    /// `GET /maintenance` with the epoch from its header.
+    pub async fn status_with_epoch(&self) -> (u64, MaintenanceStatus) {
+        epoch_and_status(self.get("/maintenance").await).await
+    }
+
     /// Opens `GET /maintenance/events`.
     pub async fn events(&self) -> Events {
         let response = self.get("/maintenance/events").await;
@@ -155,6 +160,13 @@ impl Api {
         assert!(content_type.starts_with("text/event-stream"), "{content_type}");
         Events { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() }
     }
+}
+
+/// A 200 status answer's epoch header and body.
+pub async fn epoch_and_status(response: reqwest::Response) -> (u64, MaintenanceStatus) {
+    assert_eq!(response.status(), 200, "status answer of {}", response.url());
+    let epoch = response.headers()[shared::api::EPOCH_HEADER].to_str().unwrap().parse().expect("a numeric epoch");
+    (epoch, response.json().await.expect("status JSON"))
 }
 
 /// Asserts an error response: status, JSON body with the code, no traceback.
@@ -186,20 +198,28 @@ impl Events {
 
     /// The next `status` event, or `None` when the server ended the stream.
     pub async fn next_or_end(&mut self) -> Option<MaintenanceStatus> {
-        self.next_named("status").await.map(|data| serde_json::from_str(&data).expect("status event JSON"))
+        self.next_named("status").await.map(|event| serde_json::from_str(&event.data).expect("status event JSON"))
+    }
+
+    /// The next `status` event with its epoch (the event's `id:`).
+    pub async fn next_with_epoch(&mut self) -> (u64, MaintenanceStatus) {
+        let event = tokio::time::timeout(PATIENCE, self.next_named("status")).await.expect("no event in time");
+        let event = event.expect("stream ended");
+        let epoch = event.id.as_deref().expect("a status event has an id").parse().expect("the id is a number");
+        (epoch, serde_json::from_str(&event.data).expect("status event JSON"))
     }
 
     /// The next `execution` event (skipping others); panics after [`PATIENCE`].
     pub async fn next_execution(&mut self) -> Execution {
-        let data = tokio::time::timeout(PATIENCE, self.next_named("execution")).await.expect("no event in time");
-        serde_json::from_str(&data.expect("stream ended")).expect("execution event JSON")
+        let event = tokio::time::timeout(PATIENCE, self.next_named("execution")).await.expect("no event in time");
+        serde_json::from_str(&event.expect("stream ended").data).expect("execution event JSON")
     }
 
-    async fn next_named(&mut self, wanted: &str) -> Option<String> {
+    async fn next_named(&mut self, wanted: &str) -> Option<SseEvent> {
         loop {
             while let Some(event) = self.buffer.next_event() {
                 if event.name == wanted {
-                    return Some(event.data);
+                    return Some(event);
                 }
             }
             let chunk = self.body.next().await?.ok()?;
