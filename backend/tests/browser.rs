@@ -518,6 +518,38 @@ async fn panel_token(client: &Client) -> Result<String> {
     Ok(token.as_str().expect("a signed-in panel holds a token").to_owned())
 }
 
+/// Runs axe-core (WCAG 2 A/AA and best practices) on the page as it is and
+/// fails listing every violation: rule, impact, elements.
+async fn assert_accessible(client: &Client, what: &str) -> Result {
+    let loaded = client.execute("return typeof window.axe === 'object';", vec![]).await?;
+    if loaded != json!(true) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} ({e}): run scripts/setup (npm ci installs axe-core)", path.display()));
+        // WebDriver runs this as a function body: axe puts itself on `window`.
+        client.execute(&format!("{axe}\nreturn null;"), vec![]).await?;
+    }
+    let outcome = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const only = { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] };
+             axe.run(document, { runOnly: only })
+               .then(results => done({
+                 passed: results.passes.length,
+                 violations: results.violations.map(v => ({
+                   id: v.id, impact: v.impact, targets: v.nodes.map(n => n.target.join(' ')),
+                 })),
+               }))
+               .catch(error => done({ passed: 0, violations: [{ id: 'axe failed to run', impact: String(error) }] }));",
+            vec![],
+        )
+        .await?;
+    let violations = &outcome["violations"];
+    assert_eq!(*violations, json!([]), "axe-core found violations on {what}:\n{violations:#}");
+    assert!(outcome["passed"].as_u64() > Some(10), "axe-core checked next to nothing on {what}: {outcome}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_panel_works_under_strict_security_headers() {
     browser_test(|browser| async move {
@@ -665,6 +697,45 @@ async fn sign_out_revokes_the_token() {
         assert_eq!(kept, json!(null), "the panel forgot the token");
         let old = Api { token: Some(token), ..browser.app.api.clone() };
         common::assert_error(old.get("/maintenance").await, 401, shared::ErrorCode::Unauthorized).await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_and_state_passes_axe() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let admin = browser.open().await?;
+        assert_accessible(&admin, "the sign-in page").await?;
+        sign_in(&admin, "admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        assert_accessible(&admin, "the maintenance page, deactivated").await?;
+        click(&admin, "#activate").await?;
+        wait_text(&admin, ".confirm", "Activate maintenance mode?").await?;
+        assert_accessible(&admin, "the activation confirmation").await?;
+        click(&admin, "#cancel-activate").await?;
+
+        let execution = api.start(common::LONG).await;
+        api.activate(Some("axe")).await;
+        wait_attr(&admin, "#banner", "data-state", "activating").await?;
+        wait_attr(&admin, "tr[data-execution-id] .badge", "data-status", "started").await?;
+        assert_accessible(&admin, "the maintenance page, activating").await?;
+
+        click(&admin, "#nav-executions").await?;
+        wait_attr(&admin, &format!("tr[data-execution-id='{}'] .badge", execution.id), "data-status", "started")
+            .await?;
+        assert_accessible(&admin, "the executions page").await?;
+        api.cancel(execution.id).await;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+        click(&admin, "#start").await?;
+        wait_text(&admin, "form.start p.error", "maintenance mode").await?;
+        assert_accessible(&admin, "the executions page, activated, with an error").await?;
+
+        click(&admin, "#nav-maintenance").await?;
+        wait_attr(&admin, ".state", "data-state", "activated").await?;
+        assert_accessible(&admin, "the maintenance page, activated").await?;
         Ok(())
     })
     .await;
