@@ -568,9 +568,11 @@ async fn the_panel_works_under_strict_security_headers() {
             assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
             assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
         }
-        // Under that policy the wasm loads, signs in and goes live.
+        // Under that policy the wasm loads, signs in and goes live, styled.
         let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
         wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        let background = admin.execute("return getComputedStyle(document.body).backgroundColor;", vec![]).await?;
+        assert_eq!(background, json!("rgb(246, 247, 249)"), "the panel's stylesheet applies");
         Ok(())
     })
     .await;

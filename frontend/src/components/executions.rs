@@ -14,24 +14,27 @@ use crate::session::Session;
 pub fn ExecutionsPage() -> impl IntoView {
     let live = expect_context::<Live>();
     let session = expect_context::<Session>();
-    // Loaded on open and whenever changes may have been missed (every stream open).
-    let token = session.token.clone();
-    let list = LocalResource::new(move || {
-        live.reloads.track();
-        let token = token.clone();
-        async move { api::executions(&token).await }
-    });
-    let load_error = RwSignal::new(None::<String>);
-    // A list answer is merged into the live rows, never written over them:
-    // an execution event that arrived while it was in flight stays.
-    Effect::new(move |_| match list.get() {
-        Some(Ok(items)) => {
-            live.offer_executions(items);
-            load_error.set(None);
+    // Loaded on open and whenever changes may have been missed (every stream
+    // open). The answer is merged into the live rows, never written over
+    // them: an execution event that arrived while it was in flight stays.
+    let load = Action::new_local(move |_: &()| {
+        let session = session.clone();
+        async move {
+            match api::executions(&session.token).await {
+                Ok(items) => {
+                    live.offer_executions(items);
+                    None
+                }
+                Err(error) => Some(session.explain(&error)),
+            }
         }
-        Some(Err(error)) => load_error.set(Some(session.explain(&error))),
-        None => {}
     });
+    Effect::new(move |_| {
+        live.reloads.track();
+        load.dispatch_local(());
+    });
+    let loaded = load.value();
+    let load_error = Memo::new(move |_| loaded.get().flatten());
 
     view! {
         <StartForm />
