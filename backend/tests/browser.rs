@@ -710,6 +710,14 @@ async fn every_page_and_state_passes_axe() {
         let api = &browser.app.api;
         let admin = browser.open().await?;
         assert_accessible(&admin, "the sign-in page").await?;
+        admin.find(Locator::Id("username")).await?.send_keys("admin").await?;
+        admin.find(Locator::Id("password")).await?.send_keys("wrong password").await?;
+        click(&admin, "#sign-in").await?;
+        wait_text(&admin, "form.login .error", "Wrong username or password").await?;
+        assert_accessible(&admin, "the sign-in page with an error").await?;
+        for field in ["username", "password"] {
+            admin.find(Locator::Id(field)).await?.clear().await?;
+        }
         sign_in(&admin, "admin", common::ADMIN_PASSWORD).await?;
         wait_attr(&admin, ".state", "data-state", "deactivated").await?;
         assert_accessible(&admin, "the maintenance page, deactivated").await?;
