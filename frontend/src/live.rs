@@ -135,17 +135,21 @@ pub fn progress(status: ExecutionStatus) -> u8 {
 }
 
 /// Merges `offered` into `rows` by id, keeping for each id the execution
-/// furthest in its life cycle (the held one on a tie), newest first.
+/// furthest in its life cycle (the held one on a tie). Rows stay newest
+/// first: a new one goes before the first older row (after those created in
+/// the same millisecond, so a list keeps its order). No sort: it would add
+/// kilobytes of wasm for what one scan does.
 pub fn merge_executions(rows: &mut Vec<Execution>, offered: Vec<Execution>) {
     for execution in offered {
         match rows.iter_mut().find(|held| held.id == execution.id) {
             Some(held) if progress(execution.status) > progress(held.status) => *held = execution,
             Some(_) => {}
-            None => rows.push(execution),
+            None => {
+                let at = rows.iter().position(|row| row.created_at < execution.created_at).unwrap_or(rows.len());
+                rows.insert(at, execution);
+            }
         }
     }
-    // Stable: rows created in the same millisecond keep their order.
-    rows.sort_by_key(|row| std::cmp::Reverse(row.created_at));
 }
 
 /// An open stream and the callbacks it needs alive.
@@ -313,6 +317,20 @@ mod tests {
         merge_executions(&mut rows, vec![execution(1, ExecutionStatus::Failed, t1)]);
         assert_eq!(rows.len(), 1, "one row per id");
         assert_eq!(rows[0].status, ExecutionStatus::Failed);
+    }
+
+    #[test]
+    fn rows_stay_newest_first_and_a_list_keeps_its_order() {
+        let (t1, t2, t3) = ("2026-11-30T10:00:00.000Z", "2026-11-30T10:00:01.000Z", "2026-11-30T10:00:02.000Z");
+        let mut rows = vec![execution(3, ExecutionStatus::Started, t3), execution(1, ExecutionStatus::Started, t1)];
+        let list = vec![
+            execution(4, ExecutionStatus::Started, t2),
+            execution(5, ExecutionStatus::Started, t2),
+            execution(1, ExecutionStatus::Started, t1),
+        ];
+        merge_executions(&mut rows, list);
+        let ids: Vec<_> = rows.iter().map(|e| e.id.as_u128()).collect();
+        assert_eq!(ids, [3, 4, 5, 1]);
     }
 
     #[test]
