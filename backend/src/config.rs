@@ -18,18 +18,100 @@ pub struct Config {
     /// The built admin panel to serve (`trunk build --release` writes it).
     #[arg(long, env = "MANAGER_DIST", default_value = "dist")]
     pub dist: PathBuf,
-    /// How long a token from `POST /tokens` stays valid, in seconds (default 10 h).
-    #[arg(long, env = "MANAGER_TOKEN_TTL_SECONDS", default_value_t = 36_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long a token from `POST /tokens` stays valid, in seconds: 60 (a
+    /// minute) to 31536000 (a year); default 36000 (10 hours).
+    #[arg(long, env = "MANAGER_TOKEN_TTL_SECONDS", default_value_t = 36_000, value_name = "SECONDS",
+          value_parser = parse_token_ttl)]
     pub token_ttl_seconds: u64,
+    /// How many database jobs may wait for each of the manager's database
+    /// threads; beyond that, requests are refused with 503 `overloaded`.
+    #[arg(long, env = "MANAGER_QUEUE_CAPACITY", default_value_t = 2048, value_name = "JOBS",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue_capacity: u32,
+    /// How long a client may take to send a request head, and so how long a
+    /// keep-alive connection may sit idle, before it is closed (seconds).
+    #[arg(long, env = "MANAGER_REQUEST_HEAD_TIMEOUT_SECONDS", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_head_timeout_seconds: u64,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
     pub admin_password: Option<String>,
 }
 
+/// The shortest token lifetime accepted: shorter would end sessions mid-task.
+pub const MIN_TOKEN_TTL_SECONDS: u64 = 60;
+/// The longest token lifetime accepted: a year (a token is a password for that long).
+pub const MAX_TOKEN_TTL_SECONDS: u64 = 365 * 24 * 3600;
+
+/// `--token-ttl-seconds`: refused outside 60 s … 1 year, with the range in the
+/// message (clap adds the flag's name), never silently replaced.
+fn parse_token_ttl(text: &str) -> Result<u64, String> {
+    let range = format!(
+        "must be a whole number of seconds from {MIN_TOKEN_TTL_SECONDS} (a minute) to {MAX_TOKEN_TTL_SECONDS} (a year)"
+    );
+    match text.trim().parse::<u64>() {
+        Ok(seconds) if (MIN_TOKEN_TTL_SECONDS..=MAX_TOKEN_TTL_SECONDS).contains(&seconds) => Ok(seconds),
+        _ => Err(range),
+    }
+}
+
 impl Config {
+    /// The defaults, on `data_dir`, listening on a free loopback port: for
+    /// tests and benchmarks, which then set what they need.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            data_dir,
+            dist: PathBuf::from("dist"),
+            token_ttl_seconds: 36_000,
+            queue_capacity: 2048,
+            request_head_timeout_seconds: 10,
+            admin_password: None,
+        }
+    }
+
+    /// How long a request head may take (see `--request-head-timeout-seconds`).
+    pub fn request_head_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_head_timeout_seconds)
+    }
+
+    /// How many jobs may wait for each database thread.
+    pub fn queue_capacity(&self) -> usize {
+        usize::try_from(self.queue_capacity).unwrap_or(usize::MAX)
+    }
+
     /// How long new tokens stay valid.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        Config::try_parse_from(std::iter::once("manager").chain(args.iter().copied())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn local_has_the_defaults_of_the_command_line() {
+        let dir = PathBuf::from("/tmp/x");
+        let parsed = parse(&["--bind=127.0.0.1:0", "--data-dir=/tmp/x"]).unwrap();
+        let local = Config::local(dir);
+        assert_eq!(format!("{local:?}"), format!("{parsed:?}"));
+    }
+
+    #[test]
+    fn token_lifetimes_outside_a_minute_to_a_year_are_refused_naming_the_flag() {
+        assert_eq!(parse(&[]).unwrap().token_ttl_seconds, 36_000);
+        assert_eq!(parse(&["--token-ttl-seconds", "60"]).unwrap().token_ttl_seconds, 60);
+        assert_eq!(parse(&["--token-ttl-seconds", "31536000"]).unwrap().token_ttl_seconds, 31_536_000);
+        for bad in ["59", "0", "31536001", "9000000000000", "99999999999999999", "-5", "ten"] {
+            let error = parse(&[&format!("--token-ttl-seconds={bad}")]).expect_err(bad);
+            assert!(error.contains("--token-ttl-seconds"), "{bad}: {error}");
+            assert!(error.contains("from 60 (a minute) to 31536000 (a year)"), "{bad}: {error}");
+        }
     }
 }

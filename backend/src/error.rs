@@ -12,9 +12,13 @@ use shared::{ApiError, ErrorCode};
 
 use crate::maintenance::EngineError;
 use crate::store::StoreError;
+use crate::worker::WorkerError;
 
 /// What a client is told to wait before retrying a request refused by maintenance mode.
 pub const RETRY_AFTER_SECONDS: u32 = 60;
+
+/// What a client is told to wait before retrying a request refused as overloaded.
+pub const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Everything a handler or middleware can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,9 @@ pub enum AppError {
     /// 429 with `Retry-After` (seconds): too many failed sign-ins.
     #[error("Too many failed sign-ins; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// 503 with `Retry-After`: more work is queued than the manager accepts.
+    #[error("The manager is overloaded: too many requests are waiting; retry shortly")]
+    Overloaded,
     /// 503 with `Retry-After`: refused by maintenance mode.
     #[error("{}", shared::error::MAINTENANCE_MESSAGE)]
     Maintenance(ErrorCode),
@@ -62,6 +69,7 @@ impl AppError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
+            Self::Overloaded => ErrorCode::Overloaded,
             Self::Maintenance(code) => *code,
             Self::Internal(_) => ErrorCode::InternalError,
         }
@@ -82,6 +90,7 @@ impl IntoResponse for AppError {
         let mut response = (status, Json(ApiError { message, error_code: code })).into_response();
         let retry_after = match self {
             Self::Maintenance(_) => Some(u64::from(RETRY_AFTER_SECONDS)),
+            Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),
             Self::TooManyRequests(seconds) => Some(seconds),
             _ => None,
         };
@@ -98,14 +107,19 @@ impl From<EngineError> for AppError {
             EngineError::Refused(code) => Self::Maintenance(code),
             EngineError::ExecutionNotFound(_) => Self::NotFound(error.to_string()),
             EngineError::AlreadyEnded { .. } => Self::Conflict(error.to_string()),
-            EngineError::Store(_) | EngineError::Task(_) => Self::Internal(error.to_string()),
+            EngineError::Task(WorkerError::Overloaded(..)) => Self::Overloaded,
+            EngineError::Store(error) => error.into(),
+            EngineError::Task(_) => Self::Internal(error.to_string()),
         }
     }
 }
 
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
-        Self::Internal(error.to_string())
+        match error {
+            StoreError::Task(WorkerError::Overloaded(..)) => Self::Overloaded,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

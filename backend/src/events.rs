@@ -75,9 +75,13 @@ pub async fn events(
             None => std::future::pending().await,
         }
     };
+    // It also ends when its credentials stop working (revoked, new password,
+    // user removed), so a revocation takes effect on open streams too.
+    let revoked = Arc::clone(&state.auth).until_revoked(user);
     let events = stream::select(status_events, execution_events)
         .map(Ok)
         .take_until(state.shutdown.cancelled_owned())
-        .take_until(expired);
+        .take_until(expired)
+        .take_until(revoked);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

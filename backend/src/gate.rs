@@ -10,15 +10,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderName, Method};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, Method};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::{ready, BoxFuture, Either, Ready};
 use shared::api::API_PREFIX;
 use shared::{ErrorCode, MaintenanceState};
 use tower::{Layer, Service};
 
-use crate::auth::has_credentials;
+use crate::auth::{has_credentials, CurrentUser};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -31,10 +32,23 @@ pub enum GateDecision {
     Reject(ErrorCode),
 }
 
-/// Marks a request whose admin sent `X-BYPASS-MAINTENANCE: true`; the engine
-/// admits such a request's execution whatever the state.
+/// Whether the caller is an admin who sent `X-BYPASS-MAINTENANCE: true`: the
+/// engine then admits the request's execution whatever the state. Creating an
+/// execution passes the gate, so its handler asks for this (the caller is
+/// authenticated once, by the [`CurrentUser`] extractor this reuses).
 #[derive(Debug, Clone, Copy)]
-pub struct Bypass;
+pub struct Bypass(pub bool);
+
+impl FromRequestParts<AppState> for Bypass {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if !asks_bypass(&parts.headers) {
+            return Ok(Self(false));
+        }
+        Ok(Self(CurrentUser::from_request_parts(parts, state).await?.is_admin()))
+    }
+}
 
 /// What kind of request this is, as far as the gate cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,35 +150,29 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if asks_bypass(&request) {
-            // Rare: the caller must be authenticated first (an admin passes).
-            let state = Arc::clone(&self.state);
-            let ready_inner = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, ready_inner);
-            return Either::Right(Either::Right(Box::pin(async move {
-                let mut request = request;
-                match bypassing_admin(&state, &mut request).await {
-                    Ok(true) => {
-                        request.extensions_mut().insert(Bypass);
-                        return inner.call(request).await;
-                    }
-                    Ok(false) => {}
-                    // Bad credentials are answered here, once: checking them again in
-                    // the handler would count one bad request as two failed sign-ins.
-                    Err(error) => return Ok(error.into_response()),
-                }
-                match decide(state.engine.state(), request.method(), request.uri().path()) {
-                    GateDecision::Pass => inner.call(request).await,
-                    GateDecision::Reject(code) => Ok(AppError::Maintenance(code).into_response()),
-                }
-            })));
+        let code = match decide(self.state.engine.state(), request.method(), request.uri().path()) {
+            // The bypass header matters only where the gate would refuse: a
+            // passing request is the handler's, credentials and all.
+            GateDecision::Pass => return Either::Left(self.inner.call(request)),
+            GateDecision::Reject(code) => code,
+        };
+        if !asks_bypass(request.headers()) {
+            return Either::Right(Either::Left(ready(Ok(AppError::Maintenance(code).into_response()))));
         }
-        match decide(self.state.engine.state(), request.method(), request.uri().path()) {
-            GateDecision::Pass => Either::Left(self.inner.call(request)),
-            GateDecision::Reject(code) => {
-                Either::Right(Either::Left(ready(Ok(AppError::Maintenance(code).into_response()))))
+        // Rare: the caller must be authenticated first (an admin passes).
+        let state = Arc::clone(&self.state);
+        let ready_inner = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready_inner);
+        Either::Right(Either::Right(Box::pin(async move {
+            let mut request = request;
+            match bypassing_admin(&state, &mut request).await {
+                Ok(true) => inner.call(request).await,
+                Ok(false) => Ok(AppError::Maintenance(code).into_response()),
+                // Bad credentials are answered here, once: checking them again in
+                // the handler would count one bad request as two failed sign-ins.
+                Err(error) => Ok(error.into_response()),
             }
-        }
+        })))
     }
 }
 
@@ -172,9 +180,8 @@ where
 /// the name per request (a test keeps the two equal).
 static BYPASS_NAME: HeaderName = HeaderName::from_static("x-bypass-maintenance");
 
-fn asks_bypass(request: &Request) -> bool {
-    request
-        .headers()
+fn asks_bypass(headers: &HeaderMap) -> bool {
+    headers
         .get(&BYPASS_NAME)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod maintenance;
 pub mod routes;
 pub mod security_headers;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod users;
@@ -21,7 +22,6 @@ pub mod worker;
 mod test_support;
 
 use std::any::Any;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,6 +52,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Manager {
     state: AppState,
     router: Router,
+    request_head_timeout: std::time::Duration,
 }
 
 impl Manager {
@@ -60,12 +61,15 @@ impl Manager {
     pub fn open(config: &Config) -> Result<Self, StoreError> {
         let writer = store::open_writer(&config.data_dir)?;
         auth::bootstrap(&writer, config.admin_password.as_deref())?;
-        let reader = Db::new(store::open_reader(&config.data_dir)?, "reader")?;
-        let auth = Arc::new(Auth::new(Db::new(store::open_reader(&config.data_dir)?, "auth")?, config.token_ttl()));
-        let engine = Engine::recover(writer)?;
+        let capacity = config.queue_capacity();
+        let reader = Db::new(store::open_reader(&config.data_dir)?, "reader", capacity)?;
+        let auth_db = Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?;
+        let auth = Arc::new(Auth::new(auth_db, config.token_ttl()));
+        auth::revocation::watch(Arc::downgrade(&auth));
+        let engine = Engine::recover(writer, capacity)?;
         let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);
-        Ok(Self { state, router })
+        Ok(Self { state, router, request_head_timeout: config.request_head_timeout() })
     }
 
     /// The shared state (tests look at the engine directly).
@@ -79,15 +83,17 @@ impl Manager {
     }
 
     /// Serves on `listener` until `shutdown` fires, then stops accepting,
-    /// ends event streams and waits for in-flight requests.
+    /// ends event streams and waits for in-flight requests. Connections are
+    /// bounded as [`server`] says, within this process's open-file limit.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         let streams = self.state.shutdown.clone();
-        let stop = async move {
-            shutdown.cancelled().await;
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
             streams.cancel();
-        };
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(stop).await
+        });
+        let limits = server::Limits::for_this_process(self.request_head_timeout);
+        server::serve(listener, self.router, limits, shutdown).await
     }
 }
 
@@ -148,6 +154,7 @@ async fn panel(files: Option<ServeDir<ServeFile>>, request: Request) -> Response
         )
         .into_response();
     };
+    let path = request.uri().path().to_owned();
     let response = match files.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -156,7 +163,12 @@ async fn panel(files: Option<ServeDir<ServeFile>>, request: Request) -> Response
         status if status == StatusCode::NOT_FOUND => {
             AppError::NotFound("No such file in the admin panel".into()).into_response()
         }
-        status if status.is_client_error() || status.is_server_error() => {
+        // ServeDir answers an I/O error other than "not found" with an empty 500
+        // (and logs it): the manager's fault, so the generic internal error.
+        status if status.is_server_error() => {
+            AppError::Internal(format!("the admin panel's file {path} could not be read ({status})")).into_response()
+        }
+        status if status.is_client_error() => {
             AppError::BadRequest(format!("The admin panel cannot serve this request ({status})")).into_response()
         }
         _ => response.map(axum::body::Body::new),

@@ -44,6 +44,10 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     config.admin_password = std::env::var("MANAGER_ADMIN_PASSWORD").ok();
+    match manager::server::raise_open_file_limit() {
+        Ok(files) => tracing::debug!(files, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     tokio::runtime::Runtime::new()?.block_on(serve(config))
 }
 

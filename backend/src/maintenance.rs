@@ -122,7 +122,8 @@ impl Engine {
     /// Loads the state from `conn`, recovers from an unclean stop (running
     /// executions become `failed`; `activating` with nothing left completes),
     /// and returns the engine. Must be called inside a tokio runtime.
-    pub fn recover(conn: Connection) -> Result<Arc<Self>, StoreError> {
+    /// At most `capacity` operations wait for the engine's thread.
+    pub fn recover(conn: Connection, capacity: usize) -> Result<Arc<Self>, StoreError> {
         let mut core = Core { record: MaintenanceRecord::default(), conn, active: Vec::new(), outbox: Vec::new() };
         let epoch = core.recover()?;
         let status = Arc::new(core.status());
@@ -130,7 +131,7 @@ impl Engine {
         let (snapshot, _) = watch::channel(Published { epoch, status });
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
-        let worker = Worker::spawn("engine").map_err(StoreError::Thread)?;
+        let worker = Worker::spawn("engine", capacity).map_err(StoreError::Thread)?;
         Ok(Arc::new_cyclic(|engine| Self {
             core: Mutex::new(core),
             worker,
@@ -543,7 +544,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(300));
             other.execute_batch("COMMIT").unwrap();
         });
-        let engine = Engine::recover(conn).expect("recovery waits for the other writer");
+        let engine = Engine::recover(conn, 16).expect("recovery waits for the other writer");
         committer.join().unwrap();
 
         let conn = open_reader(dir.path()).unwrap();

@@ -253,6 +253,92 @@ async fn bypass_header_counts_for_admins_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bypass_header_matters_only_where_the_gate_would_refuse_and_credentials_are_checked_once() {
+    let app = TestApp::spawn().await;
+    let anonymous = Api { token: None, ..app.api.clone() };
+    let bypassing = |method: Method, path: &str, password: &str| {
+        anonymous
+            .request(method, path)
+            .header(shared::api::BYPASS_HEADER, "true")
+            .basic_auth("admin", Some(password.to_owned()))
+            .send()
+    };
+    for state in ["deactivated", "activated"] {
+        if state == "activated" {
+            app.api.activate(None).await;
+        }
+        // Public routes stay public, whatever the header carries.
+        for path in ["/version", "/ok", "/status"] {
+            let response = bypassing(Method::GET, path, "wrong password").await.unwrap();
+            assert_eq!(response.status(), 200, "{path} while {state}");
+        }
+        // Signing in with the header runs the password check once, not twice.
+        let checks = app.state.auth.password_checks();
+        let token = bypassing(Method::POST, "/tokens", ADMIN_PASSWORD).await.unwrap();
+        assert_eq!(token.status(), 200, "while {state}");
+        assert_eq!(app.state.auth.password_checks() - checks, 1, "password checks for one sign-in while {state}");
+    }
+    // Where the gate refuses, the header needs valid credentials.
+    assert_error(bypassing(Method::GET, "/executions", "wrong password").await.unwrap(), 401, ErrorCode::Unauthorized)
+        .await;
+    let checks = app.state.auth.password_checks();
+    assert_eq!(bypassing(Method::GET, "/executions", ADMIN_PASSWORD).await.unwrap().status(), 200);
+    assert_eq!(app.state.auth.password_checks() - checks, 1, "the gate's check serves the handler too");
+}
+
+/// Waits for the server to end `events`; fails if it sends a status instead
+/// or is still open after `within`.
+async fn assert_ends_within(events: &mut common::Events, within: Duration, what: &str) {
+    match tokio::time::timeout(within, events.next_or_end()).await {
+        Ok(None) => {}
+        Ok(Some(status)) => panic!("{what}: the stream sent {status:?} instead of ending"),
+        Err(_) => panic!("{what}: the stream was still open after {within:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_event_streams_end_within_a_second_when_their_credentials_stop_working() {
+    let app = TestApp::spawn().await;
+    for name in ["alice", "bob", "carol"] {
+        add_user(app.data_dir.path(), name, Role::User, USER_PASSWORD);
+    }
+    let anonymous = Api { token: None, ..app.api.clone() };
+    let alice = anonymous.signed_in("alice", USER_PASSWORD).await;
+    let carol = anonymous.signed_in("carol", USER_PASSWORD).await;
+    let bob = anonymous.signed_in("bob", USER_PASSWORD).await;
+    let url = app.api.url("/maintenance/events");
+    let open = |request: reqwest::RequestBuilder| async move {
+        let mut events = common::Events::from_response(request.send().await.unwrap());
+        events.next().await; // the current status: the stream is live
+        events
+    };
+    let query = |api: &Api| app.api.http.get(format!("{url}?token={}", api.token.as_deref().unwrap()));
+    let mut alice_by_token = open(query(&alice)).await;
+    let mut alice_by_password = open(app.api.http.get(&url).basic_auth("alice", Some(USER_PASSWORD))).await;
+    let mut carol_by_token = open(carol.request(Method::GET, "/maintenance/events")).await;
+    let mut bob_by_token = open(query(&bob)).await;
+
+    // Revoking a token ends the streams opened with it, and only those.
+    let revoke = alice.request(Method::DELETE, &format!("/tokens/{}", token_id(&alice))).send().await.unwrap();
+    assert_eq!(revoke.status(), 204);
+    assert_ends_within(&mut alice_by_token, Duration::from_secs(1), "revoked token").await;
+
+    // A new password (set by the operator command, another connection) ends
+    // the streams signed in with the old one.
+    let set = UsersCommand::SetPassword { name: "alice".into(), password_stdin: true };
+    users::run(app.data_dir.path(), set, &mut "a brand new password\n".as_bytes()).unwrap();
+    assert_ends_within(&mut alice_by_password, Duration::from_secs(1), "changed password").await;
+
+    // Removing a user ends their streams.
+    users::run(app.data_dir.path(), UsersCommand::Remove { name: "carol".into() }, &mut "".as_bytes()).unwrap();
+    assert_ends_within(&mut carol_by_token, Duration::from_secs(1), "removed user").await;
+
+    // Everyone else's stream goes on.
+    let activated = app.api.activate(None).await;
+    assert_eq!(bob_by_token.next().await, activated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn event_stream_takes_a_token_in_the_query_and_no_other_route_does() {
     let app = TestApp::spawn().await;
     let token = app.api.token.clone().unwrap();

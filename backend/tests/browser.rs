@@ -491,10 +491,9 @@ impl Restarted {
         let dist = std::env::var_os("PANEL_DIST").expect("PANEL_DIST");
         let config = Config {
             bind: address.to_owned(),
-            data_dir: data_dir.path().to_owned(),
             dist: dist.into(),
-            token_ttl_seconds: 36_000,
             admin_password: Some(common::ADMIN_PASSWORD.into()),
+            ..Config::local(data_dir.path().to_owned())
         };
         let manager = Manager::open(&config).expect("reopen the manager");
         let listener = tokio::net::TcpListener::bind(address).await.expect("the same address again");

@@ -28,15 +28,12 @@ fn fixture() -> &'static Fixture {
         let data = tempfile::tempdir().unwrap();
         let (router, token) = runtime.block_on(async {
             let config = Config {
-                bind: "127.0.0.1:0".into(),
-                data_dir: data.path().to_owned(),
                 dist: "/nonexistent".into(),
-                token_ttl_seconds: 3600,
                 admin_password: Some("fuzzing password".into()),
+                ..Config::local(data.path().to_owned())
             };
             let manager = Manager::open(&config).unwrap();
-            let admin = manager::auth::CurrentUser { username: "admin".into(), role: Role::Admin, expires_at: None };
-            let token = manager.state().auth.issue_token(&admin).await.unwrap().value;
+            let token = manager.state().auth.issue_token("admin", Role::Admin).await.unwrap().value;
             (manager.router(), token)
         });
         Fixture { runtime, router, token, _data: data }

@@ -31,6 +31,21 @@ async fn serves_files_and_falls_back_to_index_for_panel_routes_only() {
     assert_error(get("/api/anything").await.unwrap(), 404, ErrorCode::NotFound).await;
 }
 
+/// A file the manager cannot read is its own fault, not the client's: 500
+/// `internal_error` without details (they go to the log), never 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panel_file_that_cannot_be_read_is_an_internal_error() {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<!DOCTYPE html><title>panel</title>").unwrap();
+    // Opening a symlink loop fails with ELOOP: an I/O error that is not "not found"
+    // (and, unlike permissions, one that root gets too).
+    std::os::unix::fs::symlink("loop.js", dist.path().join("loop.js")).unwrap();
+    let app = TestApp::spawn_with_dist(dist.path()).await;
+    let response = app.api.http.get(format!("{}/loop.js", app.api.base)).send().await.unwrap();
+    let error = assert_error(response, 500, ErrorCode::InternalError).await;
+    assert!(!error.message.contains("loop"), "no detail for the client: {}", error.message);
+}
+
 /// Headless Chromium loads the release build of the panel (trunk output) from
 /// a real manager and renders it: a signed-out visitor gets the sign-in form.
 /// Needs the build: `scripts/test` builds it and sets `PANEL_DIST`.

@@ -136,3 +136,29 @@ async fn starting_on_an_unwritable_data_dir_fails_with_a_clear_message() {
     assert!(stderr.contains("opening data dir"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_out_of_range_token_lifetime_is_refused_at_start_up() {
+    let data = tempfile::tempdir().unwrap();
+    for (flag, env) in [(Some("--token-ttl-seconds=9000000000000"), None), (None, Some("99999999999999999"))] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_manager"));
+        command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(data.path()).args(flag);
+        if let Some(value) = env {
+            command.env("MANAGER_TOKEN_TTL_SECONDS", value);
+        }
+        // A manager that accepted the value would serve forever: give it a bound.
+        let mut child = command.stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("the manager started with {flag:?} {env:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--token-ttl-seconds") && stderr.contains("to 31536000 (a year)"), "{stderr}");
+    }
+}

@@ -66,16 +66,13 @@ struct Served {
 async fn serve(gated: bool) -> anyhow::Result<Served> {
     let data = tempfile::tempdir()?;
     let config = Config {
-        bind: "127.0.0.1:0".into(),
-        data_dir: data.path().to_owned(),
         dist: "/nonexistent".into(),
-        token_ttl_seconds: 36_000,
         admin_password: Some(PASSWORD.into()),
+        ..Config::local(data.path().to_owned())
     };
     let manager = Manager::open(&config)?;
     let state = manager.state().clone();
-    let admin = manager::auth::CurrentUser { username: "admin".into(), role: Role::Admin, expires_at: None };
-    let token = state.auth.issue_token(&admin).await?.value;
+    let token = state.auth.issue_token("admin", Role::Admin).await?.value;
     let router = if gated {
         manager::router(state.clone(), Path::new("/nonexistent"))
     } else {

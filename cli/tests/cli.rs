@@ -26,11 +26,9 @@ impl TestManager {
     async fn spawn() -> Self {
         let data = tempfile::tempdir().unwrap();
         let config = Config {
-            bind: "127.0.0.1:0".into(),
-            data_dir: data.path().to_owned(),
             dist: "/nonexistent".into(),
-            token_ttl_seconds: 3600,
             admin_password: Some(PASSWORD.into()),
+            ..Config::local(data.path().to_owned())
         };
         let manager = Manager::open(&config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     EnteringMaintenanceMode,
     /// 503 while `activated`: most requests are refused.
     MaintenanceModeActive,
+    /// 503: the manager has more work queued than it accepts; retry after `Retry-After`.
+    Overloaded,
     /// 500: a fault of the manager; details are in its log, not here.
     InternalError,
 }
@@ -50,6 +52,7 @@ impl ErrorCode {
             Self::TooManyRequests => "too_many_requests",
             Self::EnteringMaintenanceMode => "entering_maintenance_mode",
             Self::MaintenanceModeActive => "maintenance_mode_active",
+            Self::Overloaded => "overloaded",
             Self::InternalError => "internal_error",
         }
     }
@@ -65,7 +68,7 @@ impl ErrorCode {
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,
-            Self::EnteringMaintenanceMode | Self::MaintenanceModeActive => 503,
+            Self::EnteringMaintenanceMode | Self::MaintenanceModeActive | Self::Overloaded => 503,
             Self::InternalError => 500,
         }
     }

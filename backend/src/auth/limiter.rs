@@ -3,10 +3,18 @@
 //! lockout never outlives `LOCKOUT`, and other addresses are not affected, so
 //! it cannot lock the admin out for good; `manager users set-password` works
 //! without the server in any case.
+//!
+//! Memory is bounded: at most [`CAPACITY`] pairs are tracked, and a new one
+//! evicts the least recently seen. Every operation is O(1), so a flood of
+//! failures with ever-new usernames costs neither memory nor a scan. A pair
+//! that keeps trying is seen on every try and stays tracked; an attacker must
+//! push [`CAPACITY`] other pairs through the password check (one per core at
+//! a time) to make the limiter forget one.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use hashlink::LruCache;
 
 /// Failures allowed within [`WINDOW`].
 pub const MAX_FAILURES: u32 = 5;
@@ -14,8 +22,8 @@ pub const MAX_FAILURES: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(300);
 /// How long a pair is refused after too many failures.
 pub const LOCKOUT: Duration = Duration::from_secs(60);
-/// Entries kept before old ones are pruned (bounds memory under attack).
-const PRUNE_AT: usize = 10_000;
+/// The most (username, address) pairs tracked at once.
+pub const CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
@@ -25,12 +33,38 @@ struct Failures {
 }
 
 /// The failure counts.
-#[derive(Debug, Default)]
 pub struct SignInLimiter {
-    failures: HashMap<(String, Option<IpAddr>), Failures>,
+    failures: LruCache<(String, Option<IpAddr>), Failures>,
+}
+
+impl Default for SignInLimiter {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for SignInLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInLimiter").field("tracked", &self.failures.len()).finish()
+    }
 }
 
 impl SignInLimiter {
+    /// A limiter tracking at most `capacity` pairs.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { failures: LruCache::new(capacity) }
+    }
+
+    /// How many pairs are tracked.
+    pub fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// Whether no pair is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
+
     /// `Err(wait)` while the pair is locked out.
     pub fn check(&mut self, username: &str, address: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
         let key = (username.to_owned(), address);
@@ -46,15 +80,14 @@ impl SignInLimiter {
 
     /// Counts a failure; returns the lockout if this one started it.
     pub fn fail(&mut self, username: &str, address: Option<IpAddr>, now: Instant) -> Option<Duration> {
-        if self.failures.len() >= PRUNE_AT {
-            self.failures
-                .retain(|_, f| now.duration_since(f.first_at) < WINDOW || f.locked_until.is_some_and(|u| u > now));
+        let key = (username.to_owned(), address);
+        if self.failures.get(&key).is_none() {
+            // At capacity, this evicts the least recently seen pair.
+            self.failures.insert(key.clone(), Failures { count: 0, first_at: now, locked_until: None });
         }
-        let entry = self.failures.entry((username.to_owned(), address)).or_insert(Failures {
-            count: 0,
-            first_at: now,
-            locked_until: None,
-        });
+        let Some(entry) = self.failures.get_mut(&key) else {
+            return None; // a capacity of 0 tracks nothing
+        };
         if now.duration_since(entry.first_at) >= WINDOW {
             *entry = Failures { count: 0, first_at: now, locked_until: None };
         }
@@ -109,5 +142,39 @@ mod tests {
             limiter.fail("bob", HOME, start);
         }
         assert_eq!(limiter.fail("bob", HOME, start + WINDOW), None, "old failures fall out of the window");
+    }
+
+    #[test]
+    fn ever_new_usernames_do_not_grow_it_and_a_pair_that_keeps_trying_stays_locked() {
+        let mut limiter = SignInLimiter::default();
+        let start = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            limiter.fail("admin", HOME, start);
+        }
+        for n in 0..3 * CAPACITY {
+            limiter.fail(&format!("user{n}"), HOME, start);
+            if n % 1000 == 0 {
+                // The attacker comes back to `admin` now and then: still refused.
+                assert!(limiter.check("admin", HOME, start).is_err(), "after {n} other names");
+            }
+        }
+        assert_eq!(limiter.len(), CAPACITY);
+        assert!(limiter.check("admin", HOME, start).is_err());
+    }
+
+    #[test]
+    fn the_least_recently_seen_pair_is_the_one_forgotten() {
+        let mut limiter = SignInLimiter::with_capacity(3);
+        let start = Instant::now();
+        for _ in 1..MAX_FAILURES {
+            limiter.fail("old", HOME, start);
+            limiter.fail("busy", HOME, start);
+        }
+        limiter.check("busy", HOME, start).unwrap(); // seen again: now the most recent
+        limiter.fail("new1", HOME, start);
+        limiter.fail("new2", HOME, start); // evicts `old`, not `busy`
+        assert_eq!(limiter.len(), 3);
+        assert_eq!(limiter.fail("busy", HOME, start), Some(LOCKOUT), "busy's failures were kept");
+        assert_eq!(limiter.fail("old", HOME, start), None, "old was forgotten and counts from one again");
     }
 }

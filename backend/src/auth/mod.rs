@@ -9,9 +9,11 @@
 
 pub mod limiter;
 pub mod password;
+pub mod revocation;
 pub mod token;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,7 +24,7 @@ use base64::Engine as _;
 use rusqlite::Connection;
 use shared::api::TOKEN_HEADER;
 use shared::{Role, Timestamp, TokenResponse};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -40,6 +42,17 @@ pub struct CurrentUser {
     pub role: Role,
     /// When the credentials stop working (tokens); `None` for a password.
     pub expires_at: Option<Timestamp>,
+    /// What they signed in with, to tell later whether it still works.
+    pub credential: Credential,
+}
+
+/// The credentials a caller signed in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A token from `POST /tokens`, by its id.
+    Token(Uuid),
+    /// A password, by the stored hash it matched: a new password changes it.
+    Password(String),
 }
 
 impl CurrentUser {
@@ -58,13 +71,29 @@ pub struct Auth {
     /// check takes ~19 MiB and tens of milliseconds of CPU, so a burst of
     /// password requests waits here instead of piling up threads and memory.
     hashing: Arc<Semaphore>,
+    /// Password checks run so far (each one costs an argon2id hash).
+    password_checks: AtomicU64,
+    /// The credential-change counter as last read (see [`revocation`]).
+    credential_changes: watch::Sender<i64>,
 }
 
 impl Auth {
     /// Checks credentials using `db`; new tokens live for `token_ttl`.
     pub fn new(db: Db, token_ttl: Duration) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        Self { db, limiter: Mutex::default(), token_ttl, hashing: Arc::new(Semaphore::new(cores)) }
+        Self {
+            db,
+            limiter: Mutex::default(),
+            token_ttl,
+            hashing: Arc::new(Semaphore::new(cores)),
+            password_checks: AtomicU64::new(0),
+            credential_changes: watch::Sender::new(0),
+        }
+    }
+
+    /// How many passwords have been checked since start-up (each an argon2id hash).
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(Ordering::Relaxed)
     }
 
     /// The caller named by the request's credentials; 401 without valid ones.
@@ -112,7 +141,12 @@ impl Auth {
         if record.expires_at <= Timestamp::now() {
             return Err(unauthorized("The token has expired; sign in again"));
         }
-        Ok(CurrentUser { username: record.username, role: record.role, expires_at: Some(record.expires_at) })
+        Ok(CurrentUser {
+            username: record.username,
+            role: record.role,
+            expires_at: Some(record.expires_at),
+            credential: Credential::Token(id),
+        })
     }
 
     /// The user with this name and password; 429 after too many failures.
@@ -133,6 +167,7 @@ impl Auth {
             Arc::clone(&self.hashing).acquire_owned().await.map_err(|error| AppError::Internal(error.to_string()))?;
         // Failures recorded while this request waited count too.
         self.refuse_if_locked_out(&username, address)?;
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
         let (verified, _permit) = tokio::task::spawn_blocking(move || {
             let verified = match user {
                 Some(user) if password::verify(&password, &user.password_hash) => Some(user),
@@ -149,7 +184,8 @@ impl Auth {
         match verified {
             Some(user) => {
                 self.limiter().succeed(&username, address);
-                Ok(CurrentUser { username: user.username, role: user.role, expires_at: None })
+                let credential = Credential::Password(user.password_hash);
+                Ok(CurrentUser { username: user.username, role: user.role, expires_at: None, credential })
             }
             None => {
                 if let Some(lockout) = self.limiter().fail(&username, address, Instant::now()) {
@@ -160,15 +196,36 @@ impl Auth {
         }
     }
 
-    /// A new token for `user`.
-    pub async fn issue_token(&self, user: &CurrentUser) -> Result<TokenResponse, AppError> {
+    /// Whether `user`'s credentials still work as they did at sign-in: the
+    /// token is not revoked and its user not removed, or the password and the
+    /// role are unchanged. (Expiry is not checked here.)
+    pub async fn still_valid(&self, user: &CurrentUser) -> Result<bool, AppError> {
+        let (username, role) = (user.username.clone(), user.role);
+        match user.credential.clone() {
+            Credential::Token(id) => {
+                let token = self.db.read(move |conn| store::token_by_id(conn, id)).await?;
+                Ok(token.is_some_and(|token| token.revoked_at.is_none() && token.role == role))
+            }
+            Credential::Password(hash) => {
+                let stored = self.db.read(move |conn| store::get(conn, &username)).await?;
+                Ok(stored.is_some_and(|stored| stored.password_hash == hash && stored.role == role))
+            }
+        }
+    }
+
+    /// A new token for `username`, who has `role`.
+    pub async fn issue_token(&self, username: &str, role: Role) -> Result<TokenResponse, AppError> {
         let new = token::generate().map_err(AppError::Internal)?;
-        let expires_at = Timestamp::from_datetime(
-            chrono::Utc::now() + chrono::TimeDelta::from_std(self.token_ttl).unwrap_or(chrono::TimeDelta::hours(10)),
-        );
-        let (id, digest, username) = (new.id, new.digest, user.username.clone());
-        self.db.read(move |conn| store::insert_token(conn, id, &digest, &username, expires_at)).await?;
-        Ok(TokenResponse { id: new.id, value: new.value, username: user.username.clone(), role: user.role, expires_at })
+        // `--token-ttl-seconds` is bounded to a year, so this only fails for a
+        // lifetime set in code; never replace it silently.
+        let expires_at = chrono::TimeDelta::from_std(self.token_ttl)
+            .ok()
+            .and_then(|ttl| chrono::Utc::now().checked_add_signed(ttl))
+            .map(Timestamp::from_datetime)
+            .ok_or_else(|| AppError::Internal(format!("token lifetime {:?} is out of range", self.token_ttl)))?;
+        let (id, digest, owner) = (new.id, new.digest, username.to_owned());
+        self.db.read(move |conn| store::insert_token(conn, id, &digest, &owner, expires_at)).await?;
+        Ok(TokenResponse { id: new.id, value: new.value, username: username.to_owned(), role, expires_at })
     }
 
     /// Revokes token `id`: its owner or an admin may.
@@ -181,6 +238,8 @@ impl Auth {
             return Err(AppError::Forbidden("Only the token's owner or an admin may revoke it".into()));
         }
         self.db.read(move |conn| store::revoke_token(conn, id)).await?;
+        // Streams using it end now rather than at the next poll.
+        self.read_credential_changes().await;
         Ok(())
     }
 

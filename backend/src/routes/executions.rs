@@ -3,7 +3,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Json;
 use shared::api::ListResponse;
 use shared::execution::ExecutionActionRequest;
 use shared::{Execution, NewExecution};
@@ -59,11 +59,11 @@ pub async fn get(
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
-    bypass: Option<Extension<Bypass>>,
+    Bypass(bypass): Bypass,
     ApiJson(new): ApiJson<NewExecution>,
 ) -> Result<(StatusCode, Json<Execution>), AppError> {
     new.validate().map_err(|problem| AppError::BadRequest(format!("Invalid request body: {problem}")))?;
-    let execution = state.engine.create_execution(new, user.username, bypass.is_some()).await?;
+    let execution = state.engine.create_execution(new, user.username, bypass).await?;
     tracing::info!(id = %execution.id, status = %execution.status, workflow = %execution.workflow_id, "execution created");
     Ok((StatusCode::CREATED, Json(execution)))
 }

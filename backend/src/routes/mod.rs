@@ -116,6 +116,10 @@ fn document_sign_in_answers(document: &mut utoipa::openapi::OpenApi) {
             responses.entry("429".into()).or_insert_with(|| {
                 answer("Too many failed sign-ins from this address for this user; see `Retry-After`")
             });
+            // Checking credentials queues a database read, which a flood can refuse.
+            responses.entry("503".into()).or_insert_with(|| {
+                answer("`overloaded`: too many requests are waiting for the database; see `Retry-After`")
+            });
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::state::AppState;
               (status = 429, body = shared::ApiError, description = "Too many failed sign-ins; see Retry-After")))]
 pub async fn create(State(state): State<AppState>, parts: Parts) -> Result<Json<TokenResponse>, AppError> {
     let user = state.auth.by_basic(&parts.headers, peer(&parts)).await?;
-    let token = state.auth.issue_token(&user).await?;
+    let token = state.auth.issue_token(&user.username, user.role).await?;
     tracing::info!(username = %user.username, token_id = %token.id, "token issued");
     Ok(Json(token))
 }

@@ -54,6 +54,10 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Execution>, StoreError>
 
 /// A page of executions, newest first, and how many there are in all.
 pub fn page(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Execution>, u64), StoreError> {
+    super::in_one_snapshot(conn, |conn| page_now(conn, size, offset))
+}
+
+fn page_now(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Execution>, u64), StoreError> {
     let total = super::row_count(conn, "executions")?;
     // SQLite integers are signed; an offset beyond i64 just yields nothing.
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
@@ -140,5 +144,28 @@ mod tests {
         assert_eq!(items, vec![first.clone()]);
 
         assert_eq!(with_status(&conn, &[ExecutionStatus::Queued]).unwrap(), vec![first]);
+    }
+
+    /// The total and the items of a page come from one snapshot, even while
+    /// another connection keeps inserting.
+    #[test]
+    fn a_page_and_its_total_agree_while_rows_are_inserted() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = open_writer(dir.path()).unwrap();
+        writer.pragma_update(None, "synchronous", "OFF").unwrap();
+        let reader = crate::store::open_reader(dir.path()).unwrap();
+        let inserter = std::thread::spawn(move || {
+            for _ in 0..2000 {
+                insert(&writer, &execution(ExecutionStatus::Terminated)).unwrap();
+            }
+        });
+        let mut pages = 0;
+        while !inserter.is_finished() {
+            let (items, total) = page(&reader, 1000, 0).unwrap();
+            assert_eq!(items.len() as u64, total.min(1000), "page {pages}");
+            pages += 1;
+        }
+        inserter.join().unwrap();
+        assert!(pages > 0);
     }
 }

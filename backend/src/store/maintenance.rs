@@ -98,6 +98,10 @@ pub fn save_transition(
 
 /// A page of transitions, newest first, and how many there are in all.
 pub fn history(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
+    super::in_one_snapshot(conn, |conn| history_now(conn, size, offset))
+}
+
+fn history_now(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
     let total = super::row_count(conn, "maintenance_history")?;
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(

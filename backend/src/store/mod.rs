@@ -25,6 +25,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0002_users_and_tokens.sql")),
         M::up(include_str!("../../migrations/0003_row_counts.sql")),
         M::up(include_str!("../../migrations/0004_epoch.sql")),
+        M::up(include_str!("../../migrations/0005_credential_changes.sql")),
     ])
 });
 
@@ -99,9 +100,10 @@ pub struct Db {
 }
 
 impl Db {
-    /// Wraps a connection from [`open_reader`] and starts its thread.
-    pub fn new(conn: Connection, name: &'static str) -> Result<Self, StoreError> {
-        let worker = Worker::spawn(name).map_err(StoreError::Thread)?;
+    /// Wraps a connection from [`open_reader`] and starts its thread, with
+    /// room for `capacity` waiting queries.
+    pub fn new(conn: Connection, name: &'static str, capacity: usize) -> Result<Self, StoreError> {
+        let worker = Worker::spawn(name, capacity).map_err(StoreError::Thread)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)), worker })
     }
 
@@ -113,6 +115,18 @@ impl Db {
         let conn = Arc::clone(&self.conn);
         self.worker.run(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await?
     }
+}
+
+/// Runs `read` in one read transaction, so everything it reads (a page and
+/// its total) comes from one snapshot of the database.
+fn in_one_snapshot<R>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let snapshot = conn.unchecked_transaction()?;
+    let result = read(&snapshot)?;
+    snapshot.finish()?;
+    Ok(result)
 }
 
 /// How many rows `table` holds, from the counter its triggers keep

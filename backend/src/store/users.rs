@@ -156,6 +156,12 @@ pub fn token_by_id(conn: &Connection, id: Uuid) -> Result<Option<TokenRecord>, S
     Ok(token_digest(conn, id)?.map(|(record, _)| record))
 }
 
+/// The credential-change counter (migration 0005): it grows whenever a token
+/// is revoked or deleted, or a user removed or given a new password or role.
+pub fn credential_changes(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.prepare_cached("SELECT n FROM credential_changes WHERE id = 1")?.query_row([], |row| row.get(0))?)
+}
+
 /// Revokes a token; `false` if there is no such token or it was already revoked.
 pub fn revoke_token(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
     let changed = conn.execute(

@@ -154,11 +154,7 @@ impl Api {
 
     /// Opens `GET /maintenance/events`.
     pub async fn events(&self) -> Events {
-        let response = self.get("/maintenance/events").await;
-        assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-        Events { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() }
+        Events::from_response(self.get("/maintenance/events").await)
     }
 }
 
@@ -191,6 +187,14 @@ pub struct Events {
 }
 
 impl Events {
+    /// Reads an open event stream (asserts that it is one).
+    pub fn from_response(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200, "event stream of {}", response.url());
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        Self { body: Box::pin(response.bytes_stream()), buffer: SseBuffer::default() }
+    }
+
     /// The next `status` event; panics after [`PATIENCE`] or if the stream ends.
     pub async fn next(&mut self) -> MaintenanceStatus {
         tokio::time::timeout(PATIENCE, self.next_or_end()).await.expect("no event in time").expect("stream ended")
@@ -231,6 +235,8 @@ impl Events {
 /// A manager running inside the test process.
 pub struct TestApp {
     pub api: Api,
+    /// The manager's shared state, to look inside (e.g. count password checks).
+    pub state: manager::state::AppState,
     pub data_dir: TempDir,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -249,19 +255,19 @@ impl TestApp {
     pub async fn spawn_with(dist: &Path, token_ttl_seconds: u64) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = Config {
-            bind: "127.0.0.1:0".into(),
-            data_dir: data_dir.path().to_owned(),
             dist: dist.to_owned(),
             token_ttl_seconds,
             admin_password: Some(ADMIN_PASSWORD.into()),
+            ..Config::local(data_dir.path().to_owned())
         };
         let manager = Manager::open(&config).expect("open manager");
+        let state = manager.state().clone();
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
         let address = listener.local_addr().expect("address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(manager.serve(listener, shutdown.clone()));
         let api = Api::anonymous(address).signed_in("admin", ADMIN_PASSWORD).await;
-        Self { api, data_dir, shutdown, server }
+        Self { api, state, data_dir, shutdown, server }
     }
 
     /// Stops the server gracefully and waits for it.
@@ -296,8 +302,23 @@ impl ManagerProcess {
         Self::start_full(data_dir, Path::new("/nonexistent-dist"), envs)
     }
 
-    fn start_full(data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
+    /// Starts with this open-file limit (soft, hard), as `ulimit -n` would set it.
+    pub fn start_with_open_files(data_dir: &Path, soft: u64, hard: u64, envs: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
+        // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard)
+            });
+        }
+        Self::start_command(command, data_dir, Path::new("/nonexistent-dist"), envs)
+    }
+
+    fn start_full(data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_command(Command::new(env!("CARGO_BIN_EXE_manager")), data_dir, dist, envs)
+    }
+
+    fn start_command(mut command: Command, data_dir: &Path, dist: &Path, envs: &[(&str, &str)]) -> Self {
         command
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
