@@ -11,6 +11,7 @@ pub mod executions;
 pub mod gate;
 pub mod maintenance;
 pub mod routes;
+pub mod security_headers;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -134,6 +135,7 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
                 })
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
+        .layer(security_headers::layer(dist))
         .with_state(state)
 }
 

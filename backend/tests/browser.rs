@@ -12,13 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, PATIENCE};
+use common::{Api, TestApp, PATIENCE};
 use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
+use manager::config::Config;
 use manager::users::{self, UsersCommand};
+use manager::Manager;
 use serde_json::json;
 use shared::Role;
+use tokio_util::sync::CancellationToken;
 
 type Result<T = ()> = std::result::Result<T, CmdError>;
 
@@ -127,19 +130,31 @@ struct Browser {
 unsafe impl Send for Browser {}
 
 impl Browser {
-    /// A new browser, signed in to the panel as `username`.
-    async fn signed_in(&self, username: &str, password: &str) -> Result<Client> {
+    /// A new browser on the panel's sign-in page.
+    async fn open(&self) -> Result<Client> {
         // SAFETY: see the impl Send note: the driver lives until the test ends.
         let driver = unsafe { &*self.driver };
         let client = driver.session().await;
         self.sessions.lock().await.push(client.clone());
         client.goto(&format!("{}/", self.app.api.base)).await?;
-        client.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await?.send_keys(username).await?;
-        client.find(Locator::Id("password")).await?.send_keys(password).await?;
-        client.find(Locator::Id("sign-in")).await?.click().await?;
-        wait_attr(&client, "#connection", "data-state", "live").await?;
+        client.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await?;
         Ok(client)
     }
+
+    /// A new browser, signed in to the panel as `username`.
+    async fn signed_in(&self, username: &str, password: &str) -> Result<Client> {
+        let client = self.open().await?;
+        sign_in(&client, username, password).await?;
+        Ok(client)
+    }
+}
+
+/// Fills in and sends the sign-in form; waits until the panel is live.
+async fn sign_in(client: &Client, username: &str, password: &str) -> Result {
+    client.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await?.send_keys(username).await?;
+    client.find(Locator::Id("password")).await?.send_keys(password).await?;
+    client.find(Locator::Id("sign-in")).await?.click().await?;
+    wait_attr(client, "#connection", "data-state", "live").await
 }
 
 /// Waits until the element's text contains `text`.
@@ -193,6 +208,104 @@ async fn screenshot(client: &Client, name: &str) -> Result {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     Ok(())
+}
+
+/// Holds back the browser's fetches of `method` to URLs containing `path`
+/// until [`release_fetches`]: with `before_sending` the request waits before
+/// it reaches the manager; otherwise the manager answers at once and the
+/// answer waits before the panel sees it. This makes a race deterministic:
+/// the test makes the newer change happen in between.
+async fn hold_fetches(client: &Client, method: &str, path: &str, before_sending: bool) -> Result {
+    client
+        .execute(
+            "const [method, path, beforeSending] = arguments;
+             window.__realFetch = window.__realFetch || window.fetch;
+             const real = window.__realFetch;
+             let release;
+             const released = new Promise(resolve => { release = resolve; });
+             window.__held = { caught: 0, answered: 0, release };
+             window.fetch = async (input, init) => {
+               const url = typeof input === 'string' ? input : input.url;
+               const verb = ((init && init.method) || (typeof input === 'string' ? 'GET' : input.method)).toUpperCase();
+               if (verb !== method || !url.includes(path)) return real.call(window, input, init);
+               if (beforeSending) {
+                 window.__held.caught += 1;
+                 await released;
+                 const late = await real.call(window, input, init);
+                 window.__held.answered += 1;
+                 return late;
+               }
+               const answer = await real.call(window, input, init);
+               window.__held.caught += 1;
+               await released;
+               return answer;
+             };
+             return null;",
+            vec![json!(method), json!(path), json!(before_sending)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Waits until a held fetch was caught (and, unless held before sending, answered).
+async fn wait_held(client: &Client) -> Result {
+    let deadline = Instant::now() + PATIENCE;
+    while client.execute("return window.__held.caught;", vec![]).await? == json!(0) {
+        assert!(Instant::now() < deadline, "the panel never made the held request");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Waits until a fetch held before sending has been answered by the manager.
+async fn wait_answered(client: &Client) -> Result {
+    let deadline = Instant::now() + PATIENCE;
+    while client.execute("return window.__held.answered;", vec![]).await? == json!(0) {
+        assert!(Instant::now() < deadline, "the held request was never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Lets the held fetches go.
+async fn release_fetches(client: &Client) -> Result {
+    client.execute("window.__held.release(); return null;", vec![]).await?;
+    Ok(())
+}
+
+/// Records what the page writes to `console.error` (a Rust panic in the
+/// panel is reported there before the wasm traps).
+async fn record_console_errors(client: &Client) -> Result {
+    client
+        .execute(
+            "window.__consoleErrors = [];
+             const original = console.error;
+             console.error = (...parts) => { window.__consoleErrors.push(parts.join(' ')); original.apply(console, parts); };
+             return null;",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn assert_no_console_errors(client: &Client) -> Result {
+    let errors = client.execute("return window.__consoleErrors;", vec![]).await?;
+    assert_eq!(errors, json!([]), "the panel reported errors (a panic stops it)");
+    Ok(())
+}
+
+/// Waits until the element exists and is not disabled.
+async fn wait_enabled(client: &Client, css: &str) -> Result {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if element.attr("disabled").await?.is_none() {
+                return Ok(());
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never became enabled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Marks the page so a later check can prove it was never reloaded.
@@ -361,6 +474,277 @@ async fn an_expired_session_returns_to_sign_in_with_the_reason() {
         admin.wait().at_most(PATIENCE).for_element(Locator::Css("form.login")).await?;
         wait_text(&admin, "form.login .error", "expired").await?;
         screenshot(&admin, "7-expired").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A manager started again on a stopped one's data dir and address: what a
+/// browser sees as a manager restart.
+struct Restarted {
+    shutdown: CancellationToken,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Restarted {
+    async fn start(address: &str, data_dir: tempfile::TempDir) -> Self {
+        let dist = std::env::var_os("PANEL_DIST").expect("PANEL_DIST");
+        let config = Config {
+            bind: address.to_owned(),
+            dist: dist.into(),
+            admin_password: Some(common::ADMIN_PASSWORD.into()),
+            ..Config::local(data_dir.path().to_owned())
+        };
+        let manager = Manager::open(&config).expect("reopen the manager");
+        let listener = tokio::net::TcpListener::bind(address).await.expect("the same address again");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(manager.serve(listener, shutdown.clone()));
+        Self { shutdown, _data_dir: data_dir }
+    }
+}
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The token the panel holds in its session storage.
+async fn panel_token(client: &Client) -> Result<String> {
+    let token = client
+        .execute("const s = sessionStorage.getItem('manager.session'); return s && JSON.parse(s).value;", vec![])
+        .await?;
+    Ok(token.as_str().expect("a signed-in panel holds a token").to_owned())
+}
+
+/// Runs axe-core (WCAG 2 A/AA and best practices) on the page as it is and
+/// fails listing every violation: rule, impact, elements.
+async fn assert_accessible(client: &Client, what: &str) -> Result {
+    let loaded = client.execute("return typeof window.axe === 'object';", vec![]).await?;
+    if loaded != json!(true) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} ({e}): run scripts/setup (npm ci installs axe-core)", path.display()));
+        // WebDriver runs this as a function body: axe puts itself on `window`.
+        client.execute(&format!("{axe}\nreturn null;"), vec![]).await?;
+    }
+    let outcome = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const only = { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] };
+             axe.run(document, { runOnly: only })
+               .then(results => done({
+                 passed: results.passes.length,
+                 violations: results.violations.map(v => ({
+                   id: v.id, impact: v.impact, targets: v.nodes.map(n => n.target.join(' ')),
+                 })),
+               }))
+               .catch(error => done({ passed: 0, violations: [{ id: 'axe failed to run', impact: String(error) }] }));",
+            vec![],
+        )
+        .await?;
+    let violations = &outcome["violations"];
+    assert_eq!(*violations, json!([]), "axe-core found violations on {what}:\n{violations:#}");
+    assert!(outcome["passed"].as_u64() > Some(10), "axe-core checked next to nothing on {what}: {outcome}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_panel_works_under_strict_security_headers() {
+    browser_test(|browser| async move {
+        for path in ["/", "/api/v3.1/version"] {
+            let response = browser.app.api.http.get(format!("{}{path}", browser.app.api.base)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let header = |name: &str| {
+                let value = response.headers().get(name).unwrap_or_else(|| panic!("{path} lacks {name}"));
+                value.to_str().unwrap().to_owned()
+            };
+            let policy = header("content-security-policy");
+            assert!(policy.starts_with("default-src 'self';"), "{path}: {policy}");
+            assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
+            assert!(policy.contains("'wasm-unsafe-eval'") && policy.contains("'sha256-"), "{path}: {policy}");
+            assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+            assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+            assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        }
+        // Under that policy the wasm loads, signs in and goes live, styled.
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        let background = admin.execute("return getComputedStyle(document.body).backgroundColor;", vec![]).await?;
+        assert_eq!(background, json!("rgb(246, 247, 249)"), "the panel's stylesheet applies");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_activate_answer_does_not_undo_the_newer_activated_event() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let execution = api.start(common::LONG).await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        // The answer to the panel's activate ("activating, 1 running") is held
+        // back until the execution has ended and `activated` has arrived live.
+        hold_fetches(&admin, "POST", "/maintenance/activate", false).await?;
+        click(&admin, "#activate").await?;
+        click(&admin, "#confirm-activate").await?;
+        wait_held(&admin).await?;
+        wait_attr(&admin, "#banner", "data-state", "activating").await?;
+        api.cancel(execution.id).await;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        release_fetches(&admin).await?;
+        // The panel has taken the answer once its button is no longer busy.
+        wait_enabled(&admin, "#deactivate").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let banner = admin.find(Locator::Id("banner")).await?;
+        assert_eq!(banner.attr("data-state").await?.as_deref(), Some("activated"), "{}", banner.text().await?);
+        wait_attr(&admin, ".state", "data-state", "activated").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_manager_restart_the_browsers_own_reconnect_reloads_the_list() {
+    browser_test(|browser| async move {
+        let execution = browser.app.api.start(common::LONG).await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        click(&admin, "#nav-executions").await?;
+        let badge = format!("tr[data-execution-id='{}'] .badge", execution.id);
+        wait_attr(&admin, &badge, "data-status", "started").await?;
+        mark_page(&admin).await?;
+        // The manager stops and starts again on the same address: the browser's
+        // EventSource reconnects by itself. The execution that was running is
+        // marked failed at start-up, before any stream is open (no event).
+        let Browser { app, .. } = browser;
+        let address = app.api.base.trim_start_matches("http://").to_owned();
+        let data_dir = app.stop().await;
+        wait_attr(&admin, "#connection", "data-state", "reconnecting").await?;
+        let _restarted = Restarted::start(&address, data_dir).await;
+        wait_attr(&admin, "#connection", "data-state", "live").await?;
+        wait_attr(&admin, &badge, "data-status", "failed").await?;
+        assert_not_reloaded(&admin).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_answer_does_not_overwrite_a_newer_execution_event() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let older = api.start(common::LONG).await;
+        let newer = api.start(common::LONG).await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        // The list (both `started`) is answered, then held while `newer` is cancelled.
+        hold_fetches(&admin, "GET", "/api/v3.1/executions", false).await?;
+        click(&admin, "#nav-executions").await?;
+        wait_held(&admin).await?;
+        api.cancel(newer.id).await;
+        let newer_badge = format!("tr[data-execution-id='{}'] .badge", newer.id);
+        wait_attr(&admin, &newer_badge, "data-status", "cancelled").await?;
+        release_fetches(&admin).await?;
+        // The list has been taken once its other row is shown.
+        wait_attr(&admin, &format!("tr[data-execution-id='{}'] .badge", older.id), "data-status", "started").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let shown = admin.find(Locator::Css(&newer_badge)).await?.attr("data-status").await?;
+        assert_eq!(shown.as_deref(), Some("cancelled"), "the older list answer moved the execution back");
+        let rows = admin.find_all(Locator::Css("tbody tr[data-execution-id]")).await?;
+        assert_eq!(rows.len(), 2, "one row per execution");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_answered_after_the_row_is_gone_does_not_stop_the_panel() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let execution = api.start(common::LONG).await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        record_console_errors(&admin).await?;
+        click(&admin, "#nav-executions").await?;
+        let badge = format!("tr[data-execution-id='{}'] .badge", execution.id);
+        wait_attr(&admin, &badge, "data-status", "started").await?;
+        // Cancel is clicked just as the execution ends: the request is held
+        // until the end has replaced the row's buttons, then answered 409.
+        hold_fetches(&admin, "POST", &format!("/executions/{}", execution.id), true).await?;
+        click(&admin, &format!("tr[data-execution-id='{}'] button.cancel", execution.id)).await?;
+        wait_held(&admin).await?;
+        api.cancel(execution.id).await;
+        wait_attr(&admin, &badge, "data-status", "cancelled").await?;
+        wait_gone(&admin, &format!("tr[data-execution-id='{}'] button.cancel", execution.id)).await?;
+        release_fetches(&admin).await?;
+        wait_answered(&admin).await?;
+        // The panel reads the 409 in the next moments; then it must still work.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        api.activate(Some("still alive")).await;
+        wait_text(&admin, "#banner", "still alive").await?;
+        assert_no_console_errors(&admin).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_out_revokes_the_token() {
+    browser_test(|browser| async move {
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        let token = panel_token(&admin).await?;
+        click(&admin, "#sign-out").await?;
+        admin.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await?;
+        let kept = admin.execute("return sessionStorage.getItem('manager.session');", vec![]).await?;
+        assert_eq!(kept, json!(null), "the panel forgot the token");
+        let old = Api { token: Some(token), ..browser.app.api.clone() };
+        common::assert_error(old.get("/maintenance").await, 401, shared::ErrorCode::Unauthorized).await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_and_state_passes_axe() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let admin = browser.open().await?;
+        assert_accessible(&admin, "the sign-in page").await?;
+        admin.find(Locator::Id("username")).await?.send_keys("admin").await?;
+        admin.find(Locator::Id("password")).await?.send_keys("wrong password").await?;
+        click(&admin, "#sign-in").await?;
+        wait_text(&admin, "form.login .error", "Wrong username or password").await?;
+        assert_accessible(&admin, "the sign-in page with an error").await?;
+        for field in ["username", "password"] {
+            admin.find(Locator::Id(field)).await?.clear().await?;
+        }
+        sign_in(&admin, "admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        assert_accessible(&admin, "the maintenance page, deactivated").await?;
+        click(&admin, "#activate").await?;
+        wait_text(&admin, ".confirm", "Activate maintenance mode?").await?;
+        assert_accessible(&admin, "the activation confirmation").await?;
+        click(&admin, "#cancel-activate").await?;
+
+        let execution = api.start(common::LONG).await;
+        api.activate(Some("axe")).await;
+        wait_attr(&admin, "#banner", "data-state", "activating").await?;
+        wait_attr(&admin, "tr[data-execution-id] .badge", "data-status", "started").await?;
+        assert_accessible(&admin, "the maintenance page, activating").await?;
+
+        click(&admin, "#nav-executions").await?;
+        wait_attr(&admin, &format!("tr[data-execution-id='{}'] .badge", execution.id), "data-status", "started")
+            .await?;
+        assert_accessible(&admin, "the executions page").await?;
+        api.cancel(execution.id).await;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+        click(&admin, "#start").await?;
+        wait_text(&admin, "form.start p.error", "maintenance mode").await?;
+        assert_accessible(&admin, "the executions page, activated, with an error").await?;
+
+        click(&admin, "#nav-maintenance").await?;
+        wait_attr(&admin, ".state", "data-state", "activated").await?;
+        assert_accessible(&admin, "the maintenance page, activated").await?;
         Ok(())
     })
     .await;

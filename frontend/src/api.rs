@@ -7,7 +7,7 @@ use base64::Engine as _;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use shared::api::{path, ListResponse, TOKEN_HEADER};
+use shared::api::{path, ListResponse, EPOCH_HEADER, TOKEN_HEADER};
 use shared::execution::ExecutionActionRequest;
 use shared::{
     ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, MaintenanceStatus, NewExecution, TokenResponse,
@@ -49,19 +49,39 @@ pub async fn sign_in(username: &str, password: &str) -> Result<TokenResponse, Fe
     read(request.send().await.map_err(network)?).await
 }
 
+/// `DELETE /tokens/{id}`: the token stops working at once (sign-out).
+pub async fn revoke(token: &str, id: Uuid) -> Result<(), FetchError> {
+    let response = call(Request::delete(&path(&format!("/tokens/{id}"))), token, None::<&()>).await?;
+    if response.ok() {
+        return Ok(());
+    }
+    read::<()>(response).await
+}
+
+/// A status answer with its epoch (`X-Maintenance-Epoch`): the number of the
+/// change that made it, to order it against the event stream's statuses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epoched {
+    /// The change's number; `None` from a manager that does not send it.
+    pub epoch: Option<u64>,
+    /// The status.
+    pub status: MaintenanceStatus,
+}
+
 /// `GET /maintenance`.
-pub async fn maintenance_status(token: &str) -> Result<MaintenanceStatus, FetchError> {
-    send(Request::get(&path("/maintenance")), token, None::<&()>).await
+pub async fn maintenance_status(token: &str) -> Result<Epoched, FetchError> {
+    let response = call(Request::get(&path("/maintenance")), token, None::<&()>).await?;
+    read_epoched(response).await
 }
 
 /// `POST /maintenance/activate`; `None` if it was already on (304).
-pub async fn activate(token: &str, reason: String) -> Result<Option<MaintenanceStatus>, FetchError> {
+pub async fn activate(token: &str, reason: String) -> Result<Option<Epoched>, FetchError> {
     let body = ActivateRequest { reason: Some(reason).filter(|reason| !reason.trim().is_empty()) };
     send_change(Request::post(&path("/maintenance/activate")), token, Some(&body)).await
 }
 
 /// `POST /maintenance/deactivate`; `None` if it was already off (304).
-pub async fn deactivate(token: &str) -> Result<Option<MaintenanceStatus>, FetchError> {
+pub async fn deactivate(token: &str) -> Result<Option<Epoched>, FetchError> {
     send_change(Request::post(&path("/maintenance/deactivate")), token, None::<&()>).await
 }
 
@@ -90,16 +110,21 @@ async fn send<B: Serialize, T: DeserializeOwned>(
     read(call(request, token, body).await?).await
 }
 
-async fn send_change<B: Serialize, T: DeserializeOwned>(
+async fn send_change<B: Serialize>(
     request: RequestBuilder,
     token: &str,
     body: Option<&B>,
-) -> Result<Option<T>, FetchError> {
+) -> Result<Option<Epoched>, FetchError> {
     let response = call(request, token, body).await?;
     if response.status() == 304 {
         return Ok(None);
     }
-    read(response).await.map(Some)
+    read_epoched(response).await.map(Some)
+}
+
+async fn read_epoched(response: Response) -> Result<Epoched, FetchError> {
+    let epoch = response.headers().get(EPOCH_HEADER).and_then(|value| value.trim().parse().ok());
+    Ok(Epoched { epoch, status: read(response).await? })
 }
 
 async fn call<B: Serialize>(request: RequestBuilder, token: &str, body: Option<&B>) -> Result<Response, FetchError> {

@@ -1,38 +1,17 @@
-//! The page frame: sign-in, then the header (who, live state, navigation),
-//! the banner, and the current page.
+//! The page frame: sign-in, then the header (who, live state, navigation,
+//! sign-out), the banner, and the current page. The parts it puts together
+//! live below it: the session (`session.rs`), the live store (`live.rs`), the pages.
 
 use leptos::prelude::*;
-use shared::{Role, TokenResponse};
+use shared::TokenResponse;
 
-use crate::api::FetchError;
+use crate::api;
 use crate::components::banner::Banner;
 use crate::components::executions::ExecutionsPage;
 use crate::components::login::Login;
 use crate::components::maintenance::MaintenancePage;
 use crate::live::{self, Live};
-use crate::session;
-
-/// The signed-in session, for every component below the frame.
-#[derive(Clone)]
-pub struct Session {
-    /// The token for API calls.
-    pub token: String,
-    /// Whether to offer admin actions.
-    pub is_admin: bool,
-    /// Ends the session with a reason (shown on the sign-in form).
-    pub expired: Callback<String>,
-}
-
-impl Session {
-    /// The error in words; a 401 also ends the session, back to sign-in with the reason.
-    pub fn explain(&self, error: &FetchError) -> String {
-        let text = error.to_string();
-        if error.needs_sign_in() {
-            self.expired.run(text.clone());
-        }
-        text
-    }
-}
+use crate::session::{self, Session};
 
 /// The panel's pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +48,21 @@ pub fn App() -> impl IntoView {
 #[component]
 fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl IntoView {
     let expired = Callback::new(move |message: String| signed_out.run(Some(message)));
+    let session = Session::new(&token, expired);
     let live = live::connect(token.value.clone(), expired);
     provide_context::<Live>(live);
-    provide_context(Session { token: token.value.clone(), is_admin: token.role == Role::Admin, expired });
+    provide_context(session.clone());
+    // The token stays valid for hours and has travelled in an event-stream
+    // URL: sign-out revokes it before forgetting it. If the manager cannot be
+    // reached, it is forgotten all the same (it expires by itself).
+    let sign_out = Action::new_local(move |_: &()| {
+        let session = session.clone();
+        async move {
+            let _ = api::revoke(&session.token, session.token_id).await;
+            signed_out.try_run(None);
+        }
+    });
+    let signing_out = sign_out.pending();
     let page = RwSignal::new(Page::Maintenance);
     let nav = move |target: Page, id: &'static str, label: &'static str| {
         view! {
@@ -92,7 +83,10 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
                 {move || live.connection.get().as_str()}
             </span>
             <span class="who">{format!("{} ({})", token.username, token.role)}</span>
-            <button id="sign-out" class="secondary" on:click=move |_| signed_out.run(None)>"Sign out"</button>
+            <button id="sign-out" class="secondary" on:click=move |_| { sign_out.dispatch_local(()); }
+                disabled=move || signing_out.get()>
+                "Sign out"
+            </button>
         </header>
         <Banner />
         <main>

@@ -11,7 +11,7 @@ use crate::live::{local_time, Live};
 pub fn Banner() -> impl IntoView {
     let live = expect_context::<Live>();
     move || {
-        let status = live.status.get()?;
+        let status = live.status()?;
         let (class, text) = match status.status {
             MaintenanceState::Deactivated => return None,
             MaintenanceState::Activating => {

@@ -1,48 +1,40 @@
 //! The executions page: start one; the list, live.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use shared::execution::ExecutionParameters;
 use shared::{Execution, NewExecution};
 
 use crate::api;
-use crate::app::Session;
 use crate::components::maintenance::CancelButtons;
 use crate::live::{local_time, Live};
+use crate::session::Session;
 
 /// The executions page.
 #[component]
 pub fn ExecutionsPage() -> impl IntoView {
     let live = expect_context::<Live>();
     let session = expect_context::<Session>();
-    let items = RwSignal::new(Vec::<Execution>::new());
-    let load_error = RwSignal::new(None::<String>);
-
-    // Load on open and whenever changes may have been missed.
-    Effect::new(move |_| {
-        live.reloads.track();
+    // Loaded on open and whenever changes may have been missed (every stream
+    // open). The answer is merged into the live rows, never written over
+    // them: an execution event that arrived while it was in flight stays.
+    let load = Action::new_local(move |_: &()| {
         let session = session.clone();
-        spawn_local(async move {
+        async move {
             match api::executions(&session.token).await {
-                Ok(list) => {
-                    items.try_set(list);
-                    load_error.try_set(None);
+                Ok(items) => {
+                    live.offer_executions(items);
+                    None
                 }
-                Err(error) => {
-                    load_error.try_set(Some(session.explain(&error)));
-                }
+                Err(error) => Some(session.explain(&error)),
             }
-        });
-    });
-    // Apply each change as it arrives.
-    Effect::new(move |_| {
-        if let Some(changed) = live.execution.get() {
-            items.update(|items| match items.iter_mut().find(|e| e.id == changed.id) {
-                Some(existing) => *existing = changed,
-                None => items.insert(0, changed),
-            });
         }
     });
+    Effect::new(move |_| {
+        live.reloads.track();
+        load.dispatch_local(());
+    });
+    let loaded = load.value();
+    let load_error = Memo::new(move |_| loaded.get().flatten());
 
     view! {
         <StartForm />
@@ -50,18 +42,18 @@ pub fn ExecutionsPage() -> impl IntoView {
             <h2>"Executions"</h2>
             {move || load_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             <Show
-                when=move || !items.get().is_empty()
+                when=move || !live.executions().is_empty()
                 fallback=move || load_error.get().is_none().then(|| view! { <p class="muted">"No executions yet."</p> })
             >
                 <table>
                     <thead>
                         <tr>
                             <th>"Execution"</th><th>"Workflow"</th><th>"Deployment"</th><th>"Status"</th>
-                            <th>"Created"</th><th>"By"</th><th></th>
+                            <th>"Created"</th><th>"By"</th><th><span class="visually-hidden">"Actions"</span></th>
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=move || items.get() key=|e| (e.id, e.status) let:execution>
+                        <For each=move || live.executions() key=|e| e.id let:execution>
                             <ExecutionRow execution />
                         </For>
                     </tbody>
@@ -71,24 +63,28 @@ pub fn ExecutionsPage() -> impl IntoView {
     }
 }
 
+/// One row, keyed by the execution's id: its status changes in place.
 #[component]
 fn ExecutionRow(execution: Execution) -> impl IntoView {
+    let live = expect_context::<Live>();
     let id = execution.id;
-    let ended = execution.status.is_end();
+    let initial = (execution.status, execution.error.clone());
+    let current = Memo::new(move |_| live.execution_status(id).unwrap_or_else(|| initial.clone()));
+    let status = move || current.get().0;
     view! {
         <tr data-execution-id=id.to_string()>
             <td class="mono">{id.to_string()}</td>
             <td>{execution.workflow_id}</td>
             <td>{execution.deployment_id}</td>
             <td>
-                <span class=format!("badge badge-{}", execution.status) data-status=execution.status.as_str()
-                    title=execution.error.clone()>
-                    {execution.status.as_str()}
+                <span class=move || format!("badge badge-{}", status()) data-status=move || status().as_str()
+                    title=move || current.get().1>
+                    {move || status().as_str()}
                 </span>
             </td>
             <td>{local_time(&execution.created_at)}</td>
             <td>{execution.created_by}</td>
-            <td>{(!ended).then(|| view! { <CancelButtons id /> })}</td>
+            <td>{move || (!status().is_end()).then(|| view! { <CancelButtons id /> })}</td>
         </tr>
     }
 }
@@ -96,21 +92,33 @@ fn ExecutionRow(execution: Execution) -> impl IntoView {
 /// Workflow, deployment, duration, queue.
 #[component]
 fn StartForm() -> impl IntoView {
-    let session = StoredValue::new(expect_context::<Session>());
+    let live = expect_context::<Live>();
+    let session = expect_context::<Session>();
     let workflow = RwSignal::new("install".to_owned());
     let deployment = RwSignal::new(String::new());
     let duration = RwSignal::new("5".to_owned());
     let queue = RwSignal::new(false);
-    let busy = RwSignal::new(false);
-    let message = RwSignal::new(None::<(bool, String)>);
+    let invalid = RwSignal::new(None::<String>);
+    let start = Action::new_local(move |new: &NewExecution| {
+        let (new, session) = (new.clone(), session.clone());
+        async move {
+            match api::start_execution(&session.token, &new).await {
+                Ok(execution) => {
+                    let said = format!("Execution {} is {}.", execution.id, execution.status);
+                    live.offer_executions(vec![execution]);
+                    Ok(said)
+                }
+                Err(error) => Err(session.explain(&error)),
+            }
+        }
+    });
+    let busy = start.pending();
+    let outcome = start.value();
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let duration_seconds = match duration.get_untracked().trim().parse::<f64>() {
-            Ok(seconds) => seconds,
-            Err(_) => {
-                message.set(Some((false, "Duration: enter a number of seconds".into())));
-                return;
-            }
+        let Ok(duration_seconds) = duration.get_untracked().trim().parse::<f64>() else {
+            invalid.set(Some("Duration: enter a number of seconds".into()));
+            return;
         };
         let new = NewExecution {
             workflow_id: workflow.get_untracked(),
@@ -118,20 +126,18 @@ fn StartForm() -> impl IntoView {
             parameters: ExecutionParameters { duration_seconds: Some(duration_seconds), ..Default::default() },
             queue: queue.get_untracked(),
         };
-        if let Err(problem) = new.validate() {
-            message.set(Some((false, problem)));
-            return;
+        match new.validate() {
+            Err(problem) => invalid.set(Some(problem)),
+            Ok(()) => {
+                invalid.set(None);
+                start.dispatch_local(new);
+            }
         }
-        busy.set(true);
-        spawn_local(async move {
-            let token = session.with_value(|s| s.token.clone());
-            let outcome = match api::start_execution(&token, &new).await {
-                Ok(execution) => (true, format!("Execution {} is {}.", execution.id, execution.status)),
-                Err(error) => (false, session.with_value(|s| s.explain(&error))),
-            };
-            message.try_set(Some(outcome));
-            busy.try_set(false);
-        });
+    };
+    // The form's own check first; otherwise the last answer.
+    let message = move || match invalid.get() {
+        Some(problem) => Some(Err(problem)),
+        None => outcome.get(),
     };
     view! {
         <form class="card start" on:submit=submit aria-label="Start an execution">
@@ -144,8 +150,11 @@ fn StartForm() -> impl IntoView {
                 "Queue it if maintenance mode is on"
             </label>
             <button id="start" type="submit" disabled=move || busy.get()>"Start"</button>
-            {move || message.get().map(|(ok, text)| {
-                let class = if ok { "ok" } else { "error" };
+            {move || message().map(|said| {
+                let (class, text) = match said {
+                    Ok(text) => ("ok", text),
+                    Err(text) => ("error", text),
+                };
                 view! { <p class=class role="alert">{text}</p> }
             })}
         </form>

@@ -1,7 +1,6 @@
 //! The sign-in form.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use shared::TokenResponse;
 
 use crate::api;
@@ -16,23 +15,34 @@ pub fn Login(
 ) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let error = RwSignal::new(notice);
-    let busy = RwSignal::new(false);
+    let sign_in = Action::new_local(move |(username, password): &(String, String)| {
+        let (username, password) = (username.clone(), password.clone());
+        async move {
+            match api::sign_in(&username, &password).await {
+                Ok(token) => {
+                    // This form is gone once the callback has run.
+                    on_signed_in.try_run(token);
+                    Ok(())
+                }
+                Err(failure) => Err(failure.to_string()),
+            }
+        }
+    });
+    let busy = sign_in.pending();
+    let outcome = sign_in.value();
+    let error = move || match outcome.get() {
+        Some(Err(failure)) => Some(failure),
+        Some(Ok(())) => None,
+        None => notice.clone(),
+    };
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        busy.set(true);
-        spawn_local(async move {
-            match api::sign_in(&username.get_untracked(), &password.get_untracked()).await {
-                Ok(token) => on_signed_in.run(token),
-                Err(failure) => error.set(Some(failure.to_string())),
-            }
-            busy.set(false);
-        });
+        sign_in.dispatch_local((username.get_untracked(), password.get_untracked()));
     };
     view! {
         <form class="card login" on:submit=submit aria-label="Sign in">
             <h2>"Sign in"</h2>
-            {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             <label>
                 "Username"
                 <input id="username" name="username" autocomplete="username" required

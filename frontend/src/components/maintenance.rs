@@ -2,13 +2,13 @@
 //! executions that hold up activation.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use shared::{ExecutionAction, MaintenanceState, RemainingExecution};
+use uuid::Uuid;
 
 use crate::api;
-use crate::app::Session;
 use crate::components::status_card::StatusCard;
 use crate::live::Live;
+use crate::session::Session;
 
 /// The maintenance page.
 #[component]
@@ -16,7 +16,7 @@ pub fn MaintenancePage() -> impl IntoView {
     let live = expect_context::<Live>();
     let session = expect_context::<Session>();
     view! {
-        {move || match live.status.get() {
+        {move || match live.status() {
             Some(status) => view! { <StatusCard status /> }.into_any(),
             None => view! { <p class="muted">"Loading the maintenance status…"</p> }.into_any(),
         }}
@@ -25,60 +25,57 @@ pub fn MaintenancePage() -> impl IntoView {
     }
 }
 
-/// Activate (with reason and a confirmation step) or deactivate.
+/// What an activate or deactivate click asks for.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    Activate { reason: String },
+    Deactivate,
+}
+
+/// Activate (with reason and a confirmation step) or deactivate. The answer
+/// goes to the live store, which keeps it only if nothing newer arrived meanwhile.
 #[component]
 fn AdminControls() -> impl IntoView {
     let live = expect_context::<Live>();
-    let session = StoredValue::new(expect_context::<Session>());
-    let token = move || session.with_value(|s| s.token.clone());
+    let session = expect_context::<Session>();
     let reason = RwSignal::new(String::new());
     let confirming = RwSignal::new(false);
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let state = move || live.status.get().map(|s| s.status);
-
+    let change = Action::new_local(move |change: &Change| {
+        let (change, session) = (change.clone(), session.clone());
+        async move {
+            let answer = match &change {
+                Change::Activate { reason } => api::activate(&session.token, reason.clone()).await,
+                Change::Deactivate => api::deactivate(&session.token).await,
+            };
+            // The store and the session outlive this page; nothing here touches its signals.
+            match answer {
+                Ok(Some(status)) => {
+                    live.offer_status(status);
+                    Ok(())
+                }
+                Ok(None) if matches!(change, Change::Activate { .. }) => Err("Maintenance mode was already on.".into()),
+                Ok(None) => Err("Maintenance mode was already off.".into()),
+                Err(failure) => Err(session.explain(&failure)),
+            }
+        }
+    });
+    let busy = change.pending();
+    let outcome = change.value();
+    // A finished activation ends the confirmation step and clears the reason.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = outcome.get() {
+            confirming.set(false);
+            reason.set(String::new());
+        }
+    });
     let activate = move |_| {
-        busy.set(true);
-        error.set(None);
-        spawn_local(async move {
-            match api::activate(&token(), reason.get_untracked()).await {
-                Ok(Some(status)) => {
-                    live.status.try_set(Some(status));
-                    reason.try_set(String::new());
-                }
-                Ok(None) => {
-                    error.try_set(Some("Maintenance mode was already on.".into()));
-                }
-                Err(failure) => {
-                    error.try_set(Some(session.with_value(|s| s.explain(&failure))));
-                }
-            }
-            confirming.try_set(false);
-            busy.try_set(false);
-        });
+        change.dispatch_local(Change::Activate { reason: reason.get_untracked() });
     };
-    let deactivate = move |_| {
-        busy.set(true);
-        error.set(None);
-        spawn_local(async move {
-            match api::deactivate(&token()).await {
-                Ok(Some(status)) => {
-                    live.status.try_set(Some(status));
-                }
-                Ok(None) => {
-                    error.try_set(Some("Maintenance mode was already off.".into()));
-                }
-                Err(failure) => {
-                    error.try_set(Some(session.with_value(|s| s.explain(&failure))));
-                }
-            }
-            busy.try_set(false);
-        });
-    };
+    let state = move || live.with_status(|status| status.map(|s| s.status));
 
     view! {
         <section class="card" aria-label="Change maintenance mode">
-            {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || outcome.get().and_then(Result::err).map(|message| view! { <p class="error" role="alert">{message}</p> })}
             {move || match state() {
                 Some(MaintenanceState::Deactivated) if confirming.get() => view! {
                     <div class="confirm" role="group" aria-label="Confirm activation">
@@ -107,7 +104,8 @@ fn AdminControls() -> impl IntoView {
                     </button>
                 }.into_any(),
                 Some(_) => view! {
-                    <button id="deactivate" on:click=deactivate disabled=move || busy.get()>
+                    <button id="deactivate" on:click=move |_| { change.dispatch_local(Change::Deactivate); }
+                        disabled=move || busy.get()>
                         "Deactivate maintenance mode"
                     </button>
                 }.into_any(),
@@ -118,20 +116,24 @@ fn AdminControls() -> impl IntoView {
 }
 
 /// The executions that keep the manager in `activating`, each cancellable.
+/// Rows are keyed by id: a status change updates its row in place.
 #[component]
 fn Remaining() -> impl IntoView {
     let live = expect_context::<Live>();
-    let remaining = move || live.status.get().map(|s| s.remaining_executions).unwrap_or_default();
+    let remaining = move || live.with_status(|s| s.map(|s| s.remaining_executions.clone()).unwrap_or_default());
     view! {
-        <Show when=move || !remaining().is_empty()>
+        <Show when=move || live.with_status(|s| s.is_some_and(|s| !s.remaining_executions.is_empty()))>
             <section class="card" aria-label="Remaining executions">
                 <h2>"Remaining executions"</h2>
                 <table>
                     <thead>
-                        <tr><th>"Execution"</th><th>"Deployment"</th><th>"Workflow"</th><th>"Status"</th><th></th></tr>
+                        <tr>
+                            <th>"Execution"</th><th>"Deployment"</th><th>"Workflow"</th><th>"Status"</th>
+                            <th><span class="visually-hidden">"Actions"</span></th>
+                        </tr>
                     </thead>
                     <tbody>
-                        <For each=remaining key=|e| (e.id, e.status) let:execution>
+                        <For each=remaining key=|e| e.id let:execution>
                             <RemainingRow execution />
                         </For>
                     </tbody>
@@ -143,48 +145,57 @@ fn Remaining() -> impl IntoView {
 
 #[component]
 fn RemainingRow(execution: RemainingExecution) -> impl IntoView {
-    let id = execution.id;
+    let live = expect_context::<Live>();
+    let (id, initial) = (execution.id, execution.status);
+    let status = Memo::new(move |_| {
+        live.with_status(|s| s.and_then(|s| s.remaining_executions.iter().find(|e| e.id == id).map(|e| e.status)))
+            .unwrap_or(initial)
+    });
     view! {
         <tr data-execution-id=id.to_string()>
             <td class="mono">{id.to_string()}</td>
             <td>{execution.deployment_id}</td>
             <td>{execution.workflow_id}</td>
-            <td><span class=format!("badge badge-{}", execution.status) data-status=execution.status.as_str()>
-                {execution.status.as_str()}
+            <td><span class=move || format!("badge badge-{}", status.get()) data-status=move || status.get().as_str()>
+                {move || status.get().as_str()}
             </span></td>
             <td><CancelButtons id /></td>
         </tr>
     }
 }
 
-/// Cancel and Force-cancel for one execution, with the error in words.
+/// Cancel and Force-cancel for one execution, with the error in words. The
+/// row may be gone when the answer arrives (the execution ended meanwhile):
+/// the answer then lands in the action, which nothing shows any more.
 #[component]
-pub fn CancelButtons(id: uuid::Uuid) -> impl IntoView {
-    let session = StoredValue::new(expect_context::<Session>());
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let send = move |action: ExecutionAction| {
-        busy.set(true);
-        error.set(None);
-        spawn_local(async move {
-            let token = session.with_value(|s| s.token.clone());
-            if let Err(failure) = api::act(&token, id, action).await {
-                error.try_set(Some(session.with_value(|s| s.explain(&failure))));
+pub fn CancelButtons(id: Uuid) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let live = expect_context::<Live>();
+    let send = Action::new_local(move |action: &ExecutionAction| {
+        let (action, session) = (*action, session.clone());
+        async move {
+            match api::act(&session.token, id, action).await {
+                Ok(execution) => {
+                    live.offer_executions(vec![execution]);
+                    Ok(())
+                }
+                Err(failure) => Err(session.explain(&failure)),
             }
-            busy.try_set(false);
-        });
-    };
+        }
+    });
+    let busy = send.pending();
+    let outcome = send.value();
     view! {
         <span class="actions">
-            <button class="cancel secondary" on:click=move |_| send(ExecutionAction::Cancel) disabled=move || busy.get()
-                aria-label=format!("Cancel execution {id}")>
+            <button class="cancel secondary" on:click=move |_| { send.dispatch_local(ExecutionAction::Cancel); }
+                disabled=move || busy.get() aria-label=format!("Cancel execution {id}")>
                 "Cancel"
             </button>
-            <button class="force-cancel secondary" on:click=move |_| send(ExecutionAction::ForceCancel)
+            <button class="force-cancel secondary" on:click=move |_| { send.dispatch_local(ExecutionAction::ForceCancel); }
                 disabled=move || busy.get() aria-label=format!("Force-cancel execution {id}")>
                 "Force-cancel"
             </button>
-            {move || error.get().map(|message| view! { <span class="error" role="alert">{message}</span> })}
+            {move || outcome.get().and_then(Result::err).map(|message| view! { <span class="error" role="alert">{message}</span> })}
         </span>
     }
 }
