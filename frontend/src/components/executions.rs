@@ -105,9 +105,9 @@ fn StartForm() -> impl IntoView {
     let message = RwSignal::new(None::<(bool, String)>);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let duration_seconds = match duration.get_untracked().trim().parse::<f64>() {
-            Ok(seconds) => seconds,
-            Err(_) => {
+        let duration_seconds = match number(&duration.get_untracked()) {
+            Some(seconds) => seconds,
+            None => {
                 message.set(Some((false, "Duration: enter a number of seconds".into())));
                 return;
             }
@@ -150,4 +150,11 @@ fn StartForm() -> impl IntoView {
             })}
         </form>
     }
+}
+
+/// A number as the browser reads it (`+text`): Rust's float parser would add its tables to the wasm.
+fn number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let value = wasm_bindgen::JsValue::from_str(text).unchecked_into_f64();
+    (!text.is_empty() && !value.is_nan()).then_some(value)
 }
