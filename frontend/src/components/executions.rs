@@ -118,10 +118,7 @@ fn StartForm() -> impl IntoView {
             parameters: ExecutionParameters { duration_seconds: Some(duration_seconds), ..Default::default() },
             queue: queue.get_untracked(),
         };
-        if let Err(problem) = new.validate() {
-            message.set(Some((false, problem)));
-            return;
-        }
+        // The manager checks the rest (NewExecution::validate); its answer is shown below.
         busy.set(true);
         spawn_local(async move {
             let token = session.with_value(|s| s.token.clone());
