@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -44,7 +43,9 @@ impl fmt::Display for FetchError {
 
 /// `POST /tokens` with the username and password: a token for this session.
 pub async fn sign_in(username: &str, password: &str) -> Result<TokenResponse, FetchError> {
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    // The browser's btoa encodes Latin-1 text; one char per UTF-8 byte makes that the UTF-8 bytes' base64.
+    let utf8_bytes: String = format!("{username}:{password}").bytes().map(char::from).collect();
+    let credentials = web_sys::window().and_then(|window| window.btoa(&utf8_bytes).ok()).unwrap_or_default();
     let request = Request::post(&path("/tokens")).header("Authorization", &format!("Basic {credentials}"));
     read(request.send().await.map_err(network)?).await
 }

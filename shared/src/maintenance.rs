@@ -138,8 +138,8 @@ mod tests {
         let status = MaintenanceStatus {
             status: MaintenanceState::Activated,
             requested_by: "admin".into(),
-            activated_at: Some(Timestamp::now()),
-            activation_requested_at: Some(Timestamp::now()),
+            activated_at: Some("2017-04-04T05:16:21.407Z".parse().unwrap()),
+            activation_requested_at: Some("2017-04-04T05:16:21.407Z".parse().unwrap()),
             remaining_executions: vec![RemainingExecution {
                 id: Uuid::new_v4(),
                 status: ExecutionStatus::Started,

@@ -1,10 +1,20 @@
 //! Timestamps in the contract's one format: UTC RFC 3339, milliseconds, `Z`.
+//!
+//! With the `chrono` feature (default; the manager and the CLI compute with
+//! times) a `Timestamp` wraps a chrono time. Without it (the wasm admin panel,
+//! which only reads and shows times) it holds milliseconds since the epoch and
+//! reads and writes the same text itself (`time/rfc3339.rs`), which keeps chrono's
+//! parsing and formatting machinery out of the panel.
 
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "chrono")]
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[cfg(any(test, not(feature = "chrono")))]
+mod rfc3339;
 
 /// A point in time, always shown as `2017-04-04T05:16:21.407Z`.
 ///
@@ -13,8 +23,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2017-04-04T05:16:21.407Z"))]
-pub struct Timestamp(DateTime<Utc>);
+pub struct Timestamp(Inner);
 
+#[cfg(feature = "chrono")]
+type Inner = DateTime<Utc>;
+/// Milliseconds since 1970-01-01T00:00:00Z.
+#[cfg(not(feature = "chrono"))]
+type Inner = i64;
+
+#[cfg(feature = "chrono")]
 impl Timestamp {
     /// The current time, truncated to milliseconds.
     pub fn now() -> Self {
@@ -35,7 +52,11 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+        #[cfg(feature = "chrono")]
+        let text = self.0.to_rfc3339_opts(SecondsFormat::Millis, true);
+        #[cfg(not(feature = "chrono"))]
+        let text = rfc3339::format(self.0);
+        f.write_str(&text)
     }
 }
 
@@ -55,9 +76,11 @@ impl FromStr for Timestamp {
     type Err = InvalidTimestamp;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|at| Self::from_datetime(at.with_timezone(&Utc)))
-            .map_err(|_| InvalidTimestamp(s.to_owned()))
+        #[cfg(feature = "chrono")]
+        let parsed = DateTime::parse_from_rfc3339(s).ok().map(|at| Self::from_datetime(at.with_timezone(&Utc)));
+        #[cfg(not(feature = "chrono"))]
+        let parsed = rfc3339::parse(s).map(Self);
+        parsed.ok_or_else(|| InvalidTimestamp(s.to_owned()))
     }
 }
 
