@@ -273,14 +273,18 @@ async fn release_fetches(client: &Client) -> Result {
     Ok(())
 }
 
-/// Records what the page writes to `console.error` (a Rust panic in the
-/// panel is reported there before the wasm traps).
+/// Records what the page reports as an error: `console.error`, and errors and
+/// promise rejections nobody handled (a Rust panic in the panel traps the
+/// wasm: `RuntimeError: unreachable`, thrown out of the task that panicked).
 async fn record_console_errors(client: &Client) -> Result {
     client
         .execute(
             "window.__consoleErrors = [];
              const original = console.error;
              console.error = (...parts) => { window.__consoleErrors.push(parts.join(' ')); original.apply(console, parts); };
+             window.addEventListener('error', (event) => window.__consoleErrors.push('error: ' + event.message));
+             window.addEventListener('unhandledrejection',
+                 (event) => window.__consoleErrors.push('unhandled rejection: ' + event.reason));
              return null;",
             vec![],
         )

@@ -46,7 +46,9 @@ pub async fn sign_in(username: &str, password: &str) -> Result<TokenResponse, Fe
     // The browser's btoa encodes Latin-1 text; one char per UTF-8 byte makes that the UTF-8 bytes' base64.
     let utf8_bytes: String = format!("{username}:{password}").bytes().map(char::from).collect();
     let credentials = web_sys::window().and_then(|window| window.btoa(&utf8_bytes).ok()).unwrap_or_default();
-    let request = Request::post(&path("/tokens")).header("Authorization", &format!("Basic {credentials}"));
+    let mut authorization = String::from("Basic ");
+    authorization.push_str(&credentials);
+    let request = Request::post(&path("/tokens")).header("Authorization", &authorization);
     read(request.send().await.map_err(network)?).await
 }
 

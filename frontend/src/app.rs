@@ -12,6 +12,7 @@ use crate::components::login::Login;
 use crate::components::maintenance::MaintenancePage;
 use crate::live::{self, Live};
 use crate::session::{self, Session};
+use crate::task::Task;
 
 /// The panel's pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +56,8 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
     // The token stays valid for hours and has travelled in an event-stream
     // URL: sign-out revokes it before forgetting it. If the manager cannot be
     // reached, it is forgotten all the same (it expires by itself).
-    let sign_out = Action::new_local(move |_: &()| {
-        let session = session.clone();
-        async move {
-            let _ = api::revoke(&session.token, session.token_id).await;
-            signed_out.try_run(None);
-        }
-    });
-    let signing_out = sign_out.pending();
+    let sign_out = Task::new();
+    let revoking = StoredValue::new((session.token.clone(), session.token_id));
     let page = RwSignal::new(Page::Maintenance);
     let nav = move |target: Page, id: &'static str, label: &'static str| {
         view! {
@@ -83,8 +78,15 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
                 {move || live.connection.get().as_str()}
             </span>
             <span class="who">{format!("{} ({})", token.username, token.role)}</span>
-            <button id="sign-out" class="secondary" on:click=move |_| { sign_out.dispatch_local(()); }
-                disabled=move || signing_out.get()>
+            <button id="sign-out" class="secondary" on:click=move |_| {
+                    let Some((token, id)) = revoking.try_get_value() else { return };
+                    sign_out.run(async move {
+                        let _ = api::revoke(&token, id).await;
+                        signed_out.try_run(None);
+                        Ok(String::new())
+                    });
+                }
+                disabled=move || sign_out.pending()>
                 "Sign out"
             </button>
         </header>

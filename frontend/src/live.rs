@@ -177,7 +177,8 @@ pub fn connect(token: String, on_signed_out: Callback<String>) -> Live {
 }
 
 fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStorage>, on_signed_out: Callback<String>) {
-    let url = format!("{}?token={token}", shared::api::path("/maintenance/events"));
+    let mut url = shared::api::path("/maintenance/events?token=");
+    url.push_str(&token);
     let Ok(source) = EventSource::new(&url) else {
         live.connection.try_set(Connection::Reconnecting);
         return;

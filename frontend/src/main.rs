@@ -5,8 +5,11 @@ mod app;
 mod components;
 mod live;
 mod session;
+mod task;
 
 fn main() {
-    console_error_panic_hook::set_once();
+    // No panic hook: its message formatting costs over 1 KB of gzipped wasm,
+    // and the panel must not panic at all (a panic traps the wasm, which the
+    // browser reports as `RuntimeError: unreachable`; the browser tests fail on it).
     leptos::mount::mount_to_body(app::App);
 }

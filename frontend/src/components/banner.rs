@@ -16,16 +16,14 @@ pub fn Banner() -> impl IntoView {
             MaintenanceState::Deactivated => return None,
             MaintenanceState::Activating => {
                 let count = status.remaining_executions.len();
-                let executions = if count == 1 { "1 execution".to_owned() } else { format!("{count} executions") };
-                ("banner amber", format!("Entering maintenance mode — {executions} still running"))
+                let plural = if count == 1 { "" } else { "s" };
+                ("banner amber", format!("Entering maintenance mode — {count} execution{plural} still running"))
             }
             MaintenanceState::Activated => {
-                let reason = if status.reason.is_empty() { String::new() } else { format!(": {}", status.reason) };
+                let colon = if status.reason.is_empty() { "" } else { ": " };
                 let since = status.activated_at.as_ref().map(local_time).unwrap_or_default();
-                (
-                    "banner red",
-                    format!("Maintenance mode is on{reason} — requested by {} — since {since}", status.requested_by),
-                )
+                let (reason, by) = (&status.reason, &status.requested_by);
+                ("banner red", format!("Maintenance mode is on{colon}{reason} — requested by {by} — since {since}"))
             }
         };
         Some(view! {

@@ -8,6 +8,7 @@ use crate::api;
 use crate::components::maintenance::CancelButtons;
 use crate::live::{local_time, Live};
 use crate::session::Session;
+use crate::task::Task;
 
 /// The executions page.
 #[component]
@@ -17,33 +18,30 @@ pub fn ExecutionsPage() -> impl IntoView {
     // Loaded on open and whenever changes may have been missed (every stream
     // open). The answer is merged into the live rows, never written over
     // them: an execution event that arrived while it was in flight stays.
-    let load = Action::new_local(move |_: &()| {
+    let load = Task::new();
+    Effect::new(move |_| {
+        live.reloads.track();
         let session = session.clone();
-        async move {
+        load.run(async move {
             match api::executions(&session.token).await {
                 Ok(items) => {
                     live.offer_executions(items);
-                    None
+                    Ok(String::new())
                 }
-                Err(error) => Some(session.explain(&error)),
+                Err(error) => Err(session.explain(&error)),
             }
-        }
+        });
     });
-    Effect::new(move |_| {
-        live.reloads.track();
-        load.dispatch_local(());
-    });
-    let loaded = load.value();
-    let load_error = Memo::new(move |_| loaded.get().flatten());
+    let load_error = move || load.error();
 
     view! {
         <StartForm />
         <section class="card" aria-label="Executions">
             <h2>"Executions"</h2>
-            {move || load_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || load_error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             <Show
                 when=move || !live.executions().is_empty()
-                fallback=move || load_error.get().is_none().then(|| view! { <p class="muted">"No executions yet."</p> })
+                fallback=move || load_error().is_none().then(|| view! { <p class="muted">"No executions yet."</p> })
             >
                 <table>
                     <thead>
@@ -68,9 +66,10 @@ pub fn ExecutionsPage() -> impl IntoView {
 fn ExecutionRow(execution: Execution) -> impl IntoView {
     let live = expect_context::<Live>();
     let id = execution.id;
-    let initial = (execution.status, execution.error.clone());
-    let current = Memo::new(move |_| live.execution_status(id).unwrap_or_else(|| initial.clone()));
-    let status = move || current.get().0;
+    let initial = execution.status;
+    // Rows come from the live store, so it holds this one; the initial status is only a fallback.
+    let status = move || live.execution_status(id).map_or(initial, |(status, _)| status);
+    let error = move || live.execution_status(id).map(|(_, error)| error).unwrap_or_default();
     view! {
         <tr data-execution-id=id.to_string()>
             <td class="mono">{id.to_string()}</td>
@@ -78,7 +77,7 @@ fn ExecutionRow(execution: Execution) -> impl IntoView {
             <td>{execution.deployment_id}</td>
             <td>
                 <span class=move || format!("badge badge-{}", status()) data-status=move || status().as_str()
-                    title=move || current.get().1>
+                    title=error>
                     {move || status().as_str()}
                 </span>
             </td>
@@ -99,21 +98,8 @@ fn StartForm() -> impl IntoView {
     let duration = RwSignal::new("5".to_owned());
     let queue = RwSignal::new(false);
     let invalid = RwSignal::new(None::<String>);
-    let start = Action::new_local(move |new: &NewExecution| {
-        let (new, session) = (new.clone(), session.clone());
-        async move {
-            match api::start_execution(&session.token, &new).await {
-                Ok(execution) => {
-                    let said = format!("Execution {} is {}.", execution.id, execution.status);
-                    live.offer_executions(vec![execution]);
-                    Ok(said)
-                }
-                Err(error) => Err(session.explain(&error)),
-            }
-        }
-    });
-    let busy = start.pending();
-    let outcome = start.value();
+    let session = StoredValue::new(session);
+    let start = Task::new();
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let Some(duration_seconds) = number(&duration.get_untracked()) else {
@@ -129,12 +115,22 @@ fn StartForm() -> impl IntoView {
         // The manager checks the rest (NewExecution::validate, whose float
         // formatting would add kilobytes here); its answer is shown below.
         invalid.set(None);
-        start.dispatch_local(new);
+        let Some(session) = session.try_get_value() else { return };
+        start.run(async move {
+            match api::start_execution(&session.token, &new).await {
+                Ok(execution) => {
+                    let said = format!("Execution {} is {}.", execution.id, execution.status);
+                    live.offer_executions(vec![execution]);
+                    Ok(said)
+                }
+                Err(error) => Err(session.explain(&error)),
+            }
+        });
     };
     // The form's own check first; otherwise the last answer.
     let message = move || match invalid.get() {
         Some(problem) => Some(Err(problem)),
-        None => outcome.get(),
+        None => start.outcome(),
     };
     view! {
         <form class="card start" on:submit=submit aria-label="Start an execution">
@@ -146,7 +142,7 @@ fn StartForm() -> impl IntoView {
                 <input id="queue" type="checkbox" bind:checked=queue />
                 "Queue it if maintenance mode is on"
             </label>
-            <button id="start" type="submit" disabled=move || busy.get()>"Start"</button>
+            <button id="start" type="submit" disabled=move || start.pending()>"Start"</button>
             {move || message().map(|said| {
                 let (class, text) = match said {
                     Ok(text) => ("ok", text),

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use shared::TokenResponse;
 
 use crate::api;
+use crate::task::Task;
 
 /// Asks for a username and password and reports the token it got.
 #[component]
@@ -15,29 +16,25 @@ pub fn Login(
 ) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let sign_in = Action::new_local(move |(username, password): &(String, String)| {
-        let (username, password) = (username.clone(), password.clone());
-        async move {
-            match api::sign_in(&username, &password).await {
-                Ok(token) => {
-                    // This form is gone once the callback has run.
-                    on_signed_in.try_run(token);
-                    Ok(())
-                }
-                Err(failure) => Err(failure.to_string()),
-            }
-        }
-    });
-    let busy = sign_in.pending();
-    let outcome = sign_in.value();
-    let error = move || match outcome.get() {
-        Some(Err(failure)) => Some(failure),
-        Some(Ok(())) => None,
+    let sign_in = Task::new();
+    let busy = move || sign_in.pending();
+    let error = move || match sign_in.outcome() {
+        Some(ended) => ended.err(),
         None => notice.clone(),
     };
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        sign_in.dispatch_local((username.get_untracked(), password.get_untracked()));
+        let (username, password) = (username.get_untracked(), password.get_untracked());
+        sign_in.run(async move {
+            match api::sign_in(&username, &password).await {
+                Ok(token) => {
+                    // This form is gone once the callback has run.
+                    on_signed_in.try_run(token);
+                    Ok(String::new())
+                }
+                Err(failure) => Err(failure.to_string()),
+            }
+        });
     };
     view! {
         <form class="card login" on:submit=submit aria-label="Sign in">
@@ -53,7 +50,7 @@ pub fn Login(
                 <input id="password" name="password" type="password" autocomplete="current-password" required
                     bind:value=password />
             </label>
-            <button id="sign-in" type="submit" disabled=move || busy.get()>"Sign in"</button>
+            <button id="sign-in" type="submit" disabled=busy>"Sign in"</button>
         </form>
     }
 }

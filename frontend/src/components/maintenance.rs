@@ -9,6 +9,7 @@ use crate::api;
 use crate::components::status_card::StatusCard;
 use crate::live::Live;
 use crate::session::Session;
+use crate::task::Task;
 
 /// The maintenance page.
 #[component]
@@ -37,45 +38,39 @@ enum Change {
 #[component]
 fn AdminControls() -> impl IntoView {
     let live = expect_context::<Live>();
-    let session = expect_context::<Session>();
+    let session = StoredValue::new(expect_context::<Session>());
     let reason = RwSignal::new(String::new());
     let confirming = RwSignal::new(false);
-    let change = Action::new_local(move |change: &Change| {
-        let (change, session) = (change.clone(), session.clone());
-        async move {
+    let task = Task::new();
+    let change = move |change: Change| {
+        let Some(session) = session.try_get_value() else { return };
+        task.run(async move {
             let answer = match &change {
                 Change::Activate { reason } => api::activate(&session.token, reason.clone()).await,
                 Change::Deactivate => api::deactivate(&session.token).await,
             };
-            // The store and the session outlive this page; nothing here touches its signals.
+            // The page may be gone by now: its signals are only tried.
             match answer {
                 Ok(Some(status)) => {
                     live.offer_status(status);
-                    Ok(())
+                    // A change made ends the confirmation step and clears the reason.
+                    confirming.try_set(false);
+                    reason.try_set(String::new());
+                    Ok(String::new())
                 }
                 Ok(None) if matches!(change, Change::Activate { .. }) => Err("Maintenance mode was already on.".into()),
                 Ok(None) => Err("Maintenance mode was already off.".into()),
                 Err(failure) => Err(session.explain(&failure)),
             }
-        }
-    });
-    let busy = change.pending();
-    let outcome = change.value();
-    // A finished activation ends the confirmation step and clears the reason.
-    Effect::new(move |_| {
-        if let Some(Ok(())) = outcome.get() {
-            confirming.set(false);
-            reason.set(String::new());
-        }
-    });
-    let activate = move |_| {
-        change.dispatch_local(Change::Activate { reason: reason.get_untracked() });
+        });
     };
+    let busy = move || task.pending();
+    let activate = move |_| change(Change::Activate { reason: reason.get_untracked() });
     let state = move || live.with_status(|status| status.map(|s| s.status));
 
     view! {
         <section class="card" aria-label="Change maintenance mode">
-            {move || outcome.get().and_then(Result::err).map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || task.error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             {move || match state() {
                 Some(MaintenanceState::Deactivated) if confirming.get() => view! {
                     <div class="confirm" role="group" aria-label="Confirm activation">
@@ -84,11 +79,11 @@ fn AdminControls() -> impl IntoView {
                             " New executions will be refused at once; running ones are allowed to finish. "
                             "Then most requests to the manager are answered 503 until maintenance mode is turned off."
                         </p>
-                        <button id="confirm-activate" class="danger" on:click=activate disabled=move || busy.get()>
+                        <button id="confirm-activate" class="danger" on:click=activate disabled=busy>
                             "Yes, activate"
                         </button>
                         <button id="cancel-activate" class="secondary" on:click=move |_| confirming.set(false)
-                            disabled=move || busy.get()>
+                            disabled=busy>
                             "Cancel"
                         </button>
                     </div>
@@ -99,13 +94,13 @@ fn AdminControls() -> impl IntoView {
                         <input id="reason" placeholder="e.g. upgrade to 7.1" maxlength="1000" bind:value=reason />
                     </label>
                     <button id="activate" class="danger" on:click=move |_| confirming.set(true)
-                        disabled=move || busy.get()>
+                        disabled=busy>
                         "Activate maintenance mode…"
                     </button>
                 }.into_any(),
                 Some(_) => view! {
-                    <button id="deactivate" on:click=move |_| { change.dispatch_local(Change::Deactivate); }
-                        disabled=move || busy.get()>
+                    <button id="deactivate" on:click=move |_| change(Change::Deactivate)
+                        disabled=busy>
                         "Deactivate maintenance mode"
                     </button>
                 }.into_any(),
@@ -147,17 +142,17 @@ fn Remaining() -> impl IntoView {
 fn RemainingRow(execution: RemainingExecution) -> impl IntoView {
     let live = expect_context::<Live>();
     let (id, initial) = (execution.id, execution.status);
-    let status = Memo::new(move |_| {
+    let status = move || {
         live.with_status(|s| s.and_then(|s| s.remaining_executions.iter().find(|e| e.id == id).map(|e| e.status)))
             .unwrap_or(initial)
-    });
+    };
     view! {
         <tr data-execution-id=id.to_string()>
             <td class="mono">{id.to_string()}</td>
             <td>{execution.deployment_id}</td>
             <td>{execution.workflow_id}</td>
-            <td><span class=move || format!("badge badge-{}", status.get()) data-status=move || status.get().as_str()>
-                {move || status.get().as_str()}
+            <td><span class=move || format!("badge badge-{}", status()) data-status=move || status().as_str()>
+                {move || status().as_str()}
             </span></td>
             <td><CancelButtons id /></td>
         </tr>
@@ -169,33 +164,33 @@ fn RemainingRow(execution: RemainingExecution) -> impl IntoView {
 /// the answer then lands in the action, which nothing shows any more.
 #[component]
 pub fn CancelButtons(id: Uuid) -> impl IntoView {
-    let session = expect_context::<Session>();
+    let session = StoredValue::new(expect_context::<Session>());
     let live = expect_context::<Live>();
-    let send = Action::new_local(move |action: &ExecutionAction| {
-        let (action, session) = (*action, session.clone());
-        async move {
+    let task = Task::new();
+    let send = move |action: ExecutionAction| {
+        let Some(session) = session.try_get_value() else { return };
+        task.run(async move {
             match api::act(&session.token, id, action).await {
                 Ok(execution) => {
                     live.offer_executions(vec![execution]);
-                    Ok(())
+                    Ok(String::new())
                 }
                 Err(failure) => Err(session.explain(&failure)),
             }
-        }
-    });
-    let busy = send.pending();
-    let outcome = send.value();
+        });
+    };
+    let busy = move || task.pending();
     view! {
         <span class="actions">
-            <button class="cancel secondary" on:click=move |_| { send.dispatch_local(ExecutionAction::Cancel); }
-                disabled=move || busy.get() aria-label=format!("Cancel execution {id}")>
+            <button class="cancel secondary" on:click=move |_| send(ExecutionAction::Cancel)
+                disabled=busy aria-label=format!("Cancel execution {id}")>
                 "Cancel"
             </button>
-            <button class="force-cancel secondary" on:click=move |_| { send.dispatch_local(ExecutionAction::ForceCancel); }
-                disabled=move || busy.get() aria-label=format!("Force-cancel execution {id}")>
+            <button class="force-cancel secondary" on:click=move |_| send(ExecutionAction::ForceCancel)
+                disabled=busy aria-label=format!("Force-cancel execution {id}")>
                 "Force-cancel"
             </button>
-            {move || outcome.get().and_then(Result::err).map(|message| view! { <span class="error" role="alert">{message}</span> })}
+            {move || task.error().map(|message| view! { <span class="error" role="alert">{message}</span> })}
         </span>
     }
 }
