@@ -249,19 +249,18 @@ async fn hold_fetches(client: &Client, method: &str, path: &str, before_sending:
 
 /// Waits until a held fetch was caught (and, unless held before sending, answered).
 async fn wait_held(client: &Client) -> Result {
-    let deadline = Instant::now() + PATIENCE;
-    while client.execute("return window.__held.caught;", vec![]).await? == json!(0) {
-        assert!(Instant::now() < deadline, "the panel never made the held request");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
+    wait_held_count(client, "caught", "the panel never made the held request").await
 }
 
 /// Waits until a fetch held before sending has been answered by the manager.
 async fn wait_answered(client: &Client) -> Result {
+    wait_held_count(client, "answered", "the held request was never answered").await
+}
+
+async fn wait_held_count(client: &Client, counter: &str, never: &str) -> Result {
     let deadline = Instant::now() + PATIENCE;
-    while client.execute("return window.__held.answered;", vec![]).await? == json!(0) {
-        assert!(Instant::now() < deadline, "the held request was never answered");
+    while client.execute(&format!("return window.__held.{counter};"), vec![]).await? == json!(0) {
+        assert!(Instant::now() < deadline, "{never}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
