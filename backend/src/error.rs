@@ -107,9 +107,8 @@ impl From<EngineError> for AppError {
             EngineError::Refused(code) => Self::Maintenance(code),
             EngineError::ExecutionNotFound(_) => Self::NotFound(error.to_string()),
             EngineError::AlreadyEnded { .. } => Self::Conflict(error.to_string()),
-            EngineError::Task(WorkerError::Overloaded(..)) => Self::Overloaded,
             EngineError::Store(error) => error.into(),
-            EngineError::Task(_) => Self::Internal(error.to_string()),
+            EngineError::Task(error) => error.into(),
         }
     }
 }
@@ -117,8 +116,18 @@ impl From<EngineError> for AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Task(WorkerError::Overloaded(..)) => Self::Overloaded,
+            StoreError::Task(error) => error.into(),
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A full queue is the client's cue to retry (503); a failed job is ours (500).
+impl From<WorkerError> for AppError {
+    fn from(error: WorkerError) -> Self {
+        match error {
+            WorkerError::Overloaded(..) => Self::Overloaded,
+            WorkerError::Failed(_) => Self::Internal(error.to_string()),
         }
     }
 }
