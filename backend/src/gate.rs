@@ -55,7 +55,9 @@ impl FromRequestParts<AppState> for Bypass {
 enum Route {
     /// Not under `/api/`: the admin panel's files.
     Panel,
-    /// `/maintenance*`, `/tokens*`, `/version`, `/status`, `/ok`, `/openapi.json`.
+    /// `/maintenance*`, `/tokens*`, `/version`, `/status`, `/ok`, `/openapi.json`,
+    /// and the discovery that Cloudify's `cfy profiles use` needs, so an
+    /// admin can point it at a manager in maintenance and turn maintenance off.
     AllowListed,
     /// `POST /executions` or `POST /executions/{id}` (the cancel actions):
     /// admission is the engine's decision.
@@ -70,6 +72,9 @@ fn classify(method: &Method, path: &str) -> Route {
     if path != "/api" && !path.starts_with("/api/") {
         return Route::Panel;
     }
+    if path == "/api/version" {
+        return Route::AllowListed;
+    }
     let Some(tail) = path.strip_prefix(API_PREFIX).filter(|tail| tail.is_empty() || tail.starts_with('/')) else {
         return Route::Other;
     };
@@ -79,7 +84,10 @@ fn classify(method: &Method, path: &str) -> Route {
     let more = segments.count();
     match first {
         Some("maintenance" | "tokens") => Route::AllowListed,
-        Some("version" | "status" | "ok" | "openapi.json") if more == 0 => Route::AllowListed,
+        Some("version" | "status" | "ok" | "openapi.json" | "managers" | "brokers" | "db-nodes") if more == 0 => {
+            Route::AllowListed
+        }
+        Some("provider") if tail == "/provider/context" => Route::AllowListed,
         Some("executions") => match (method, more) {
             (&Method::POST, 0 | 1) => Route::EngineDecides,
             (&Method::POST | &Method::PUT | &Method::PATCH | &Method::DELETE, _) => Route::ExecutionChange,
@@ -252,6 +260,10 @@ mod tests {
             (Method::GET, "/api/v3.1/version/x"),
             (Method::GET, "/api/v2/maintenance"),
             (Method::GET, "/api"),
+            (Method::GET, "/api/v3.1/events"),
+            (Method::GET, "/api/v3.1/provider/other"),
+            (Method::GET, "/api/v3.1/managers/x"),
+            (Method::GET, "/api/versions"),
         ] {
             assert_eq!(decide(Activated, &method, path), reject(Active), "{method} {path}");
         }
@@ -264,6 +276,11 @@ mod tests {
             (Method::GET, "/api/v3.1/status"),
             (Method::GET, "/api/v3.1/ok"),
             (Method::GET, "/api/v3.1/openapi.json"),
+            (Method::GET, "/api/version"),
+            (Method::GET, "/api/v3.1/provider/context"),
+            (Method::GET, "/api/v3.1/managers"),
+            (Method::GET, "/api/v3.1/brokers"),
+            (Method::GET, "/api/v3.1/db-nodes"),
             (Method::POST, ID),
             (Method::POST, "/api/v3.1/executions"),
             (Method::GET, "/"),

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -118,6 +118,9 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
         tracing::warn!(dist = %dist.display(), "no admin panel there (run `scripts/build-panel`); serving the API only");
     }
     let router = api
+        // Cloudify's client asks for the version outside the versioned prefix.
+        .route("/api/version", get(routes::system::version))
+        .layer(axum::middleware::from_fn(routes::tenant::check))
         .route("/api", any(routes::not_found))
         .route("/api/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)

@@ -130,7 +130,9 @@ pub async fn serve(
             }
         }
         let connection = connections.open();
-        let service = ConnectionService { router: router.clone(), peer, connection: Arc::clone(&connection) };
+        // The address this client reached us on (an interface's, even on a wildcard bind).
+        let local = stream.local_addr().ok().map(LocalAddr);
+        let service = ConnectionService { router: router.clone(), peer, local, connection: Arc::clone(&connection) };
         let http = Arc::clone(&http);
         let watcher = graceful.watcher();
         let head_timeout = limits.request_head_timeout;
@@ -292,12 +294,18 @@ impl Drop for InFlight {
     }
 }
 
+/// The address of our end of a request's connection (a request extension):
+/// what the manager tells Cloudify's client it is reachable on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddr(pub SocketAddr);
+
 /// The router for one connection: adds the peer address (for the sign-in
 /// limiter) and marks the connection busy until the response is sent.
 #[derive(Clone)]
 struct ConnectionService {
     router: Router,
     peer: SocketAddr,
+    local: Option<LocalAddr>,
     connection: Arc<Connection>,
 }
 
@@ -319,6 +327,9 @@ impl tower::Service<hyper::Request<Incoming>> for ConnectionService {
         };
         let mut request: Request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        if let Some(local) = self.local {
+            request.extensions_mut().insert(local);
+        }
         let router = self.router.clone();
         Box::pin(async move {
             let response = router.oneshot(request).await?;

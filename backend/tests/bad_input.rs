@@ -128,6 +128,11 @@ async fn openapi_document_parses_and_lists_every_route() {
         ("/api/v3.1/status", &["get"]),
         ("/api/v3.1/ok", &["get"]),
         ("/api/v3.1/openapi.json", &["get"]),
+        ("/api/v3.1/provider/context", &["get"]),
+        ("/api/v3.1/managers", &["get"]),
+        ("/api/v3.1/brokers", &["get"]),
+        ("/api/v3.1/db-nodes", &["get"]),
+        ("/api/v3.1/events", &["get"]),
     ] {
         for method in methods {
             assert!(
@@ -137,7 +142,7 @@ async fn openapi_document_parses_and_lists_every_route() {
         }
     }
     let schemas = document["components"]["schemas"].as_object().unwrap();
-    for schema in ["MaintenanceStatus", "Execution", "NewExecution", "ApiError", "ErrorCode"] {
+    for schema in ["MaintenanceStatus", "Execution", "ExecutionView", "CreateExecution", "ApiError", "ErrorCode"] {
         assert!(schemas.contains_key(schema), "schema {schema}");
     }
 }

@@ -25,7 +25,8 @@ pub struct Global {
     #[arg(short, long, global = true, env = "CFY_USERNAME", default_value = "admin")]
     pub username: String,
     /// The password (prefer the CFY_PASSWORD environment variable: arguments show in `ps`).
-    #[arg(short, long, global = true, env = "CFY_PASSWORD", hide_env_values = true)]
+    /// No `-p`: that is Cloudify's short flag for workflow parameters.
+    #[arg(long, global = true, env = "CFY_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
     /// More detail: -v adds tables, -vvv logs every HTTP request to stderr.
     #[arg(short, long, global = true, action = ArgAction::Count)]
@@ -68,11 +69,26 @@ pub enum MaintenanceMode {
     },
 }
 
-/// `cfy executions …`
+/// `cfy executions …` (Cloudify's options and output).
 #[derive(Debug, Subcommand)]
 pub enum Executions {
-    /// List executions, newest first.
+    /// List executions (oldest first, as Cloudify's client sorts by creation).
     List {
+        /// Only this deployment's executions.
+        #[arg(short = 'd', long = "deployment-id")]
+        deployment: Option<String>,
+        /// Sort by this field.
+        #[arg(long = "sort-by", default_value = "created_at")]
+        sort_by: String,
+        /// Sort in descending order.
+        #[arg(long)]
+        descending: bool,
+        /// How many executions to skip.
+        #[arg(short = 'o', long = "pagination-offset", default_value_t = 0)]
+        offset: u64,
+        /// How many executions to show (at most 1000).
+        #[arg(short = 's', long = "pagination-size", default_value_t = 1000)]
+        size: u32,
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
@@ -85,26 +101,35 @@ pub enum Executions {
         #[arg(long)]
         json: bool,
     },
-    /// Start a workflow on a deployment.
+    /// Start a workflow on a deployment and follow it to its end.
     Start {
         /// The workflow to run.
         workflow: String,
         /// The deployment to run it on.
         #[arg(short = 'd', long = "deployment-id")]
         deployment: String,
-        /// How long it works, in seconds (default 5).
-        #[arg(long)]
+        /// Workflow parameters: `KEY=VALUE[;KEY=VALUE…]` or a JSON object (repeatable).
+        #[arg(short = 'p', long = "parameters", value_name = "PARAMETERS")]
+        parameters: Vec<String>,
+        /// Shorthand for `-p duration_seconds=S`: how long it works (default 5).
+        #[arg(long, value_name = "S")]
         duration: Option<f64>,
         /// During maintenance, queue it instead of failing.
         #[arg(long)]
         queue: bool,
+        /// Stop following it after this many seconds (it keeps running).
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
     },
     /// Cancel an execution.
     Cancel {
         /// The execution's id.
         id: Uuid,
         /// Stop it at once (force-cancel).
-        #[arg(long)]
+        #[arg(short = 'f', long)]
         force: bool,
+        /// Stop it and everything it started at once (the same as --force here).
+        #[arg(short = 'k', long)]
+        kill: bool,
     },
 }

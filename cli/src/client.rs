@@ -42,6 +42,10 @@ pub enum CliError {
          in the background. You can run 'cfy maintenance-mode status' to check the status."
     )]
     WaitTimeout,
+    /// The command failed and has already said why on stdout, as Cloudify's
+    /// client does (exit 1, nothing more on stderr).
+    #[error("")]
+    Reported,
 }
 
 /// A write's result: changed, or already so (HTTP 304).

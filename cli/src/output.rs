@@ -1,7 +1,10 @@
 //! What cfy prints, as pure functions of the API's answers, so tests can
 //! assert the exact lines (SPEC §6: the reference CLI's wording).
 
-use shared::{Execution, MaintenanceState, MaintenanceStatus};
+use serde_json::{Map, Value};
+use shared::{MaintenanceState, MaintenanceStatus};
+
+use crate::table;
 
 /// The line after a successful `activate` without `--wait`.
 pub const RUN_STATUS_HINT: &str = "Run 'cfy maintenance-mode status' to check the maintenance mode's status.";
@@ -38,17 +41,22 @@ pub fn status_lines(status: &MaintenanceStatus, verbose: bool) -> Vec<String> {
         )),
     }
     if verbose && !remaining.is_empty() {
-        lines.push("Remaining executions:".to_owned());
-        let rows = remaining
+        let items: Vec<Map<String, Value>> = remaining
             .iter()
-            .map(|e| vec![e.id.to_string(), e.deployment_id.clone(), e.workflow_id.clone(), e.status.to_string()])
-            .collect::<Vec<_>>();
-        lines.extend(table(&["id", "deployment_id", "workflow_id", "status"], &rows));
+            .filter_map(|execution| match serde_json::to_value(execution) {
+                Ok(Value::Object(item)) => Some(item),
+                _ => None,
+            })
+            .collect();
+        let columns = ["id", "deployment_id", "workflow_id", "status"];
+        lines.extend(table::print_data(&columns, &[], &items, "Remaining executions:", Some(50)));
     }
     if status.status == MaintenanceState::Activated {
+        // The reference ends this line with its own "\n": an empty line follows.
         lines.push(
             "INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.".to_owned(),
         );
+        lines.push(String::new());
     }
     lines
 }
@@ -76,66 +84,162 @@ pub fn executions_count(count: usize) -> String {
     }
 }
 
-/// `cfy executions list`.
-pub fn executions_table(executions: &[Execution]) -> Vec<String> {
-    if executions.is_empty() {
-        return vec!["There are no executions.".to_owned()];
+/// Columns of `cfy executions list`, as Cloudify's client shows them.
+const LIST_COLUMNS: [&str; 11] = [
+    "id",
+    "workflow_id",
+    "status_display",
+    "is_dry_run",
+    "deployment_id",
+    "created_at",
+    "started_at",
+    "scheduled_for",
+    "visibility",
+    "tenant_name",
+    "created_by",
+];
+/// Columns of `cfy executions get`.
+const GET_COLUMNS: [&str; 14] = [
+    "id",
+    "workflow_id",
+    "status_display",
+    "is_dry_run",
+    "deployment_id",
+    "blueprint_id",
+    "created_at",
+    "ended_at",
+    "error",
+    "visibility",
+    "tenant_name",
+    "created_by",
+    "started_at",
+    "scheduled_for",
+];
+const LABELS: [(&str, &str); 1] = [("status_display", "status")];
+const CANCELLING_NOTE: &str = "NOTE: Executions currently in a \"canceling/force-canceling\" status may take a while \
+                               to change into \"cancelled\"";
+
+fn is_cancelling(execution: &Map<String, Value>) -> bool {
+    matches!(execution.get("status").and_then(Value::as_str), Some("cancelling" | "force_cancelling"))
+}
+
+/// The first line of `cfy executions list`, printed before the request.
+pub fn listing(deployment: Option<&str>) -> String {
+    match deployment {
+        Some(deployment) => format!("Listing executions for deployment {deployment}..."),
+        None => "Listing all executions...".to_owned(),
     }
-    let rows = executions
-        .iter()
-        .map(|e| {
-            vec![
-                e.id.to_string(),
-                e.workflow_id.clone(),
-                e.deployment_id.clone(),
-                e.status.to_string(),
-                e.created_at.to_string(),
-                e.created_by.clone(),
-            ]
-        })
-        .collect::<Vec<_>>();
-    let mut lines = vec!["Executions:".to_owned()];
-    lines.extend(table(&["id", "workflow_id", "deployment_id", "status", "created_at", "created_by"], &rows));
+}
+
+/// The rest of `cfy executions list`: the table and the count.
+pub fn executions_table(executions: &[Map<String, Value>], total: u64) -> Vec<String> {
+    let mut lines = table::print_data(&LIST_COLUMNS, &LABELS, executions, "Executions:", None);
+    lines.push(format!("Showing {} of {total} executions", executions.len()));
+    if executions.iter().any(is_cancelling) {
+        lines.push(CANCELLING_NOTE.to_owned());
+    }
     lines
 }
 
-/// `cfy executions get`.
-pub fn execution_lines(execution: &Execution) -> Vec<String> {
-    let time = |at: Option<shared::Timestamp>| at.map(|at| at.to_string()).unwrap_or_default();
-    let parameters = serde_json::Value::Object(execution.parameters.clone()).to_string();
-    [
-        ("id", execution.id.to_string()),
-        ("workflow_id", execution.workflow_id.clone()),
-        ("deployment_id", execution.deployment_id.clone()),
-        ("status", execution.status.to_string()),
-        ("parameters", parameters),
-        ("created_at", execution.created_at.to_string()),
-        ("started_at", time(execution.started_at)),
-        ("ended_at", time(execution.ended_at)),
-        ("created_by", execution.created_by.clone()),
-        ("error", execution.error.clone()),
-    ]
-    .into_iter()
-    .map(|(name, value)| format!("{name}:\t{value}"))
-    .collect()
+/// `cfy executions get` after its first line (`Retrieving execution ID`).
+pub fn execution_lines(execution: &Map<String, Value>) -> Vec<String> {
+    let mut lines = table::print_data(&GET_COLUMNS, &LABELS, std::slice::from_ref(execution), "Execution:", Some(50));
+    let parameters = execution.get("parameters").and_then(Value::as_object).cloned().unwrap_or_default();
+    lines.extend(table::print_details(&parameters, "Execution Parameters:"));
+    if is_cancelling(execution) {
+        lines.push(CANCELLING_NOTE.to_owned());
+    }
+    lines.push(String::new());
+    lines
 }
 
-/// A bordered table, as the reference CLI draws them.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
-    let widths: Vec<usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| rows.iter().map(|r| r[i].chars().count()).chain([h.len()]).max().unwrap_or(0))
-        .collect();
-    let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!(" {c:<w$} ")).collect();
-        format!("|{}|", padded.join("|"))
+/// The first line of `cfy executions start`.
+pub fn executing(workflow: &str, deployment: &str, timeout: u64) -> String {
+    format!("Executing workflow `{workflow}` on deployment `{deployment}` [timeout={timeout} seconds]")
+}
+
+/// `cfy executions start` when maintenance mode queued the execution.
+pub const QUEUED: &str = "Execution is being queued. It will automatically start when possible.";
+
+/// One event as Cloudify's client prints it while following an execution
+/// (`cloudify.event.Event.__str__`, no worker names); `None` for debug logs.
+pub fn event_line(event: &Map<String, Value>) -> Option<String> {
+    let text = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default();
+    let is_log = text("type").contains("cloudify_log");
+    let level = text("level").to_uppercase();
+    if is_log && level == "DEBUG" {
+        return None;
+    }
+    let timestamp = text("timestamp").replace('T', " ").replace('Z', "");
+    let message = if is_log { format!("{level}: {}", text("message")) } else { text("message").to_owned() };
+    let indicator = if is_log { "LOG" } else { "CFY" };
+    let node = event.get("node_instance_id").and_then(Value::as_str).filter(|node| !node.is_empty());
+    let operation = text("operation").rsplit('.').next().unwrap_or_default();
+    let info = match (node, operation.is_empty()) {
+        (Some(node), false) => format!("[{node}.{operation}] "),
+        (Some(node), true) => format!("[{node}] "),
+        (None, _) => String::new(),
     };
-    let mut lines = vec![rule.clone(), line(headers.to_vec()), rule.clone()];
-    lines.extend(rows.iter().map(|row| line(row.iter().map(String::as_str).collect())));
-    lines.push(rule);
+    Some(format!("{timestamp}  {indicator} <{}> {info}{message}", text("deployment_id")))
+}
+
+fn events_hint(id: &str) -> String {
+    format!("* Run 'cfy events list {id}' to retrieve the execution's events/logs")
+}
+
+/// The end of `cfy executions start` for an execution that ended without an error.
+pub fn finished(workflow: &str, deployment: &str, id: &str) -> Vec<String> {
+    vec![format!("Finished executing workflow {workflow} on deployment {deployment}"), events_hint(id)]
+}
+
+/// The end of `cfy executions start` for an execution that failed (exit 1).
+pub fn failed(workflow: &str, deployment: &str, id: &str, error: &str, ignore_failure: bool) -> Vec<String> {
+    let mut lines = vec![
+        format!("Execution of workflow {workflow} for deployment {deployment} failed. [error={error}]"),
+        events_hint(id),
+    ];
+    if workflow == "uninstall" && !ignore_failure {
+        lines.push(format!(
+            "Note that, for the {workflow} workflow, you can use the 'ignore_failure' parameter to ignore operation \
+             failures and continue the execution (for example: 'cfy executions start {workflow} -d {deployment} -p \
+             ignore_failure=true'). If your blueprint imports Cloudify's global definitions (types.yaml) of a version \
+             prior to 4.0, you will also need to include '--allow-custom-parameters' in the command line."
+        ));
+    }
     lines
+}
+
+/// `cfy executions start` when `--timeout` ran out (exit 1; the execution goes on).
+pub fn start_timed_out(workflow: &str, deployment: &str, id: &str, timeout: u64) -> Vec<String> {
+    vec![
+        format!(
+            "Timed out waiting for workflow '{workflow}' of deployment '{deployment}' to end. The execution may \
+             still be running properly; however, the command-line utility was instructed to wait up to {timeout} \
+             seconds for its completion."
+        ),
+        String::new(),
+        "* Run 'cfy executions list' to determine the execution's status.".to_owned(),
+        format!("* Run 'cfy executions cancel {id}' to cancel the running workflow."),
+        format!("* Run 'cfy events list --tail {id}' to retrieve the execution's events/logs"),
+    ]
+}
+
+/// `cfy executions cancel`: before the request, then after it.
+pub fn cancelling(id: &str, force: bool, kill: bool) -> (String, Vec<String>) {
+    let verb = if kill {
+        "Killing"
+    } else if force {
+        "Force-cancelling"
+    } else {
+        "Cancelling"
+    };
+    (
+        format!("{verb} execution {id}"),
+        vec![
+            format!("A cancel request for execution {id} has been sent. To track the execution's status, use:"),
+            format!("cfy executions get {id}"),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -161,7 +265,7 @@ mod tests {
             status_lines(&activated(), false).join("\n"),
             "\nMaintenance Mode Status:\n\tStatus:\tactivated\n\tRequested By:\tadmin\n\
              \tActivated At:\t2017-04-04T05:16:21.407Z\n\tActivation Requested At:\t2017-04-04T05:16:21.407Z\n\n\
-             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked."
+             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n"
         );
     }
 
@@ -197,8 +301,12 @@ mod tests {
         let verbose = status_lines(&status, true);
         assert!(verbose.contains(&"Cloudify Manager currently has 2 running or pending executions. Waiting for all executions to finish before entering maintenance mode.".to_owned()));
         let table_start = verbose.iter().position(|l| l == "Remaining executions:").unwrap();
-        assert!(verbose[table_start + 2].contains("| id "));
-        assert!(verbose[table_start + 4].contains("| web "));
+        assert_eq!(verbose[table_start - 1], "", "print_data starts with an empty line");
+        assert_eq!(
+            verbose[table_start + 2],
+            "|                  id                  | deployment_id | workflow_id |  status |"
+        );
+        assert!(verbose[table_start + 4].contains("|      web      |"), "{}", verbose[table_start + 4]);
     }
 
     #[test]

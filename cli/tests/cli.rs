@@ -1,98 +1,13 @@
 //! The real `cfy` binary against a real manager on 127.0.0.1:0: the exact
 //! lines of SPEC §6, exit codes, and errors a person can act on.
 
-use std::process::Output;
+mod common;
+
 use std::time::Duration;
 
-use assert_cmd::Command;
-use manager::config::Config;
-use manager::Manager;
+use common::*;
 use serde_json::json;
 use shared::{Execution, MaintenanceState, MaintenanceStatus};
-use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
-
-const PASSWORD: &str = "cli test password";
-const LONG: f64 = 600.0;
-
-struct TestManager {
-    url: String,
-    http: reqwest::Client,
-    _data: TempDir,
-    _stop: tokio_util::sync::DropGuard,
-}
-
-impl TestManager {
-    async fn spawn() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let config = Config {
-            dist: "/nonexistent".into(),
-            admin_password: Some(PASSWORD.into()),
-            ..Config::local(data.path().to_owned())
-        };
-        let manager = Manager::open(&config).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let stop = CancellationToken::new();
-        tokio::spawn(manager.serve(listener, stop.clone()));
-        Self { url, http: reqwest::Client::new(), _data: data, _stop: stop.drop_guard() }
-    }
-
-    /// Runs `cfy` with this manager and the admin's credentials.
-    async fn cfy(&self, args: &[&str]) -> Output {
-        run_cfy(&self.url, PASSWORD, args).await
-    }
-
-    async fn api_post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-        let url = format!("{}/api/v3.1{path}", self.url);
-        self.http.post(url).basic_auth("admin", Some(PASSWORD)).json(&body).send().await.unwrap()
-    }
-
-    async fn start(&self, duration: f64) -> Execution {
-        let body =
-            json!({"workflow_id": "install", "deployment_id": "web", "parameters": {"duration_seconds": duration}});
-        let response = self.api_post("/executions", body).await;
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
-    }
-
-    async fn status(&self) -> MaintenanceStatus {
-        let url = format!("{}/api/v3.1/maintenance", self.url);
-        self.http.get(url).basic_auth("admin", Some(PASSWORD)).send().await.unwrap().json().await.unwrap()
-    }
-}
-
-async fn run_cfy(url: &str, password: &str, args: &[&str]) -> Output {
-    let mut command = Command::cargo_bin("cfy").unwrap();
-    command.env("CFY_MANAGER", url).env("CFY_PASSWORD", password).env_remove("CFY_USERNAME").args(args);
-    command.timeout(Duration::from_secs(60));
-    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        stdout(output),
-        stderr(output)
-    );
-}
-
-fn assert_failure(output: &Output, message: &str) {
-    assert_eq!(output.status.code(), Some(1), "stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output));
-    let err = stderr(output);
-    assert!(err.contains(message), "stderr should contain {message:?}:\n{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_prints_the_reference_lines_in_all_three_states() {
@@ -117,7 +32,7 @@ async fn status_prints_the_reference_lines_in_all_three_states() {
     );
     let verbose = stdout(&manager.cfy(&["maintenance-mode", "status", "-v"]).await);
     assert!(verbose.contains("Remaining executions:"), "{verbose}");
-    assert!(verbose.contains(&execution.id.to_string()) && verbose.contains("| started "), "{verbose}");
+    assert!(verbose.contains(&execution.id.to_string()) && verbose.contains("| started |"), "{verbose}");
 
     manager.api_post(&format!("/executions/{}", execution.id), json!({"action": "cancel"})).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -133,7 +48,7 @@ async fn status_prints_the_reference_lines_in_all_three_states() {
         format!(
             "\nMaintenance Mode Status:\n\tStatus:\tactivated\n\tRequested By:\tadmin\n\tActivated At:\t{activated_at}\n\
              \tActivation Requested At:\t{requested}\n\n\
-             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n"
+             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n\n"
         )
     );
     let json: MaintenanceStatus =
@@ -148,7 +63,7 @@ async fn activate_without_wait_then_304_then_deactivate_twice() {
     assert_success(&activate);
     assert_eq!(
         stdout(&activate),
-        "Entering maintenance mode...\nRun 'cfy maintenance-mode status' to check the maintenance mode's status.\n"
+        "Entering maintenance mode...\nRun 'cfy maintenance-mode status' to check the maintenance mode's status.\n\n"
     );
     let status = manager.status().await;
     assert_eq!((status.status, status.reason.as_str()), (MaintenanceState::Activated, "kernel upgrade"));
@@ -244,39 +159,68 @@ async fn wrong_password_and_unreachable_manager_are_one_clear_line() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn executions_start_list_get_cancel_and_queue_during_maintenance() {
+async fn executions_start_follows_to_the_end_list_get_cancel_and_queue_during_maintenance() {
     let manager = TestManager::spawn().await;
-    let started = manager.cfy(&["executions", "start", "install", "-d", "web", "--duration", "600"]).await;
+    let started = manager.cfy(&["executions", "start", "install", "-d", "web", "-p", "duration_seconds=0.2"]).await;
     assert_success(&started);
-    let line = stdout(&started);
-    assert!(line.starts_with("Executing workflow `install` on deployment `web`: execution `"), "{line}");
-    let id = line.split('`').nth(5).unwrap().to_owned();
+    let lines: Vec<String> = stdout(&started).lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "Executing workflow `install` on deployment `web` [timeout=900 seconds]");
+    assert!(lines[1].ends_with("  CFY <web> Starting 'install' workflow execution"), "{lines:?}");
+    assert!(lines[2].ends_with("  CFY <web> 'install' workflow execution succeeded"), "{lines:?}");
+    assert_eq!(lines[3], "Finished executing workflow install on deployment web");
+    let finished = lines[4].split(' ').nth(5).unwrap().to_owned();
 
+    let running = manager.start(LONG).await;
+    let id = running.id.to_string();
     let list = stdout(&manager.cfy(&["executions", "list"]).await);
-    assert!(list.starts_with("Executions:\n") && list.contains(&id) && list.contains("| started "), "{list}");
+    assert!(list.starts_with("Listing all executions...\n\nExecutions:\n"), "{list}");
+    assert!(list.contains(&id) && list.contains("| completed |") && list.contains("|  started  |"), "{list}");
+    assert!(list.ends_with("\nShowing 2 of 2 executions\n"), "{list}");
+    assert!(list.find(&finished) < list.find(&id), "oldest first, as Cloudify's client sorts: {list}");
     let json: serde_json::Value =
-        serde_json::from_str(&stdout(&manager.cfy(&["executions", "list", "--json"]).await)).unwrap();
+        serde_json::from_str(&stdout(&manager.cfy(&["executions", "list", "--descending", "--json"]).await)).unwrap();
     assert_eq!(json["items"][0]["id"], id.as_str());
     let get = stdout(&manager.cfy(&["executions", "get", &id]).await);
-    assert!(get.contains("status:\tstarted") && get.contains("\"duration_seconds\":600.0"), "{get}");
+    assert!(get.starts_with(&format!("Retrieving execution {id}\n\nExecution:\n")), "{get}");
+    assert!(get.ends_with("Execution Parameters:\n\tduration_seconds:     600.0\n\n"), "{get}");
 
     let cancel = manager.cfy(&["executions", "cancel", &id]).await;
     assert_success(&cancel);
     assert_eq!(
         stdout(&cancel),
-        format!("A cancel request for execution {id} has been sent. To track the execution's status, use:\ncfy executions get {id}\n")
+        format!("Cancelling execution {id}\nA cancel request for execution {id} has been sent. To track the execution's status, use:\ncfy executions get {id}\n")
     );
+
+    let waiting = manager.start(LONG).await;
+    let timed_out =
+        manager.cfy(&["executions", "start", "install", "-d", "web", "--duration", "600", "--timeout", "0"]).await;
+    assert_eq!(timed_out.status.code(), Some(1));
+    assert_eq!(stderr(&timed_out), "", "the reason is on stdout, as Cloudify's client prints it");
+    assert!(stdout(&timed_out).contains("was instructed to wait up to 0 seconds for its completion."));
+    let still_running = stdout(&timed_out).split("cfy executions cancel ").nth(1).unwrap()[..36].to_owned();
+    for id in [waiting.id.to_string(), still_running] {
+        manager.api_post(&format!("/executions/{id}"), json!({"action": "force-cancel"})).await;
+    }
 
     manager.api_post("/maintenance/activate", json!({})).await;
     let refused = manager.cfy(&["executions", "start", "install", "-d", "web"]).await;
     assert_failure(&refused, "Your request was rejected since the manager is currently in maintenance mode");
     let queued = manager.cfy(&["executions", "start", "install", "-d", "web", "--queue"]).await;
     assert_success(&queued);
-    assert!(stdout(&queued).contains("was queued"), "{}", stdout(&queued));
+    assert!(stdout(&queued).ends_with("\nExecution is being queued. It will automatically start when possible.\n"));
     let gated = manager.cfy(&["executions", "list"]).await;
     assert_failure(&gated, "maintenance mode");
     let bad_id = manager.cfy(&["executions", "get", "not-a-uuid"]).await;
     assert_eq!(bad_id.status.code(), Some(2), "clap rejects it before any request");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_refuses_bad_parameters_naming_them() {
+    let manager = TestManager::spawn().await;
+    let bad = manager.cfy(&["executions", "start", "install", "-d", "web", "-p", "duration_seconds=soon"]).await;
+    assert_failure(&bad, "parameters.duration_seconds");
+    let malformed = manager.cfy(&["executions", "start", "install", "-d", "web", "-p", "novalue"]).await;
+    assert_failure(&malformed, "the expected format is: 'key1=value1;key2=value2'");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -28,6 +28,10 @@ pub struct VersionInfo {
     pub version: String,
     /// The API version (`v3.1`).
     pub api_version: String,
+    /// `community`, which Cloudify's client shows in `cfy --version`.
+    pub edition: String,
+    /// The Cloudify release whose client and REST API this manager is compatible with.
+    pub cloudify_version: String,
 }
 
 /// Body of `GET /status`.

@@ -8,6 +8,9 @@ use uuid::Uuid;
 
 use crate::time::{empty_if_none, Timestamp};
 
+mod create;
+pub use create::CreateExecution;
+
 /// How long an execution "works" when the request does not say.
 pub const DEFAULT_DURATION_SECONDS: f64 = 5.0;
 /// The longest an execution may be asked to run: a week.
@@ -193,8 +196,9 @@ pub enum ExecutionAction {
     /// Stop the execution; it ends `cancelled`.
     #[serde(rename = "cancel")]
     Cancel,
-    /// Stop it at once, whatever it is doing; it ends `cancelled`.
-    #[serde(rename = "force-cancel")]
+    /// Stop it at once, whatever it is doing; it ends `cancelled`. Cloudify's
+    /// `kill` (stop the workflow and everything it started) is the same here.
+    #[serde(rename = "force-cancel", alias = "kill")]
     ForceCancel,
 }
 

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cloudify;
 pub mod error;
 pub mod execution;
 pub mod maintenance;

@@ -1,57 +1,136 @@
 //! `/executions`: list, get, create, cancel.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
+use serde_json::Value;
 use shared::api::ListResponse;
-use shared::execution::ExecutionActionRequest;
-use shared::{Execution, NewExecution};
+use shared::cloudify::ExecutionView;
+use shared::execution::{CreateExecution, ExecutionActionRequest};
+use shared::Execution;
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiPath, AppError};
 use crate::gate::Bypass;
-use crate::routes::{list_response, parse_id, ListQuery};
+use crate::routes::query::CloudifyQuery;
+use crate::routes::{list_response, parse_id};
 use crate::state::AppState;
-use crate::store::executions as store;
+use crate::store::executions::{self as store, Listing, SortKey};
 
-/// Executions, newest first.
-#[utoipa::path(get, path = "/executions", tag = "executions", params(ListQuery),
-    responses((status = 200, body = ListResponse<Execution>), (status = 400, body = shared::ApiError),
+/// Query parameters Cloudify's client sends that change nothing here: one
+/// tenant (so "all tenants" is the same), no system workflows.
+fn harmless(name: &str, _value: &str) -> bool {
+    matches!(name, "_include_system_workflows" | "_all_tenants")
+}
+
+/// Executions, newest first (or as `_sort` says). Cloudify's `_include=a,b`
+/// returns only those fields of each item.
+#[utoipa::path(get, path = "/executions", tag = "executions",
+    params(
+        ("_size" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 1000)", minimum = 1, maximum = 1000),
+        ("_offset" = Option<u64>, Query, description = "How many to skip (default 0)"),
+        ("_sort" = Option<String>, Query, pattern = r"^-?(created_at|started_at|ended_at|id|workflow_id|deployment_id|status|created_by)$",
+         description = "A sort key, `-` for descending (repeat for more keys); default: newest first"),
+        ("deployment_id" = Option<String>, Query, description = "Only this deployment's executions"),
+    ),
+    responses((status = 200, body = ListResponse<ExecutionView>), (status = 400, body = shared::ApiError),
               (status = 401, body = shared::ApiError), (status = 503, body = shared::ApiError)))]
 pub async fn list(
     State(state): State<AppState>,
     _user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<ListResponse<Execution>>, AppError> {
-    let (size, offset) = ListQuery::paging(query)?;
-    let (items, total) = state.reader.read(move |conn| store::page(conn, size, offset)).await?;
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ListResponse<Value>>, AppError> {
+    let mut query = CloudifyQuery::parse(raw.as_deref())?;
+    let (size, offset) = query.take_paging()?;
+    let order = query.take_sort(SortKey::parse, SORT_KEYS)?;
+    let fields = Fields::take(&mut query)?;
+    let deployment_id = query.take_one("deployment_id")?;
+    query.finish(harmless)?;
+    let listing = Listing { size, offset, order, deployment_id };
+    let (items, total) = state.reader.read(move |conn| store::list(conn, &listing)).await?;
+    let items = items.into_iter().map(|execution| fields.select(execution)).collect::<Result<_, _>>()?;
     Ok(Json(list_response(items, total, size, offset)))
 }
 
-/// One execution.
+/// The sort keys, for messages.
+const SORT_KEYS: &str =
+    "`created_at`, `started_at`, `ended_at`, `id`, `workflow_id`, `deployment_id`, `status`, `created_by`";
+
+/// Cloudify's `_include`: which fields of an execution to return (all if empty).
+struct Fields(Vec<String>);
+
+impl Fields {
+    fn take(query: &mut CloudifyQuery) -> Result<Self, AppError> {
+        let names = query.take_list("_include");
+        if let Some(unknown) = names.iter().find(|name| !EXECUTION_FIELDS.contains(&name.as_str())) {
+            return Err(AppError::BadRequest(format!(
+                "_include: executions have no field `{unknown}`; they have {}",
+                EXECUTION_FIELDS.join(", ")
+            )));
+        }
+        Ok(Self(names))
+    }
+
+    fn select(&self, execution: Execution) -> Result<Value, AppError> {
+        let view = serde_json::to_value(ExecutionView::from(execution))
+            .map_err(|error| AppError::Internal(format!("serializing an execution: {error}")))?;
+        Ok(match view {
+            Value::Object(mut object) if !self.0.is_empty() => {
+                object.retain(|name, _| self.0.iter().any(|wanted| wanted == name));
+                Value::Object(object)
+            }
+            view => view,
+        })
+    }
+}
+
+/// Every field of an execution as the API returns it ([`ExecutionView`]).
+const EXECUTION_FIELDS: [&str; 16] = [
+    "id",
+    "workflow_id",
+    "deployment_id",
+    "status",
+    "parameters",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "created_by",
+    "error",
+    "status_display",
+    "is_dry_run",
+    "blueprint_id",
+    "scheduled_for",
+    "visibility",
+    "tenant_name",
+];
+
+/// One execution; Cloudify's `_include=a,b` returns only those fields.
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions",
     params(("id" = Uuid, Path, description = "The execution's id")),
-    responses((status = 200, body = Execution), (status = 400, body = shared::ApiError),
+    responses((status = 200, body = ExecutionView), (status = 400, body = shared::ApiError),
               (status = 404, body = shared::ApiError), (status = 503, body = shared::ApiError)))]
 pub async fn get(
     State(state): State<AppState>,
     _user: CurrentUser,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Execution>, AppError> {
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, AppError> {
     let id = parse_id("an execution", &id)?;
-    state
+    let mut query = CloudifyQuery::parse(raw.as_deref())?;
+    let fields = Fields::take(&mut query)?;
+    query.finish(harmless)?;
+    let execution = state
         .reader
         .read(move |conn| store::get(conn, id))
         .await?
-        .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("Requested execution `{id}` was not found")))
+        .ok_or_else(|| AppError::NotFound(format!("Requested execution `{id}` was not found")))?;
+    Ok(Json(fields.select(execution)?))
 }
 
 /// Starts an execution — or, during maintenance, queues it (`queue: true`) or refuses it (503).
-#[utoipa::path(post, path = "/executions", tag = "executions", request_body = NewExecution,
+#[utoipa::path(post, path = "/executions", tag = "executions", request_body = CreateExecution,
     responses(
-        (status = 201, body = Execution, description = "Started, or queued during maintenance"),
+        (status = 201, body = ExecutionView, description = "Started, or queued during maintenance"),
         (status = 400, body = shared::ApiError), (status = 401, body = shared::ApiError),
         (status = 413, body = shared::ApiError),
         (status = 503, body = shared::ApiError, description = "`entering_maintenance_mode` or `maintenance_mode_active`"),
@@ -60,18 +139,20 @@ pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     Bypass(bypass): Bypass,
-    ApiJson(new): ApiJson<NewExecution>,
-) -> Result<(StatusCode, Json<Execution>), AppError> {
-    new.validate().map_err(|problem| AppError::BadRequest(format!("Invalid request body: {problem}")))?;
+    ApiJson(body): ApiJson<CreateExecution>,
+) -> Result<(StatusCode, Json<ExecutionView>), AppError> {
+    let invalid = |problem| AppError::BadRequest(format!("Invalid request body: {problem}"));
+    let new = body.into_new().map_err(invalid)?;
+    new.validate().map_err(invalid)?;
     let execution = state.engine.create_execution(new, user.username, bypass).await?;
     tracing::info!(id = %execution.id, status = %execution.status, workflow = %execution.workflow_id, "execution created");
-    Ok((StatusCode::CREATED, Json(execution)))
+    Ok((StatusCode::CREATED, Json(execution.into())))
 }
 
-/// Cancels (`cancel`) or force-cancels (`force-cancel`) an execution.
+/// Cancels (`cancel`) or force-cancels (`force-cancel`; Cloudify's `kill` is the same here) an execution.
 #[utoipa::path(post, path = "/executions/{id}", tag = "executions", request_body = ExecutionActionRequest,
     params(("id" = Uuid, Path, description = "The execution's id")),
-    responses((status = 200, body = Execution), (status = 400, body = shared::ApiError),
+    responses((status = 200, body = ExecutionView), (status = 400, body = shared::ApiError),
               (status = 404, body = shared::ApiError),
               (status = 409, body = shared::ApiError, description = "The execution has already ended")))]
 pub async fn act(
@@ -79,7 +160,7 @@ pub async fn act(
     _user: CurrentUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ExecutionActionRequest>,
-) -> Result<Json<Execution>, AppError> {
+) -> Result<Json<ExecutionView>, AppError> {
     let id = parse_id("an execution", &id)?;
-    Ok(Json(state.engine.act(id, request).await?))
+    Ok(Json(state.engine.act(id, request).await?.into()))
 }

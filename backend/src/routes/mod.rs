@@ -1,8 +1,11 @@
 //! The REST API (SPEC §2), its OpenAPI document, and the admin panel's files.
 
+pub mod cloudify;
 pub mod executions;
 pub mod maintenance;
+pub mod query;
 pub mod system;
+pub mod tenant;
 pub mod tokens;
 
 use std::sync::LazyLock;
@@ -33,6 +36,7 @@ use crate::state::AppState;
         (name = "maintenance", description = "The maintenance-mode gate"),
         (name = "executions", description = "Workflow executions"),
         (name = "system", description = "Never gated"),
+        (name = "cloudify", description = "What Cloudify's own client (`cfy`) asks besides the rest: discovery and events"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +82,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::openapi_json))
         .routes(routes!(tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(cloudify::provider_context))
+        .routes(routes!(cloudify::managers))
+        .routes(routes!(cloudify::brokers))
+        .routes(routes!(cloudify::db_nodes))
+        .routes(routes!(cloudify::events))
         .fallback(not_found);
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, api)
 }

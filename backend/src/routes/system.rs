@@ -8,10 +8,16 @@ use shared::api::{ServerStatus, VersionInfo};
 
 use crate::state::AppState;
 
-/// The manager's and the API's versions.
+/// The manager's and the API's versions, and the Cloudify release it is
+/// compatible with. Also served at `/api/version`, where Cloudify's client asks.
 #[utoipa::path(get, path = "/version", tag = "system", security(()), responses((status = 200, body = VersionInfo)))]
 pub async fn version() -> Json<VersionInfo> {
-    Json(VersionInfo { version: env!("CARGO_PKG_VERSION").into(), api_version: "v3.1".into() })
+    Json(VersionInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        api_version: "v3.1".into(),
+        edition: shared::cloudify::EDITION.into(),
+        cloudify_version: shared::cloudify::CLOUDIFY_VERSION.into(),
+    })
 }
 
 /// Whether the manager runs, and its maintenance state, for monitoring.

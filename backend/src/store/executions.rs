@@ -54,18 +54,129 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Execution>, StoreError>
 
 /// A page of executions, newest first, and how many there are in all.
 pub fn page(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Execution>, u64), StoreError> {
-    super::in_one_snapshot(conn, |conn| page_now(conn, size, offset))
+    list(conn, &Listing { size, offset, ..Listing::default() })
 }
 
-fn page_now(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Execution>, u64), StoreError> {
-    let total = super::row_count(conn, "executions")?;
+/// A field executions can be listed by (its wire name is its column's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Creation order (`created_at`; exact, by insertion).
+    CreatedAt,
+    /// `started_at` (not yet started first).
+    StartedAt,
+    /// `ended_at` (not yet ended first).
+    EndedAt,
+    /// `id`.
+    Id,
+    /// `workflow_id`.
+    WorkflowId,
+    /// `deployment_id`.
+    DeploymentId,
+    /// `status`.
+    Status,
+    /// `created_by`.
+    CreatedBy,
+}
+
+impl SortKey {
+    /// Every key, for messages.
+    pub const ALL: [Self; 8] = [
+        Self::CreatedAt,
+        Self::StartedAt,
+        Self::EndedAt,
+        Self::Id,
+        Self::WorkflowId,
+        Self::DeploymentId,
+        Self::Status,
+        Self::CreatedBy,
+    ];
+
+    /// The field's name in the API (and the column's).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::StartedAt => "started_at",
+            Self::EndedAt => "ended_at",
+            Self::Id => "id",
+            Self::WorkflowId => "workflow_id",
+            Self::DeploymentId => "deployment_id",
+            Self::Status => "status",
+            Self::CreatedBy => "created_by",
+        }
+    }
+
+    /// The key named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|key| key.name() == name)
+    }
+
+    /// Creation order is the row order; timestamps are stored as RFC 3339
+    /// text with milliseconds, so their text order is their time order.
+    fn column(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "seq",
+            key => key.name(),
+        }
+    }
+}
+
+/// Which executions to list, in which order, and which page of them.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Page size.
+    pub size: u32,
+    /// How many to skip.
+    pub offset: u64,
+    /// Sort keys, most significant first, each with `true` for descending;
+    /// empty: newest first. Ties keep creation order.
+    pub order: Vec<(SortKey, bool)>,
+    /// Only this deployment's executions.
+    pub deployment_id: Option<String>,
+}
+
+/// A page of executions as `listing` asks, and how many match in all.
+pub fn list(conn: &Connection, listing: &Listing) -> Result<(Vec<Execution>, u64), StoreError> {
+    super::in_one_snapshot(conn, |conn| list_now(conn, listing))
+}
+
+fn list_now(conn: &Connection, listing: &Listing) -> Result<(Vec<Execution>, u64), StoreError> {
     // SQLite integers are signed; an offset beyond i64 just yields nothing.
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions ORDER BY seq DESC LIMIT ?1 OFFSET ?2"))?;
-    let rows = statement.query_map(params![size, offset], raw)?;
-    let items = rows.map(|row| row?.parse()).collect::<Result<_, _>>()?;
+    let offset = i64::try_from(listing.offset).unwrap_or(i64::MAX);
+    let mut order: Vec<String> =
+        listing.order.iter().map(|(key, descending)| format!("{} {}", key.column(), direction(*descending))).collect();
+    let tie = if listing.order.is_empty() { "seq DESC" } else { "seq" };
+    order.push(tie.to_owned());
+    let order = order.join(", ");
+    let (total, rows) = match &listing.deployment_id {
+        None => {
+            let total = super::row_count(conn, "executions")?;
+            let mut statement =
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions ORDER BY {order} LIMIT ?1 OFFSET ?2"))?;
+            let rows = statement.query_map(params![listing.size, offset], raw)?.collect::<Result<Vec<_>, _>>()?;
+            (total, rows)
+        }
+        Some(deployment) => {
+            let total: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM executions WHERE deployment_id = ?1")?
+                .query_row([deployment], |row| row.get(0))?;
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM executions WHERE deployment_id = ?3 ORDER BY {order} LIMIT ?1 OFFSET ?2"
+            ))?;
+            let rows =
+                statement.query_map(params![listing.size, offset, deployment], raw)?.collect::<Result<Vec<_>, _>>()?;
+            (total, rows)
+        }
+    };
+    let items = rows.into_iter().map(RawExecution::parse).collect::<Result<_, _>>()?;
     Ok((items, u64::try_from(total).unwrap_or_default()))
+}
+
+fn direction(descending: bool) -> &'static str {
+    if descending {
+        "DESC"
+    } else {
+        "ASC"
+    }
 }
 
 /// Every execution whose status is one of `statuses`, in creation order.

@@ -26,6 +26,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0003_row_counts.sql")),
         M::up(include_str!("../../migrations/0004_epoch.sql")),
         M::up(include_str!("../../migrations/0005_credential_changes.sql")),
+        M::up(include_str!("../../migrations/0006_executions_by_deployment.sql")),
     ])
 });
 

@@ -54,7 +54,9 @@ async fn activate(client: &Client, wait: bool, timeout: Option<u64>, reason: Opt
     };
     if !wait {
         if !already {
+            // The reference ends the hint with its own "\n": an empty line follows.
             println!("{}", output::RUN_STATUS_HINT);
+            println!();
         }
         return Ok(());
     }

@@ -1,0 +1,96 @@
+//! What the CLI tests share: a real manager on 127.0.0.1:0 and ways to run
+//! our `cfy` against it and read what it printed.
+#![allow(dead_code)] // Each test binary uses its own part of this.
+
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use manager::config::Config;
+use manager::Manager;
+use serde_json::json;
+use shared::{Execution, MaintenanceStatus};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "cli test password";
+pub const LONG: f64 = 600.0;
+
+pub struct TestManager {
+    pub url: String,
+    pub http: reqwest::Client,
+    _data: TempDir,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl TestManager {
+    pub async fn spawn() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            dist: "/nonexistent".into(),
+            admin_password: Some(PASSWORD.into()),
+            ..Config::local(data.path().to_owned())
+        };
+        let manager = Manager::open(&config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(manager.serve(listener, stop.clone()));
+        Self { url, http: reqwest::Client::new(), _data: data, _stop: stop.drop_guard() }
+    }
+
+    /// Runs `cfy` with this manager and the admin's credentials.
+    pub async fn cfy(&self, args: &[&str]) -> Output {
+        run_cfy(&self.url, PASSWORD, args).await
+    }
+
+    pub async fn api_post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        let url = format!("{}/api/v3.1{path}", self.url);
+        self.http.post(url).basic_auth("admin", Some(PASSWORD)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn start(&self, duration: f64) -> Execution {
+        let body =
+            json!({"workflow_id": "install", "deployment_id": "web", "parameters": {"duration_seconds": duration}});
+        let response = self.api_post("/executions", body).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn status(&self) -> MaintenanceStatus {
+        let url = format!("{}/api/v3.1/maintenance", self.url);
+        self.http.get(url).basic_auth("admin", Some(PASSWORD)).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+pub async fn run_cfy(url: &str, password: &str, args: &[&str]) -> Output {
+    let mut command = Command::cargo_bin("cfy").unwrap();
+    command.env("CFY_MANAGER", url).env("CFY_PASSWORD", password).env_remove("CFY_USERNAME").args(args);
+    command.timeout(Duration::from_secs(60));
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+pub fn assert_failure(output: &Output, message: &str) {
+    assert_eq!(output.status.code(), Some(1), "stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output));
+    let err = stderr(output);
+    assert!(err.contains(message), "stderr should contain {message:?}:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+}
