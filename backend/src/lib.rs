@@ -17,6 +17,7 @@ pub mod state;
 pub mod store;
 pub mod users;
 pub mod worker;
+pub mod workflows;
 
 #[cfg(test)]
 mod test_support;
