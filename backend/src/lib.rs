@@ -10,6 +10,7 @@ pub mod events;
 pub mod executions;
 pub mod gate;
 pub mod maintenance;
+pub mod process;
 pub mod routes;
 pub mod security_headers;
 pub mod server;
