@@ -10,6 +10,7 @@ pub mod events;
 pub mod executions;
 pub mod gate;
 pub mod maintenance;
+pub mod process;
 pub mod routes;
 pub mod security_headers;
 pub mod server;
@@ -17,6 +18,7 @@ pub mod state;
 pub mod store;
 pub mod users;
 pub mod worker;
+pub mod workflows;
 
 #[cfg(test)]
 mod test_support;
