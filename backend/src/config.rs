@@ -38,6 +38,15 @@ pub struct Config {
     #[arg(long, env = "MANAGER_MAX_CONNECTIONS", default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(16..))]
     pub max_connections: u32,
+    /// The workflow catalog: every executable file here is a workflow, its id
+    /// the file name without extension (read again on every use).
+    #[arg(long, env = "MANAGER_WORKFLOWS", default_value = "workflows", value_name = "DIR")]
+    pub workflows: PathBuf,
+    /// How long a cancelled workflow may take to exit after SIGTERM before its
+    /// process group gets SIGKILL (seconds).
+    #[arg(long, env = "MANAGER_CANCEL_GRACE_SECONDS", default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub cancel_grace_seconds: u64,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -73,6 +82,8 @@ impl Config {
             queue_capacity: 2048,
             request_head_timeout_seconds: 10,
             max_connections: 10_000,
+            workflows: PathBuf::from("workflows"),
+            cancel_grace_seconds: 30,
             admin_password: None,
         }
     }
@@ -91,6 +102,11 @@ impl Config {
     /// How many jobs may wait for each database thread.
     pub fn queue_capacity(&self) -> usize {
         usize::try_from(self.queue_capacity).unwrap_or(usize::MAX)
+    }
+
+    /// How long a cancel waits between SIGTERM and SIGKILL.
+    pub fn cancel_grace(&self) -> Duration {
+        Duration::from_secs(self.cancel_grace_seconds)
     }
 
     /// How long new tokens stay valid.

@@ -26,6 +26,9 @@ pub enum AppError {
     /// 400: the request is malformed; the message names the field.
     #[error("{0}")]
     BadRequest(String),
+    /// 400 `unknown_workflow`: the workflow is not in the catalog.
+    #[error("{0}")]
+    UnknownWorkflow(String),
     /// 401.
     #[error("{0}")]
     Unauthorized(String),
@@ -62,6 +65,7 @@ impl AppError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::UnknownWorkflow(_) => ErrorCode::UnknownWorkflow,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,

@@ -3,6 +3,7 @@
 //! each execution as it changes (`execution`), so pages stay live.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,35 @@ use futures_util::stream::{self, Stream, StreamExt};
 use shared::MaintenanceStatus;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::auth::StreamUser;
+use crate::auth::{CurrentUser, StreamUser};
 use crate::error::AppError;
 use crate::state::AppState;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// When an event stream of `user` must end: on shutdown (so graceful
+/// shutdown does not wait for idle clients), when its token expires (the
+/// client's reconnect is then refused with 401), and when its credentials
+/// stop working (revoked, new password, user removed).
+pub fn stream_end(state: &AppState, user: CurrentUser) -> impl Future<Output = ()> + Send + 'static {
+    let expiry = user.expires_at.map(|at| (at.as_datetime() - chrono::Utc::now()).to_std().unwrap_or_default());
+    let expired = async move {
+        match expiry {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
+        }
+    };
+    let revoked = Arc::clone(&state.auth).until_revoked(user);
+    let shutdown = state.shutdown.clone().cancelled_owned();
+    async move {
+        tokio::select! {
+            () = expired => {}
+            () = revoked => {}
+            () = shutdown => {}
+        }
+    }
+}
 
 /// Streams `status` events.
 #[utoipa::path(
@@ -66,22 +90,6 @@ pub async fn events(
             Err(_lagged) => Some(Event::default().event("executions-lagged").data("reload the list")),
         })
     });
-    // A stream ends when its token expires, so an expired session cannot keep
-    // listening; the client's reconnect is then refused with 401.
-    let expiry = user.expires_at.map(|at| (at.as_datetime() - chrono::Utc::now()).to_std().unwrap_or_default());
-    let expired = async move {
-        match expiry {
-            Some(left) => tokio::time::sleep(left).await,
-            None => std::future::pending().await,
-        }
-    };
-    // It also ends when its credentials stop working (revoked, new password,
-    // user removed), so a revocation takes effect on open streams too.
-    let revoked = Arc::clone(&state.auth).until_revoked(user);
-    let events = stream::select(status_events, execution_events)
-        .map(Ok)
-        .take_until(state.shutdown.cancelled_owned())
-        .take_until(expired)
-        .take_until(revoked);
+    let events = stream::select(status_events, execution_events).map(Ok).take_until(stream_end(&state, user));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

@@ -7,11 +7,12 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod events;
-pub mod executions;
 pub mod gate;
 pub mod maintenance;
+pub mod output;
 pub mod process;
 pub mod routes;
+pub mod runner;
 pub mod security_headers;
 pub mod server;
 pub mod state;
@@ -55,6 +56,7 @@ pub struct Manager {
     state: AppState,
     router: Router,
     limits: server::Limits,
+    cancel_grace: std::time::Duration,
 }
 
 impl Manager {
@@ -68,10 +70,18 @@ impl Manager {
         let auth_db = Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?;
         let auth = Arc::new(Auth::new(auth_db, config.token_ttl()));
         auth::revocation::watch(Arc::downgrade(&auth));
-        let engine = Engine::recover(writer, capacity)?;
-        let state = AppState { engine, reader, auth, shutdown: CancellationToken::new() };
+        let catalog = workflows::Catalog::new(&config.workflows);
+        let output = output::OutputLog::new(Db::new(store::open_reader(&config.data_dir)?, "output", capacity)?);
+        let runner = runner::RunnerConfig {
+            catalog: catalog.clone(),
+            data_dir: config.data_dir.clone(),
+            cancel_grace: config.cancel_grace(),
+            output,
+        };
+        let engine = Engine::recover(writer, capacity, runner)?;
+        let state = AppState { engine, reader, auth, catalog, shutdown: CancellationToken::new() };
         let router = router(state.clone(), &config.dist);
-        Ok(Self { state, router, limits: config.connection_limits() })
+        Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace() })
     }
 
     /// The shared state (tests look at the engine directly).
@@ -94,9 +104,22 @@ impl Manager {
             stop.cancelled().await;
             streams.cancel();
         });
-        server::serve(listener, self.router, self.limits, shutdown).await
+        let served = server::serve(listener, self.router, self.limits, shutdown).await;
+        // No workflow outlives its manager (SPEC §9): end them as a cancel
+        // would, and record them failed with the reason.
+        let reason = "The manager was stopped while this execution was running: its workflow was terminated \
+                      and the execution marked failed."
+            .to_owned();
+        let left = self.state.engine.stop_executions(reason, self.cancel_grace + STOP_MARGIN).await;
+        if left > 0 {
+            tracing::error!(left, "some executions did not end in time; their processes die with the manager");
+        }
+        served
     }
 }
+
+/// Time for stopped executions' ends to be recorded, beyond the cancel grace.
+const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The whole HTTP surface: API (gated), then the admin panel with an SPA fallback.
 pub fn router(state: AppState, dist: &Path) -> Router {

@@ -20,12 +20,13 @@ use shared::{
 };
 use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::executions::Runner;
+use crate::output::{OutputBatch, OutputLog};
+use crate::process::{self, ProcessEnd, ProcessIdentity};
+use crate::runner::{Request, Runner, RunnerConfig};
 use crate::store::maintenance::{self as maintenance_store, MaintenanceRecord};
-use crate::store::{executions as execution_store, StoreError};
+use crate::store::{events as event_store, executions as execution_store, StoreError};
 use crate::worker::{Worker, WorkerError};
 
 /// How many status changes a slow event subscriber may fall behind before it
@@ -115,15 +116,19 @@ struct Core {
 
 struct Active {
     execution: Execution,
-    cancel: CancellationToken,
+    /// What the execution's runner is asked to do.
+    requests: watch::Sender<Request>,
 }
+
+/// How long start-up waits for a killed process group of a previous run to go.
+const KILLED_GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Engine {
     /// Loads the state from `conn`, recovers from an unclean stop (running
     /// executions become `failed`; `activating` with nothing left completes),
     /// and returns the engine. Must be called inside a tokio runtime.
     /// At most `capacity` operations wait for the engine's thread.
-    pub fn recover(conn: Connection, capacity: usize) -> Result<Arc<Self>, StoreError> {
+    pub fn recover(conn: Connection, capacity: usize, runner: RunnerConfig) -> Result<Arc<Self>, StoreError> {
         let mut core = Core { record: MaintenanceRecord::default(), conn, active: Vec::new(), outbox: Vec::new() };
         let epoch = core.recover()?;
         let status = Arc::new(core.status());
@@ -136,7 +141,7 @@ impl Engine {
             core: Mutex::new(core),
             worker,
             state_now,
-            runner: Runner::new(engine.clone(), Handle::current()),
+            runner: Runner::new(engine.clone(), Handle::current(), runner),
             snapshot,
             changes,
             execution_changes,
@@ -203,10 +208,52 @@ impl Engine {
         self.with_core(move |core, _| core.act(id, request.action)).await?
     }
 
-    /// Records that a running execution ended; the moment the last remaining
-    /// one ends, `activating` becomes `activated`.
-    pub async fn finish(self: &Arc<Self>, id: Uuid, outcome: ExecutionStatus) -> Result<(), EngineError> {
-        self.with_core(move |core, _| core.finish(id, outcome)).await?
+    /// Records that a running execution ended, with the last lines of its
+    /// output, in one transaction; the moment the last remaining one ends,
+    /// `activating` becomes `activated`.
+    pub async fn finish(
+        self: &Arc<Self>,
+        id: Uuid,
+        end: ProcessEnd,
+        tail: Arc<OutputBatch>,
+    ) -> Result<(), EngineError> {
+        self.with_core(move |core, _| core.finish(id, end, &tail)).await?
+    }
+
+    /// Records the process group running execution `id`, for start-up after a crash.
+    pub async fn record_process(self: &Arc<Self>, id: Uuid, identity: ProcessIdentity) -> Result<(), EngineError> {
+        self.with_core(move |core, _| execution_store::set_process(&core.conn, id, identity.pgid, identity.start_time))
+            .await??;
+        Ok(())
+    }
+
+    /// Where executions' output goes (stored, then announced live).
+    pub fn output(&self) -> &OutputLog {
+        self.runner.output()
+    }
+
+    /// The manager is stopping: ends every running execution as a cancel
+    /// would, recording it `failed` with `reason`, and waits at most `within`
+    /// for their ends to be recorded. Returns how many had not ended by then.
+    pub async fn stop_executions(self: &Arc<Self>, reason: String, within: std::time::Duration) -> usize {
+        let running = {
+            let core = self.core.lock().unwrap_or_else(PoisonError::into_inner);
+            for active in &core.active {
+                active.requests.send_replace(Request::Shutdown(reason.clone()));
+            }
+            core.active.len()
+        };
+        if running > 0 {
+            tracing::info!(running, "stopping the running executions");
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = self.core.lock().unwrap_or_else(PoisonError::into_inner).active.len();
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     async fn change(
@@ -317,8 +364,9 @@ impl Core {
         let interrupted = execution_store::with_status(&tx, &INTERRUPTED)?;
         for mut execution in interrupted {
             tracing::warn!(id = %execution.id, status = %execution.status, "marking an interrupted execution failed");
+            let killed = kill_leftovers(&tx, execution.id)?;
             execution.error = format!(
-                "The manager stopped while this execution was {}; it was marked failed when the manager started again at {now}.",
+                "The manager stopped while this execution was {}; it was marked failed when the manager started again at {now}.{killed}",
                 execution.status
             );
             execution.status = ExecutionStatus::Failed;
@@ -421,15 +469,15 @@ impl Core {
     }
 
     fn run(&mut self, execution: Execution, runner: &Runner) {
-        let cancel = CancellationToken::new();
-        runner.start(&execution, cancel.clone());
-        self.active.push(Active { execution, cancel });
+        let (requests, receiver) = watch::channel(Request::Run);
+        runner.start(&execution, receiver);
+        self.active.push(Active { execution, requests });
     }
 
     fn act(&mut self, id: Uuid, action: ExecutionAction) -> Result<Execution, EngineError> {
-        let requested = match action {
-            ExecutionAction::Cancel => ExecutionStatus::Cancelling,
-            ExecutionAction::ForceCancel => ExecutionStatus::ForceCancelling,
+        let (requested, request) = match action {
+            ExecutionAction::Cancel => (ExecutionStatus::Cancelling, Request::Cancel),
+            ExecutionAction::ForceCancel => (ExecutionStatus::ForceCancelling, Request::ForceCancel),
         };
         if let Some(active) = self.active.iter_mut().find(|active| active.execution.id == id) {
             // A force-cancel is not softened by a later plain cancel.
@@ -440,7 +488,14 @@ impl Core {
                 self.outbox.push(execution.clone());
                 active.execution = execution;
             }
-            active.cancel.cancel();
+            active.requests.send_if_modified(|current| {
+                let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_));
+                let change = !softer && *current != request;
+                if change {
+                    *current = request;
+                }
+                change
+            });
             return Ok(active.execution.clone());
         }
         let Some(mut execution) = execution_store::get(&self.conn, id)? else {
@@ -457,16 +512,18 @@ impl Core {
         Ok(execution)
     }
 
-    fn finish(&mut self, id: Uuid, outcome: ExecutionStatus) -> Result<(), EngineError> {
+    fn finish(&mut self, id: Uuid, end: ProcessEnd, tail: &OutputBatch) -> Result<(), EngineError> {
         let Some(position) = self.active.iter().position(|active| active.execution.id == id) else {
             return Ok(());
         };
         let now = Timestamp::now();
         let mut execution = self.active[position].execution.clone();
-        execution.status = outcome;
+        execution.status = end.status;
+        execution.error = end.error;
         execution.ended_at = Some(now);
         let mut record = self.record.clone();
         let tx = self.conn.transaction()?;
+        event_store::append(&tx, id, tail.first, &tail.events)?;
         execution_store::update(&tx, &execution)?;
         if record.status == MaintenanceState::Activating && self.active.len() == 1 {
             complete_activation(&tx, &mut record, now)?;
@@ -476,6 +533,30 @@ impl Core {
         self.record = record;
         self.outbox.push(execution);
         Ok(())
+    }
+}
+
+/// Kills what is left of execution `id`'s processes from a previous run
+/// (after a crash the parent-death signal took only the direct child), if
+/// that group is still the one recorded; says what was done, for the error.
+fn kill_leftovers(conn: &Connection, id: Uuid) -> Result<String, StoreError> {
+    let Some((pgid, start_time)) = execution_store::process_of(conn, id)? else {
+        return Ok(String::new());
+    };
+    match process::kill_group_if_same(ProcessIdentity { pgid, start_time }) {
+        Ok(true) => {
+            let deadline = std::time::Instant::now() + KILLED_GROUP_WAIT;
+            while !process::group_gone(pgid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            tracing::warn!(%id, pgid, "killed the processes an interrupted execution left running");
+            Ok(format!(" Its processes (group {pgid}) were still running and were killed."))
+        }
+        Ok(false) => Ok(String::new()),
+        Err(error) => {
+            tracing::error!(%id, pgid, %error, "could not check the process group of an interrupted execution");
+            Ok(format!(" Its process group {pgid} could not be checked: {error}."))
+        }
     }
 }
 
@@ -542,7 +623,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(300));
             other.execute_batch("COMMIT").unwrap();
         });
-        let engine = Engine::recover(conn, 16).expect("recovery waits for the other writer");
+        let engine = Engine::recover(conn, 16, crate::test_support::runner_config(dir.path()))
+            .expect("recovery waits for the other writer");
         committer.join().unwrap();
 
         let conn = open_reader(dir.path()).unwrap();

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Auth;
 use crate::maintenance::Engine;
 use crate::store::Db;
+use crate::workflows::Catalog;
 
 /// The application state: cheap to clone, all `Arc`s inside.
 #[derive(Clone)]
@@ -17,6 +18,8 @@ pub struct AppState {
     pub reader: Db,
     /// Credentials: users, tokens, failed sign-ins.
     pub auth: Arc<Auth>,
+    /// The workflows executions can run (read from its directory on each use).
+    pub catalog: Catalog,
     /// Fires on shutdown, so endless responses (event streams) end and the
     /// server can stop gracefully.
     pub shutdown: CancellationToken,

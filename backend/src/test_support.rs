@@ -18,3 +18,16 @@ pub fn execution(status: ExecutionStatus, parameters: serde_json::Value) -> Exec
         error: String::new(),
     }
 }
+
+/// What the engine needs to run executions: the shipped workflows, output
+/// stored in `data_dir`'s database (already migrated).
+pub fn runner_config(data_dir: &std::path::Path) -> crate::runner::RunnerConfig {
+    let conn = crate::store::open_reader(data_dir).expect("output connection");
+    let db = crate::store::Db::new(conn, "output", 16).expect("output thread");
+    crate::runner::RunnerConfig {
+        catalog: crate::workflows::Catalog::new(crate::workflows::EXAMPLES),
+        data_dir: data_dir.to_owned(),
+        cancel_grace: std::time::Duration::from_secs(1),
+        output: crate::output::OutputLog::new(db),
+    }
+}

@@ -10,20 +10,15 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+pub use shared::api::Workflow;
+
+/// The example workflows shipped in the repository (`workflows/`): what the
+/// tests and the bench run.
+pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../workflows");
 
 /// How much of a program is read to find its description: a header comment
 /// sits at the top, and a large binary must not be read whole.
 pub const DESCRIPTION_READ_LIMIT: u64 = 4096;
-
-/// One workflow as `GET /workflows` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Workflow {
-    /// The file name without extension (`install` for `install.sh`).
-    pub id: String,
-    /// The file's first comment line, `""` if it has none.
-    pub description: String,
-}
 
 /// Why the catalog could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -57,7 +57,12 @@ async fn every_route_for_every_kind_of_caller() {
             (Method::POST, "/maintenance/activate".into(), Some(json!({})), Needs::Admin),
             (Method::POST, "/maintenance/deactivate".into(), None, Needs::Admin),
             (Method::GET, "/executions".into(), None, Needs::User),
-            (Method::POST, "/executions".into(), Some(json!({"workflow_id": "w", "deployment_id": "d"})), Needs::User),
+            (
+                Method::POST,
+                "/executions".into(),
+                Some(json!({"workflow_id": "install", "deployment_id": "d"})),
+                Needs::User,
+            ),
             (Method::GET, one.clone(), None, Needs::User),
             (Method::POST, one, Some(json!({"action": "cancel"})), Needs::User),
             (Method::GET, "/version".into(), None, Needs::Nothing),
@@ -221,7 +226,7 @@ async fn bypass_header_counts_for_admins_only() {
     let create = alice
         .request(Method::POST, "/executions")
         .header(shared::api::BYPASS_HEADER, "true")
-        .json(&json!({"workflow_id": "w", "deployment_id": "d"}))
+        .json(&json!({"workflow_id": "install", "deployment_id": "d"}))
         .send()
         .await
         .unwrap();

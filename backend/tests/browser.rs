@@ -496,6 +496,7 @@ impl Restarted {
             bind: address.to_owned(),
             dist: dist.into(),
             admin_password: Some(common::ADMIN_PASSWORD.into()),
+            workflows: manager::workflows::EXAMPLES.into(),
             ..Config::local(data_dir.path().to_owned())
         };
         let manager = Manager::open(&config).expect("reopen the manager");

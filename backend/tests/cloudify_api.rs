@@ -135,6 +135,7 @@ async fn executions_carry_cloudifys_fields_and_answer_include_sort_and_filters()
         ("_offset=minus", "_offset"),
         ("status=started", "status"),
         ("deployment_id=a&deployment_id=b", "deployment_id"),
+        (format!("_sort={}", vec!["id"; 2001].join(",")).as_str(), "_sort"),
     ] {
         let error = assert_error(app.api.get(&format!("/executions?{query}")).await, 400, ErrorCode::BadRequest).await;
         assert!(error.message.starts_with(&format!("{field}:")), "{query}: {}", error.message);
@@ -154,7 +155,7 @@ async fn the_body_cloudifys_client_sends_is_honoured_or_refused_by_name() {
     let created = app.api.post("/executions", Some(cloudify_body(json!({"duration_seconds": "0.1"}), "false"))).await;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
-    assert_eq!(created["parameters"]["duration_seconds"], 0.1);
+    assert_eq!(created["parameters"]["duration_seconds"], "0.1", "parameters are kept as sent");
 
     app.api.start(LONG).await;
     app.api.activate(None).await;
@@ -181,19 +182,44 @@ async fn the_body_cloudifys_client_sends_is_honoured_or_refused_by_name() {
 async fn events_tell_an_executions_workflow_story_in_cloudifys_shape() {
     let app = TestApp::spawn().await;
     let execution = app.api.start(0.05).await;
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
     let ended = loop {
         let now = app.api.execution(execution.id).await;
         if now.status.is_end() {
             break now;
         }
+        assert!(tokio::time::Instant::now() < deadline, "never ended: {now:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    let path =
-        format!("/events?execution_id={}&_sort=reported_timestamp&type=cloudify_event&type=cloudify_log", execution.id);
-    let events: ListResponse<Value> = app.api.get(&path).await.json().await.unwrap();
-    let messages: Vec<&str> = events.items.iter().map(|event| event["message"].as_str().unwrap()).collect();
+    let list = |query: String| {
+        let api = &app.api;
+        let id = execution.id;
+        async move {
+            let page: ListResponse<Value> =
+                api.get(&format!("/events?execution_id={id}&{query}")).await.json().await.unwrap();
+            let messages: Vec<String> =
+                page.items.iter().map(|event| event["message"].as_str().unwrap().to_owned()).collect();
+            (page, messages)
+        }
+    };
+    // The workflow's steps alone, as Cloudify's client asks without logs.
+    let (events, messages) = list("_sort=reported_timestamp&type=cloudify_event".into()).await;
     assert_eq!(messages, ["Starting 'install' workflow execution", "'install' workflow execution succeeded"]);
     assert_eq!(events.metadata.pagination.total, 2);
+    // With the program's lines between them, in order, paged across the seams.
+    let (all, messages) = list("_sort=reported_timestamp&type=cloudify_event&type=cloudify_log".into()).await;
+    assert_eq!(all.metadata.pagination.total, 10, "{messages:?}");
+    assert_eq!(messages[2], "install: a demonstration workflow; nothing outside its working directory is changed");
+    assert_eq!(messages[8], "install: done");
+    assert_eq!(all.items[1]["type"], "cloudify_log");
+    assert_eq!(all.items[1]["level"], "info");
+    let (_, middle) = list("_offset=8&_size=5".into()).await;
+    assert_eq!(middle, ["install: done", "'install' workflow execution succeeded"]);
+    let (_, backwards) = list("_sort=-timestamp&_offset=1&_size=2".into()).await;
+    assert_eq!(backwards, ["install: done", "install: step 5/5 report"]);
+    let (_, logs) = list("type=cloudify_log&_size=1".into()).await;
+    assert_eq!(logs.len(), 1);
+    assert!(logs[0].starts_with("install: deployment web"), "{logs:?}");
     let first = &events.items[0];
     assert_eq!(first["type"], "cloudify_event");
     assert_eq!(first["event_type"], "workflow_started");

@@ -164,7 +164,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_change() {
                 Op::Deactivate => ("/maintenance/deactivate".to_owned(), None),
                 Op::Start | Op::Queue => (
                     "/executions".to_owned(),
-                    Some(json!({"workflow_id": "w", "deployment_id": "d", "queue": op == Op::Queue})),
+                    Some(json!({"workflow_id": "install", "deployment_id": "d", "queue": op == Op::Queue})),
                 ),
                 Op::Cancel => {
                     (format!("/executions/{}", target.unwrap_or_default()), Some(json!({"action": "cancel"})))

@@ -72,6 +72,7 @@ async fn serve(gated: bool) -> anyhow::Result<Served> {
     let config = Config {
         dist: "/nonexistent".into(),
         admin_password: Some(PASSWORD.into()),
+        workflows: manager::workflows::EXAMPLES.into(),
         ..Config::local(data.path().to_owned())
     };
     let manager = Manager::open(&config)?;
@@ -431,6 +432,7 @@ fn process_figures(root: &Path) -> anyhow::Result<()> {
             .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent", "--data-dir"])
             .arg(data.path())
             .env("MANAGER_ADMIN_PASSWORD", PASSWORD)
+            .env("MANAGER_WORKFLOWS", manager::workflows::EXAMPLES)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()?;

@@ -10,6 +10,10 @@ pub struct Cli {
     /// Connection and output options.
     #[command(flatten)]
     pub global: Global,
+    /// The password, before the command (`cfy -p PW maintenance-mode status`);
+    /// after it, `-p` is Cloudify's flag for workflow parameters.
+    #[arg(short = 'p', id = "short_password", value_name = "PASSWORD")]
+    pub password: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -25,7 +29,7 @@ pub struct Global {
     #[arg(short, long, global = true, env = "CFY_USERNAME", default_value = "admin")]
     pub username: String,
     /// The password (prefer the CFY_PASSWORD environment variable: arguments show in `ps`).
-    /// No `-p`: that is Cloudify's short flag for workflow parameters.
+    /// (`-p` before the command.)
     #[arg(long, global = true, env = "CFY_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
     /// More detail: -v adds tables, -vvv logs every HTTP request to stderr.

@@ -141,6 +141,18 @@ pub fn executions_table(executions: &[Map<String, Value>], total: u64) -> Vec<St
     lines
 }
 
+/// `cfy executions list --json`: Cloudify's client's JSON lines.
+pub fn executions_json(executions: &[Map<String, Value>]) -> Vec<String> {
+    table::json_lines(&LIST_COLUMNS, &LABELS, executions)
+}
+
+/// `cfy executions get --json`: the table's columns and the parameters, on one line.
+pub fn execution_json(execution: &Map<String, Value>) -> String {
+    let mut columns = GET_COLUMNS.to_vec();
+    columns.push("parameters");
+    table::json_object(&columns, &LABELS, execution)
+}
+
 /// `cfy executions get` after its first line (`Retrieving execution ID`).
 pub fn execution_lines(execution: &Map<String, Value>) -> Vec<String> {
     let mut lines = table::print_data(&GET_COLUMNS, &LABELS, std::slice::from_ref(execution), "Execution:", Some(50));
@@ -170,7 +182,13 @@ pub fn event_line(event: &Map<String, Value>) -> Option<String> {
     if is_log && level == "DEBUG" {
         return None;
     }
-    let timestamp = text("timestamp").replace('T', " ").replace('Z', "");
+    let timestamp = ["@timestamp", "reported_timestamp", "timestamp"]
+        .into_iter()
+        .map(text)
+        .find(|time| !time.is_empty())
+        .unwrap_or_default()
+        .replace('T', " ")
+        .replace('Z', "");
     let message = if is_log { format!("{level}: {}", text("message")) } else { text("message").to_owned() };
     let indicator = if is_log { "LOG" } else { "CFY" };
     let node = event.get("node_instance_id").and_then(Value::as_str).filter(|node| !node.is_empty());

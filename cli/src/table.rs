@@ -13,6 +13,10 @@ pub fn cell(value: Option<&Value>) -> String {
         Some(Value::String(text)) if !text.is_empty() => timestamp(text).unwrap_or_else(|| text.clone()),
         Some(Value::Array(items)) if !items.is_empty() => items.iter().map(python_str).collect::<Vec<_>>().join(","),
         Some(Value::Bool(flag)) => python_str(&Value::Bool(*flag)),
+        // Python keeps an int even when it is 0, but a float 0.0 is falsy: blank.
+        Some(Value::Number(number)) if number.as_f64() == Some(0.0) && !(number.is_i64() || number.is_u64()) => {
+            String::new()
+        }
         Some(Value::Number(number)) => python_str(&Value::Number(number.clone())),
         Some(Value::Object(object)) if !object.is_empty() => python_str(&Value::Object(object.clone())),
         Some(_) => String::new(),
@@ -22,14 +26,47 @@ pub fn cell(value: Option<&Value>) -> String {
 /// `get_timestamp`: text starting with a `YYYY-MM-DD` date, with `T` and `Z`
 /// each replaced by a space (so `…:21.407Z` ends in a space, as Cloudify's does).
 pub fn timestamp(text: &str) -> Option<String> {
-    let date: Vec<char> = text.chars().take(10).collect();
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part: String = date.get(range)?.iter().collect();
-        part.chars().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
-    };
-    let (_year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let well_formed = date.len() == 10 && date[4] == '-' && date[7] == '-';
-    (well_formed && (1..=12).contains(&month) && (1..=31).contains(&day)).then(|| text.replace(['T', 'Z'], " "))
+    let date: String = text.chars().take(10).collect();
+    // `strptime('%Y-%m-%d')` checks the calendar: 2024-02-30 is not a date.
+    let well_formed = date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-';
+    let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok().filter(|_| well_formed);
+    date.map(|_| text.replace(['T', 'Z'], " "))
+}
+
+/// PrettyTable's `_str_block_width`: how many columns `text` takes on a
+/// terminal (East Asian wide characters 2, combining marks 0; colour codes
+/// stripped).
+pub fn block_width(text: &str) -> usize {
+    let mut width: isize = 0;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("\u{1b}[") {
+            // An ANSI colour code: `ESC [ digits and ; m`.
+            let end = after.find(|c: char| !(c.is_ascii_digit() || c == ';'));
+            if let Some(end) = end.filter(|end| after[*end..].starts_with('m')) {
+                rest = &after[end + 1..];
+                continue;
+            }
+        }
+        width += char_width(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    usize::try_from(width).unwrap_or(0)
+}
+
+/// PrettyTable's `_char_block_width`, in its order.
+fn char_width(c: char) -> isize {
+    let code = c as u32;
+    match code {
+        0x21..=0x7e => 1,
+        0x4e00..=0x9fff | 0xac00..=0xd7af => 2,
+        // `unicodedata.combining`: the combining-mark blocks.
+        0x0300..=0x036f | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x20d0..=0x20ff | 0xfe20..=0xfe2f => 0,
+        0x3040..=0x309f | 0x30a0..=0x30ff | 0xff01..=0xff60 | 0x3000..=0x303e => 2,
+        0x08 | 0x7f => -1,
+        0x00 | 0x1f => 0,
+        _ => 1,
+    }
 }
 
 /// Python's `str()` of a JSON value as Cloudify's client holds it (`True`,
@@ -135,6 +172,75 @@ pub fn print_data(
     lines
 }
 
+/// `format_json_output` (`--json` lists): `[`, one object per line with
+/// just the table's columns (labels applied), `]`.
+pub fn json_lines(columns: &[&str], labels: &[(&str, &str)], items: &[Map<String, Value>]) -> Vec<String> {
+    let mut lines = vec!["[".to_owned()];
+    let objects: Vec<String> = items.iter().map(|item| json_object(columns, labels, item)).collect();
+    if !objects.is_empty() {
+        lines.push(objects.join(",\n"));
+    }
+    lines.push("]".to_owned());
+    lines
+}
+
+/// `format_json_object`: the columns of `item` (labels applied) as Python's
+/// `json.dumps` writes them.
+pub fn json_object(columns: &[&str], labels: &[(&str, &str)], item: &Map<String, Value>) -> String {
+    let fields: Vec<String> = columns
+        .iter()
+        .map(|column| {
+            let label = labels.iter().find(|(name, _)| name == column).map_or(*column, |(_, label)| *label);
+            let value = item.get(*column).unwrap_or(&Value::Null);
+            format!("{}: {}", python_json(&Value::String(label.to_owned())), python_json(value))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+/// Python's `json.dumps` with its defaults: `", "` and `": "` between items,
+/// non-ASCII escaped as `\uXXXX`, floats as `repr`.
+pub fn python_json(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(_) => python_repr(value),
+        Value::String(text) => {
+            let mut out = String::with_capacity(text.len() + 2);
+            out.push('"');
+            for c in text.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    c if (' '..='~').contains(&c) => out.push(c),
+                    c => {
+                        let mut units = [0_u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                }
+            }
+            out.push('"');
+            out
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(python_json).collect::<Vec<_>>().join(", ")),
+        Value::Object(object) => format!(
+            "{{{}}}",
+            object
+                .iter()
+                .map(|(key, value)| format!("{}: {}", python_json(&Value::String(key.clone())), python_json(value)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// `print_details`: the title, then each field as `\tname:<padding> value`.
 pub fn print_details(data: &Map<String, Value>, title: &str) -> Vec<String> {
     let mut lines = vec![title.to_owned()];
@@ -150,7 +256,7 @@ pub fn print_details(data: &Map<String, Value>, title: &str) -> Vec<String> {
 /// PrettyTable's default table: `+---+` rules, a centred header, centred
 /// cells; a cell wider than `max_width` (the header always fits) is wrapped.
 pub fn pretty_table(headers: &[&str], rows: &[Vec<String>], max_width: Option<usize>) -> Vec<String> {
-    let width_of = |text: &str| text.split('\n').map(|line| line.chars().count()).max().unwrap_or(0);
+    let width_of = |text: &str| text.split('\n').map(block_width).max().unwrap_or(0);
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
@@ -160,7 +266,7 @@ pub fn pretty_table(headers: &[&str], rows: &[Vec<String>], max_width: Option<us
                     let wide = width_of(&row[index]);
                     max_width.map_or(wide, |max| wide.min(max))
                 })
-                .fold(header.chars().count(), usize::max)
+                .fold(block_width(header), usize::max)
         })
         .collect();
     let rule = format!("+{}+", widths.iter().map(|width| "-".repeat(width + 2)).collect::<Vec<_>>().join("+"));
@@ -171,21 +277,23 @@ pub fn pretty_table(headers: &[&str], rows: &[Vec<String>], max_width: Option<us
     };
     let mut lines = vec![rule.clone(), line(headers), rule.clone()];
     for row in rows {
-        let cells: Vec<Vec<String>> =
-            row.iter()
-                .zip(&widths)
-                .map(|(cell, width)| {
-                    cell.split('\n')
-                        .flat_map(|part| {
-                            if part.chars().count() > *width {
+        let cells: Vec<Vec<String>> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| {
+                cell.split('\n')
+                    .flat_map(
+                        |part| {
+                            if block_width(part) > *width {
                                 wrap(part, *width)
                             } else {
                                 vec![part.to_owned()]
                             }
-                        })
-                        .collect()
-                })
-                .collect();
+                        },
+                    )
+                    .collect()
+            })
+            .collect();
         let height = cells.iter().map(Vec::len).max().unwrap_or(1);
         for y in 0..height {
             let parts: Vec<&str> = cells.iter().map(|lines| lines.get(y).map_or("", String::as_str)).collect();
@@ -199,7 +307,7 @@ pub fn pretty_table(headers: &[&str], rows: &[Vec<String>], max_width: Option<us
 /// `str.center`, as PrettyTable pads: odd spare space goes right of an
 /// odd-length text and left of an even-length one.
 fn center(text: &str, width: usize) -> String {
-    let length = text.chars().count();
+    let length = block_width(text);
     let excess = width.saturating_sub(length);
     let (left, right) = if excess.is_multiple_of(2) {
         (excess / 2, excess / 2)
@@ -215,7 +323,11 @@ fn center(text: &str, width: usize) -> String {
 /// whitespace and after hyphens between letters, greedy lines, whitespace
 /// dropped at line ends, words longer than a line broken.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    let text: String = expand_tabs(text).chars().map(|c| if c.is_whitespace() { ' ' } else { c }).collect();
+    // Only these become spaces (`replace_whitespace`): not NBSP, not U+3000.
+    let text: String = expand_tabs(text)
+        .chars()
+        .map(|c| if matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r') { ' ' } else { c })
+        .collect();
     let mut chunks: Vec<String> = split_chunks(&text);
     chunks.reverse();
     let mut lines: Vec<String> = Vec::new();
@@ -276,9 +388,10 @@ fn expand_tabs(text: &str) -> String {
     out
 }
 
-/// `TextWrapper.wordsep_re`'s chunks: runs of spaces, and words cut after a
-/// hyphen that has two letters before it and a letter (and another letter,
-/// maybe after one more hyphen) after it.
+/// `TextWrapper.wordsep_re`'s chunks: runs of spaces; an em-dash (`--` or
+/// more) between a word character and a word; and words cut after a hyphen
+/// that has two letters before it and a letter (and another letter, maybe
+/// after one more hyphen) after it.
 fn split_chunks(text: &str) -> Vec<String> {
     let characters: Vec<char> = text.chars().collect();
     let letter = |at: usize| characters.get(at).is_some_and(|c| c.is_alphabetic() || *c == '_');
@@ -296,6 +409,20 @@ fn split_chunks(text: &str) -> Vec<String> {
             index = end;
             continue;
         }
+        // `(?<=[\w!"'&.,?]) -{2,} (?=\w)`: the dashes are a chunk of their own.
+        if characters[index] == '-' && index > 0 && is_word_punct(characters[index - 1]) {
+            let end = characters[index..].iter().position(|c| *c != '-').map_or(characters.len(), |n| index + n);
+            let followed = characters.get(end).is_some_and(|c| c.is_alphanumeric() || *c == '_');
+            if end - index >= 2 && followed {
+                if start < index {
+                    chunks.push(characters[start..index].iter().collect());
+                }
+                chunks.push(characters[index..end].iter().collect());
+                start = end;
+                index = end;
+                continue;
+            }
+        }
         if characters[index] == '-' && index > start {
             let before = (index >= 2 && letter(index - 1) && letter(index - 2))
                 || (index >= 3 && letter(index - 1) && characters[index - 2] == '-' && letter(index - 3));
@@ -312,6 +439,11 @@ fn split_chunks(text: &str) -> Vec<String> {
         chunks.push(characters[start..].iter().collect());
     }
     chunks
+}
+
+/// `[\w!"'&.,?]`: what may come before an em-dash.
+fn is_word_punct(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '!' | '"' | '\'' | '&' | '.' | ',' | '?')
 }
 
 #[cfg(test)]
@@ -372,5 +504,35 @@ mod tests {
         assert_eq!(wrap("a force-cancel was sent", 9), ["a force-", "cancel", "was sent"]);
         assert_eq!(wrap("abcdefghijklmnop", 5), ["abcde", "fghij", "klmno", "p"]);
         assert_eq!(wrap("2026-11-30T10:55:25.413Z later", 10), ["2026-11-", "30T10:55:2", "5.413Z", "later"]);
+        assert_eq!(wrap("xxxxxxxx alpha--beta", 15), ["xxxxxxxx alpha", "--beta"]);
+        assert_eq!(wrap("aaaa alpha--beta", 12), ["aaaa alpha--", "beta"]);
+        assert_eq!(wrap("a\u{a0}b c\u{3000}d", 3), ["a\u{a0}b", "c\u{3000}d"]);
+    }
+
+    #[test]
+    fn widths_count_wide_and_combining_characters_as_terminals_do() {
+        assert_eq!(block_width("部署"), 4);
+        assert_eq!(block_width("e\u{301}"), 1);
+        assert_eq!(block_width("\u{1b}[31mred\u{1b}[0m"), 3);
+        assert_eq!(center("部署", 7), "  部署 ");
+    }
+
+    #[test]
+    fn json_is_written_as_pythons_json_dumps_writes_it() {
+        let value = serde_json::json!({"a": [1, 2.5, null, true], "é\"\n": "部"});
+        assert_eq!(python_json(&value), r#"{"a": [1, 2.5, null, true], "\u00e9\"\n": "\u90e8"}"#);
+        let item = value.as_object().unwrap().clone();
+        assert_eq!(
+            json_lines(&["a", "b"], &[("a", "A")], &[item.clone(), item]),
+            ["[", "{\"A\": [1, 2.5, null, true], \"b\": null},\n{\"A\": [1, 2.5, null, true], \"b\": null}", "]"]
+        );
+    }
+
+    #[test]
+    fn only_calendar_dates_read_as_timestamps() {
+        assert_eq!(timestamp("2024-02-29T00:00:00Z"), Some("2024-02-29 00:00:00 ".into()));
+        assert_eq!(timestamp("2024-02-30-Tokyo"), None);
+        assert_eq!(cell(Some(&serde_json::json!(0.0))), "");
+        assert_eq!(cell(Some(&serde_json::json!(0))), "0");
     }
 }

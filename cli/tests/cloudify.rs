@@ -78,9 +78,9 @@ impl Cloudify {
 /// Ids and times differ between two runs of the same command; the rest must not.
 fn normalized(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for word in text.split_inclusive([' ', '\n', '\'', '`', '|']) {
+    for word in text.split_inclusive([' ', '\n', '\'', '`', '|', ',']) {
         let (body, end) = word.split_at(word.len() - word.chars().last().map_or(0, char::len_utf8));
-        let (body, end) = if matches!(end, " " | "\n" | "'" | "`" | "|") { (body, end) } else { (word, "") };
+        let (body, end) = if matches!(end, " " | "\n" | "'" | "`" | "|" | ",") { (body, end) } else { (word, "") };
         let is_id = body.len() == 36 && uuid::Uuid::parse_str(body).is_ok();
         let is_time = body.len() >= 10 && body.as_bytes()[4] == b'-' && body.as_bytes()[7] == b'-'
             || body.len() >= 8 && body.as_bytes()[2] == b':' && body.as_bytes()[5] == b':';
@@ -275,28 +275,56 @@ async fn executions_from_cloudifys_client_print_what_ours_prints() {
     let log = cloudify.run_checking_answers(&start).await;
     assert!(log.contains("/api/v3.1/events"), "the client follows the events:\n{log}");
 
-    // Lists and one execution: the same tables, whatever the order asked.
+    // Lists and one execution: the same tables, whatever the order asked;
+    // wide characters, long cells and date-like text as Cloudify's tables show them.
     let running = manager.start(LONG).await.id.to_string();
     let other = manager.start(LONG).await;
-    let response = manager
+    let odd = "部署 e\u{301}tage alpha--beta 2024-02-30-Tokyo a\u{a0}very long deployment name indeed";
+    for (workflow, deployment) in [("upgrade", "db"), ("heal", odd)] {
+        let response = manager
+            .http
+            .post(format!("{}/api/v3.1/executions", manager.url))
+            .basic_auth("admin", Some(PASSWORD))
+            .json(&json!({"workflow_id": workflow, "deployment_id": deployment,
+                          "parameters": {"duration_seconds": 600, "nested": {"a": [1, 2.5, null]}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let odd_id = manager
         .http
-        .post(format!("{}/api/v3.1/executions", manager.url))
+        .get(format!("{}/api/v3.1/executions?deployment_id={}", manager.url, urlencode(odd)))
         .basic_auth("admin", Some(PASSWORD))
-        .json(&json!({"workflow_id": "upgrade", "deployment_id": "db", "parameters": {"duration_seconds": 600}}))
         .send()
         .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for list in [
         &["executions", "list"][..],
         &["executions", "list", "--descending"],
         &["executions", "list", "-d", "web", "--sort-by", "workflow_id"],
         &["executions", "list", "--sort-by", "deployment_id", "--descending", "-o", "1", "-s", "2"],
+        &["executions", "list", "--json"],
         &["executions", "get", &running],
+        &["executions", "get", &odd_id],
+        &["executions", "get", &odd_id, "--json"],
     ] {
         assert_same(list, &cloudify.run(list).await, &manager.cfy(list).await);
-        cloudify.run_checking_answers(list).await;
+        // (With --json the client logs nothing, requests included.)
+        if !list.contains(&"--json") {
+            cloudify.run_checking_answers(list).await;
+        }
     }
+    let missing = "0b6e3f1c-0000-4000-8000-000000000000";
+    let theirs = cloudify.run(&["executions", "get", missing]).await;
+    assert!(stdout(&theirs).ends_with(&format!("Execution {missing} not found\n")), "{}", stdout(&theirs));
+    assert_failure(&manager.cfy(&["executions", "get", missing]).await, &format!("Execution {missing} not found"));
 
     // Cancel, each client its own execution: the same lines but for the id.
     let theirs = cloudify.run(&["executions", "cancel", &running]).await;
@@ -306,6 +334,8 @@ async fn executions_from_cloudifys_client_print_what_ours_prints() {
     assert_success(&ours);
     assert_eq!(normalized(&stdout(&theirs)).replacen("Cancelling", "Force-cancelling", 1), normalized(&stdout(&ours)));
     for cancelled in [&running, &other] {
+        // The program takes a moment to go: compare the ended execution.
+        manager.wait_for_end(cancelled).await;
         let get = ["executions", "get", cancelled.as_str()];
         assert_same(&get, &cloudify.run(&get).await, &manager.cfy(&get).await);
     }
@@ -322,6 +352,15 @@ async fn executions_from_cloudifys_client_print_what_ours_prints() {
         "{}",
         stdout(&refused)
     );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            byte => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 #[test]

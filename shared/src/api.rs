@@ -73,3 +73,13 @@ pub struct Pagination {
     /// How many items were skipped.
     pub offset: u64,
 }
+
+/// A workflow of the catalog (`GET /workflows`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Workflow {
+    /// Its id: the program's file name without extension (`install`).
+    pub id: String,
+    /// The program's first comment line; `""` if it has none.
+    pub description: String,
+}

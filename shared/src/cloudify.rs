@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::execution::{Execution, ExecutionStatus};
+use crate::execution::{Execution, ExecutionEvent, ExecutionStatus, OutputStream};
 use crate::time::Timestamp;
 
 /// The one tenant of this manager; Cloudify's client names it in every request.
@@ -186,6 +186,32 @@ pub struct CloudifyEvent {
 }
 
 impl CloudifyEvent {
+    /// A line the execution's program wrote, as a Cloudify log: `info` from
+    /// stdout, `warning` from stderr and from the manager's truncation marker
+    /// (stderr carries progress and notices as often as errors).
+    pub fn from_output(execution: &Execution, event: &ExecutionEvent) -> Self {
+        let level = match event.stream {
+            OutputStream::Stdout => "info",
+            OutputStream::Stderr | OutputStream::Manager => "warning",
+        };
+        Self {
+            timestamp: event.at,
+            reported_timestamp: event.at,
+            kind: "cloudify_log".to_owned(),
+            event_type: None,
+            level: Some(level.to_owned()),
+            message: event.line.clone(),
+            execution_id: execution.id.to_string(),
+            deployment_id: execution.deployment_id.clone(),
+            workflow_id: execution.workflow_id.clone(),
+            blueprint_id: None,
+            node_instance_id: None,
+            node_name: None,
+            operation: None,
+            error_causes: None,
+        }
+    }
+
     /// The workflow events an execution's record implies, oldest first:
     /// `workflow_started` once it started, then how it ended.
     pub fn lifecycle_of(execution: &Execution) -> Vec<Self> {

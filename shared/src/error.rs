@@ -14,6 +14,8 @@ pub const MAINTENANCE_MESSAGE: &str = "Your request was rejected since the manag
 pub enum ErrorCode {
     /// 400: malformed JSON, wrong types, unknown action, invalid request.
     BadRequest,
+    /// 400: the execution names a workflow that is not in the catalog.
+    UnknownWorkflow,
     /// 401: no or bad credentials.
     Unauthorized,
     /// 403: signed in, but not allowed.
@@ -43,6 +45,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
+            Self::UnknownWorkflow => "unknown_workflow",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -60,7 +63,7 @@ impl ErrorCode {
     /// The HTTP status that goes with the code.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::BadRequest => 400,
+            Self::BadRequest | Self::UnknownWorkflow => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,

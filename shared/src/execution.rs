@@ -9,12 +9,10 @@ use uuid::Uuid;
 use crate::time::{empty_if_none, Timestamp};
 
 mod create;
+mod output;
 pub use create::CreateExecution;
+pub use output::{dropped_marker, ExecutionEvent, OutputStream, MAX_KEPT_BYTES, MAX_KEPT_LINES};
 
-/// How long an execution "works" when the request does not say.
-pub const DEFAULT_DURATION_SECONDS: f64 = 5.0;
-/// The longest an execution may be asked to run: a week.
-pub const MAX_DURATION_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 /// The longest workflow or deployment id accepted.
 pub const MAX_ID_LEN: usize = 256;
 
@@ -122,13 +120,15 @@ pub struct Execution {
     pub error: String,
 }
 
-/// Parameters of a new execution; keys other than `duration_seconds` are kept as given.
+/// Parameters of a new execution: the workflow's, kept and passed on as given
+/// (the manager reads none of them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionParameters {
-    /// How long the execution works before it ends `terminated` (default 5).
+    /// How long the example workflows take (they read it; default 5): our
+    /// clients' shorthand, sent as a number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604800))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_seconds: Option<f64>,
     /// Any other workflow parameters, stored and shown as given.
     #[serde(flatten)]
@@ -156,13 +156,8 @@ pub struct NewExecution {
 }
 
 impl NewExecution {
-    /// The run time asked for, or the default.
-    pub fn duration_seconds(&self) -> f64 {
-        self.parameters.duration_seconds.unwrap_or(DEFAULT_DURATION_SECONDS)
-    }
-
-    /// Checks what serde cannot: ids present and short, duration in range.
-    /// The error names the field.
+    /// Checks what serde cannot: ids present and short. The error names the
+    /// field. Parameters are the workflow's to check.
     pub fn validate(&self) -> Result<(), String> {
         for (field, value) in [("workflow_id", &self.workflow_id), ("deployment_id", &self.deployment_id)] {
             if value.trim().is_empty() {
@@ -172,19 +167,15 @@ impl NewExecution {
                 return Err(format!("{field}: longer than {MAX_ID_LEN} bytes"));
             }
         }
-        let duration = self.duration_seconds();
-        if !(0.0..=MAX_DURATION_SECONDS).contains(&duration) {
-            return Err(format!(
-                "parameters.duration_seconds: must be between 0 and {MAX_DURATION_SECONDS}, got {duration}"
-            ));
-        }
         Ok(())
     }
 
-    /// The parameters as stored on the execution.
+    /// The parameters as stored on the execution and given to its program.
     pub fn parameters_map(&self) -> Map<String, Value> {
         let mut map = self.parameters.other.clone();
-        map.insert("duration_seconds".into(), Value::from(self.duration_seconds()));
+        if let Some(seconds) = self.parameters.duration_seconds {
+            map.insert("duration_seconds".into(), Value::from(seconds));
+        }
         map
     }
 }
@@ -241,10 +232,9 @@ mod tests {
             "parameters": {"retries": 3}
         }))
         .unwrap();
-        assert_eq!(new.duration_seconds(), DEFAULT_DURATION_SECONDS);
         assert!(!new.queue);
         assert_eq!(new.parameters_map()["retries"], 3);
-        assert_eq!(new.parameters_map()["duration_seconds"], 5.0);
+        assert!(!new.parameters_map().contains_key("duration_seconds"), "no default is made up");
         assert!(new.validate().is_ok());
     }
 
@@ -254,8 +244,8 @@ mod tests {
             serde_json::from_value(json!({"workflow_id": " ", "deployment_id": "web"})).unwrap();
         assert!(new.validate().unwrap_err().starts_with("workflow_id"));
         new.workflow_id = "install".into();
-        new.parameters.duration_seconds = Some(-1.0);
-        assert!(new.validate().unwrap_err().starts_with("parameters.duration_seconds"));
+        new.deployment_id = "x".repeat(MAX_ID_LEN + 1);
+        assert!(new.validate().unwrap_err().starts_with("deployment_id"));
     }
 
     #[test]

@@ -113,9 +113,9 @@ pub async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
     }
 }
 
-/// True if no live process is in group `pgid`. The signal-0 probe answers the
-/// common case without reading `/proc`.
-fn group_gone(pgid: i32) -> bool {
+/// True if no live process is in group `pgid` (zombies count as gone). The
+/// signal-0 probe answers the common case without reading `/proc`.
+pub fn group_gone(pgid: i32) -> bool {
     let Some(group) = group_pid(pgid) else { return true };
     match test_kill_process_group(group) {
         Err(Errno::SRCH) => true,

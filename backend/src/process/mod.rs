@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use group::{kill_group_if_same, wait_group_gone, GroupError, ProcessIdentity};
+pub use group::{group_gone, kill_group_if_same, wait_group_gone, GroupError, ProcessIdentity};
 pub use output::{OutputLine, Stream, MAX_LINE_BYTES};
 
 /// How long a cancelled program may take to exit after SIGTERM before its

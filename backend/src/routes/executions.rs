@@ -1,5 +1,7 @@
 //! `/executions`: list, get, create, cancel.
 
+use std::sync::LazyLock;
+
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -42,7 +44,7 @@ pub async fn list(
 ) -> Result<Json<ListResponse<Value>>, AppError> {
     let mut query = CloudifyQuery::parse(raw.as_deref())?;
     let (size, offset) = query.take_paging()?;
-    let order = query.take_sort(SortKey::parse, SORT_KEYS)?;
+    let order = query.take_sort(SortKey::parse, &SORT_KEYS)?;
     let fields = Fields::take(&mut query)?;
     let deployment_id = query.take_one("deployment_id")?;
     query.finish(harmless)?;
@@ -52,17 +54,13 @@ pub async fn list(
     Ok(Json(list_response(items, total, size, offset)))
 }
 
-/// The sort keys, for messages.
-const SORT_KEYS: &str =
-    "`created_at`, `started_at`, `ended_at`, `id`, `workflow_id`, `deployment_id`, `status`, `created_by`";
-
 /// Cloudify's `_include`: which fields of an execution to return (all if empty).
 struct Fields(Vec<String>);
 
 impl Fields {
     fn take(query: &mut CloudifyQuery) -> Result<Self, AppError> {
         let names = query.take_list("_include");
-        if let Some(unknown) = names.iter().find(|name| !EXECUTION_FIELDS.contains(&name.as_str())) {
+        if let Some(unknown) = names.iter().find(|name| !EXECUTION_FIELDS.contains(name)) {
             return Err(AppError::BadRequest(format!(
                 "_include: executions have no field `{unknown}`; they have {}",
                 EXECUTION_FIELDS.join(", ")
@@ -84,25 +82,30 @@ impl Fields {
     }
 }
 
-/// Every field of an execution as the API returns it ([`ExecutionView`]).
-const EXECUTION_FIELDS: [&str; 16] = [
-    "id",
-    "workflow_id",
-    "deployment_id",
-    "status",
-    "parameters",
-    "created_at",
-    "started_at",
-    "ended_at",
-    "created_by",
-    "error",
-    "status_display",
-    "is_dry_run",
-    "blueprint_id",
-    "scheduled_for",
-    "visibility",
-    "tenant_name",
-];
+/// Every field of an execution as the API returns it: read from
+/// [`ExecutionView`]'s own serialization, so a new field is includable at once.
+static EXECUTION_FIELDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let sample = Execution {
+        id: uuid::Uuid::nil(),
+        workflow_id: String::new(),
+        deployment_id: String::new(),
+        status: shared::ExecutionStatus::Pending,
+        parameters: serde_json::Map::new(),
+        created_at: shared::Timestamp::now(),
+        started_at: None,
+        ended_at: None,
+        created_by: String::new(),
+        error: String::new(),
+    };
+    match serde_json::to_value(ExecutionView::from(sample)) {
+        Ok(Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+});
+
+/// The sort keys, for messages.
+static SORT_KEYS: LazyLock<String> =
+    LazyLock::new(|| SortKey::ALL.iter().map(|key| format!("`{}`", key.name())).collect::<Vec<_>>().join(", "));
 
 /// One execution; Cloudify's `_include=a,b` returns only those fields.
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions",
@@ -131,8 +134,8 @@ pub async fn get(
 #[utoipa::path(post, path = "/executions", tag = "executions", request_body = CreateExecution,
     responses(
         (status = 201, body = ExecutionView, description = "Started, or queued during maintenance"),
-        (status = 400, body = shared::ApiError), (status = 401, body = shared::ApiError),
-        (status = 413, body = shared::ApiError),
+        (status = 400, body = shared::ApiError, description = "`bad_request`, or `unknown_workflow`"),
+        (status = 401, body = shared::ApiError), (status = 413, body = shared::ApiError),
         (status = 503, body = shared::ApiError, description = "`entering_maintenance_mode` or `maintenance_mode_active`"),
     ))]
 pub async fn create(
@@ -144,6 +147,13 @@ pub async fn create(
     let invalid = |problem| AppError::BadRequest(format!("Invalid request body: {problem}"));
     let new = body.into_new().map_err(invalid)?;
     new.validate().map_err(invalid)?;
+    let catalog = &state.catalog;
+    if catalog.find(&new.workflow_id).map_err(|error| AppError::Internal(error.to_string()))?.is_none() {
+        return Err(AppError::UnknownWorkflow(format!(
+            "Workflow `{}` is not in the catalog; see GET /api/v3.1/workflows",
+            new.workflow_id
+        )));
+    }
     let execution = state.engine.create_execution(new, user.username, bypass).await?;
     tracing::info!(id = %execution.id, status = %execution.status, workflow = %execution.workflow_id, "execution created");
     Ok((StatusCode::CREATED, Json(execution.into())))
@@ -163,4 +173,29 @@ pub async fn act(
 ) -> Result<Json<ExecutionView>, AppError> {
     let id = parse_id("an execution", &id)?;
     Ok(Json(state.engine.act(id, request).await?.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented `_sort` pattern (a literal in the OpenAPI attribute) names every key.
+    #[test]
+    fn the_documented_sort_pattern_names_every_sort_key() {
+        let pattern = "created_at|started_at|ended_at|id|workflow_id|deployment_id|status|created_by";
+        let source = include_str!("executions.rs");
+        assert!(source.contains(&format!("^-?({pattern})$")));
+        let mut documented: Vec<&str> = pattern.split('|').collect();
+        let mut keys: Vec<&str> = SortKey::ALL.iter().map(|key| key.name()).collect();
+        documented.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(documented, keys);
+    }
+
+    #[test]
+    fn every_field_of_the_view_can_be_included() {
+        for field in ["id", "status", "status_display", "tenant_name", "parameters", "error"] {
+            assert!(EXECUTION_FIELDS.iter().any(|name| name == field), "{field}");
+        }
+    }
 }

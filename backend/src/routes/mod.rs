@@ -1,16 +1,20 @@
 //! The REST API (SPEC §2), its OpenAPI document, and the admin panel's files.
 
-pub mod cloudify;
+pub mod cloudify_events;
+pub mod discovery;
+pub mod execution_events;
 pub mod executions;
 pub mod maintenance;
 pub mod query;
 pub mod system;
 pub mod tenant;
 pub mod tokens;
+pub mod workflows;
 
 use std::sync::LazyLock;
 
 use shared::api::API_PREFIX;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -35,6 +39,7 @@ use crate::state::AppState;
         (name = "auth", description = "Tokens"),
         (name = "maintenance", description = "The maintenance-mode gate"),
         (name = "executions", description = "Workflow executions"),
+        (name = "workflows", description = "The workflow catalog"),
         (name = "system", description = "Never gated"),
         (name = "cloudify", description = "What Cloudify's own client (`cfy`) asks besides the rest: discovery and events"),
     )
@@ -76,30 +81,49 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(executions::list, executions::create))
         .routes(routes!(executions::get, executions::act))
+        .routes(routes!(execution_events::page))
+        .routes(routes!(execution_events::stream))
+        .routes(routes!(workflows::list))
         .routes(routes!(system::version))
         .routes(routes!(system::status))
         .routes(routes!(system::ok))
         .routes(routes!(system::openapi_json))
         .routes(routes!(tokens::create))
         .routes(routes!(tokens::revoke))
-        .routes(routes!(cloudify::provider_context))
-        .routes(routes!(cloudify::managers))
-        .routes(routes!(cloudify::brokers))
-        .routes(routes!(cloudify::db_nodes))
-        .routes(routes!(cloudify::events))
+        .routes(routes!(discovery::provider_context))
+        .routes(routes!(discovery::managers))
+        .routes(routes!(discovery::brokers))
+        .routes(routes!(discovery::db_nodes))
+        .routes(routes!(cloudify_events::events))
         .fallback(not_found);
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(API_PREFIX, api)
 }
 
 /// The OpenAPI document, built once from the real routes.
-pub static OPENAPI: LazyLock<String> = LazyLock::new(|| {
+static OPENAPI: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
     let (_, mut document) = api_routes().split_for_parts();
     document_sign_in_answers(&mut document);
+    document
+});
+
+/// The OpenAPI document as JSON, with the workflows of the catalog now as
+/// the values `workflow_id` accepts (it is read on every request, like the
+/// catalog itself).
+pub fn openapi_json(workflows: &[String]) -> String {
+    let mut document = OPENAPI.clone();
+    if !workflows.is_empty() {
+        let schema = document.components.as_mut().and_then(|components| components.schemas.get_mut("CreateExecution"));
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("workflow_id") {
+                field.enum_values = Some(workflows.iter().map(|id| serde_json::Value::from(id.as_str())).collect());
+            }
+        }
+    }
     document.to_pretty_json().unwrap_or_else(|error| {
         tracing::error!(%error, "could not serialize the OpenAPI document");
         String::from("{}")
     })
-});
+}
 
 /// Every operation that needs a sign-in can answer 401 (no or bad credentials)
 /// and 429 (the sign-in limiter); documented here once rather than on each handler.

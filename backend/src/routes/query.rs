@@ -7,6 +7,9 @@
 use super::MAX_PAGE_SIZE;
 use crate::error::AppError;
 
+/// The most `_sort` keys accepted.
+pub const MAX_SORT_KEYS: usize = 16;
+
 /// The query's pairs, consumed as the handler reads them.
 #[derive(Debug, Default)]
 pub struct CloudifyQuery {
@@ -73,8 +76,13 @@ impl CloudifyQuery {
         parse: impl Fn(&str) -> Option<K>,
         accepted: &str,
     ) -> Result<Vec<(K, bool)>, AppError> {
-        self.take_list("_sort")
-            .iter()
+        let keys = self.take_list("_sort");
+        // Every key is one of a few columns; more than this is a mistake, and
+        // SQLite refuses an ORDER BY of over 2000 terms.
+        if keys.len() > MAX_SORT_KEYS {
+            return Err(AppError::BadRequest(format!("_sort: at most {MAX_SORT_KEYS} keys, got {}", keys.len())));
+        }
+        keys.iter()
             .map(|item| {
                 let (name, descending) = match item.strip_prefix('-') {
                     Some(name) => (name, true),
@@ -120,6 +128,14 @@ mod tests {
         for bad in ["_size=0", "_size=1001", "_size=x", "_offset=-1", "_size=1&_size=2"] {
             assert!(CloudifyQuery::parse(Some(bad)).unwrap().take_paging().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn too_many_sort_keys_are_a_bad_request() {
+        let many = vec!["id"; MAX_SORT_KEYS + 1].join(",");
+        let error =
+            CloudifyQuery::parse(Some(&format!("_sort={many}"))).unwrap().take_sort(|_| Some(()), "").unwrap_err();
+        assert!(error.to_string().starts_with("_sort: at most"), "{error}");
     }
 
     #[test]

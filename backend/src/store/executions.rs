@@ -45,6 +45,29 @@ pub fn update(conn: &Connection, execution: &Execution) -> Result<(), StoreError
     Ok(())
 }
 
+/// Records the process group running execution `id` and its leader's start
+/// time, so that start-up after a crash can kill exactly that group.
+pub fn set_process(conn: &Connection, id: Uuid, pgid: i32, start_time: u64) -> Result<(), StoreError> {
+    let start_time = i64::try_from(start_time).unwrap_or(i64::MAX);
+    conn.execute(
+        "UPDATE executions SET pgid = ?2, process_start = ?3 WHERE id = ?1",
+        params![id.to_string(), pgid, start_time],
+    )?;
+    Ok(())
+}
+
+/// The process group recorded for execution `id` and its leader's start time, if any.
+pub fn process_of(conn: &Connection, id: Uuid) -> Result<Option<(i32, u64)>, StoreError> {
+    let row: Option<(Option<i32>, Option<i64>)> = conn
+        .prepare_cached("SELECT pgid, process_start FROM executions WHERE id = ?1")?
+        .query_row([id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(pgid), Some(start))) => Some((pgid, u64::try_from(start).unwrap_or_default())),
+        _ => None,
+    })
+}
+
 /// One execution by id.
 pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Execution>, StoreError> {
     let mut statement = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"))?;

@@ -4,6 +4,7 @@
 //! with the state machine); reads of lists and single executions go through a
 //! second connection, which WAL lets run beside the writer.
 
+pub mod events;
 pub mod executions;
 pub mod maintenance;
 pub mod users;
@@ -27,6 +28,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0004_epoch.sql")),
         M::up(include_str!("../../migrations/0005_credential_changes.sql")),
         M::up(include_str!("../../migrations/0006_executions_by_deployment.sql")),
+        M::up(include_str!("../../migrations/0007_workflow_processes.sql")),
     ])
 });
 
@@ -115,6 +117,14 @@ impl Db {
     ) -> Result<R, StoreError> {
         let conn = Arc::clone(&self.conn);
         self.worker.run(move || read(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await?
+    }
+
+    /// Runs `write` against the database (the same thread and queue as reads).
+    pub async fn write<R: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.read(write).await
     }
 }
 

@@ -134,6 +134,12 @@ impl Api {
         response.json().await.expect("execution JSON")
     }
 
+    pub async fn force_cancel(&self, id: uuid::Uuid) -> Execution {
+        let response = self.post(&format!("/executions/{id}"), Some(json!({"action": "force-cancel"}))).await;
+        assert_eq!(response.status(), 200, "force-cancel");
+        response.json().await.expect("execution JSON")
+    }
+
     /// Polls until `done` holds for the status; panics after [`PATIENCE`].
     pub async fn wait_for_status(&self, done: impl Fn(&MaintenanceStatus) -> bool) -> MaintenanceStatus {
         let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -219,6 +225,17 @@ impl Events {
         serde_json::from_str(&event.expect("stream ended").data).expect("execution event JSON")
     }
 
+    /// The next event of any name, or `None` when the server ended the stream.
+    pub async fn next_any(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(event) = self.buffer.next_event() {
+                return Some(event);
+            }
+            let chunk = self.body.next().await?.ok()?;
+            self.buffer.push(&chunk);
+        }
+    }
+
     async fn next_named(&mut self, wanted: &str) -> Option<SseEvent> {
         loop {
             while let Some(event) = self.buffer.next_event() {
@@ -254,12 +271,32 @@ impl TestApp {
     /// A manager whose tokens live `token_ttl_seconds`.
     pub async fn spawn_with(dist: &Path, token_ttl_seconds: u64) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = Config { dist: dist.to_owned(), token_ttl_seconds, ..Self::config(data_dir.path()) };
+        Self::spawn_config(data_dir, config).await
+    }
+
+    /// A manager running the workflows in `workflows`, cancelling with `grace_seconds`.
+    pub async fn spawn_with_workflows(workflows: &Path, grace_seconds: u64) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
         let config = Config {
-            dist: dist.to_owned(),
-            token_ttl_seconds,
-            admin_password: Some(ADMIN_PASSWORD.into()),
-            ..Config::local(data_dir.path().to_owned())
+            workflows: workflows.to_owned(),
+            cancel_grace_seconds: grace_seconds,
+            ..Self::config(data_dir.path())
         };
+        Self::spawn_config(data_dir, config).await
+    }
+
+    /// The tests' defaults: the shipped workflows, no panel, the test admin.
+    pub fn config(data_dir: &Path) -> Config {
+        Config {
+            dist: "/nonexistent-dist".into(),
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            workflows: manager::workflows::EXAMPLES.into(),
+            ..Config::local(data_dir.to_owned())
+        }
+    }
+
+    async fn spawn_config(data_dir: TempDir, config: Config) -> Self {
         let manager = Manager::open(&config).expect("open manager");
         let state = manager.state().clone();
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
@@ -326,6 +363,7 @@ impl ManagerProcess {
             .arg(dist)
             .env("RUST_LOG", "info")
             .env("MANAGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("MANAGER_WORKFLOWS", manager::workflows::EXAMPLES)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in envs {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use shared::api::ListResponse;
 use shared::execution::{ExecutionActionRequest, ExecutionParameters};
-use shared::{ExecutionAction, NewExecution};
+use shared::{ErrorCode, ExecutionAction, NewExecution};
 
-use super::{print, print_json};
+use super::print;
 use crate::args::Executions;
 use crate::client::{CliError, Client, Outcome};
 use crate::output;
@@ -32,7 +32,8 @@ pub async fn run(client: &Client, command: Executions) -> Result<(), CliError> {
             }
             let list: ListResponse<Map<String, Value>> = client.get(&format!("/executions?{query}")).await?;
             if json {
-                return print_json(&list);
+                print(output::executions_json(&list.items));
+                return Ok(());
             }
             print(output::executions_table(&list.items, list.metadata.pagination.total));
         }
@@ -40,9 +41,15 @@ pub async fn run(client: &Client, command: Executions) -> Result<(), CliError> {
             if !json {
                 println!("Retrieving execution {id}");
             }
-            let execution: Map<String, Value> = client.get(&format!("/executions/{id}")).await?;
+            let execution: Map<String, Value> = match client.get(&format!("/executions/{id}")).await {
+                Err(CliError::Api(error)) if error.error_code == ErrorCode::NotFound => {
+                    return Err(CliError::Usage(format!("Execution {id} not found")));
+                }
+                other => other?,
+            };
             if json {
-                return print_json(&execution);
+                println!("{}", output::execution_json(&execution));
+                return Ok(());
             }
             print(output::execution_lines(&execution));
         }

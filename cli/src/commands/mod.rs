@@ -9,9 +9,13 @@ use crate::client::{CliError, Client};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    let client = Client::new(&cli.global);
+    let mut global = cli.global;
+    if cli.password.is_some() {
+        global.password = cli.password;
+    }
+    let client = Client::new(&global);
     match cli.command {
-        Command::MaintenanceMode(command) => maintenance_mode::run(&client, command, cli.global.verbose).await,
+        Command::MaintenanceMode(command) => maintenance_mode::run(&client, command, global.verbose).await,
         Command::Executions(command) => executions::run(&client, command).await,
     }
 }

@@ -29,6 +29,7 @@ impl TestManager {
         let config = Config {
             dist: "/nonexistent".into(),
             admin_password: Some(PASSWORD.into()),
+            workflows: manager::workflows::EXAMPLES.into(),
             ..Config::local(data.path().to_owned())
         };
         let manager = Manager::open(&config).unwrap();
@@ -55,6 +56,21 @@ impl TestManager {
         let response = self.api_post("/executions", body).await;
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
+    }
+
+    /// Waits until execution `id` has ended.
+    pub async fn wait_for_end(&self, id: &str) -> Execution {
+        let url = format!("{}/api/v3.1/executions/{id}", self.url);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let execution: Execution =
+                self.http.get(&url).basic_auth("admin", Some(PASSWORD)).send().await.unwrap().json().await.unwrap();
+            if execution.status.is_end() {
+                return execution;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never ended: {execution:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn status(&self) -> MaintenanceStatus {

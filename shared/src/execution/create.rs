@@ -23,11 +23,11 @@ pub struct CreateExecution {
     /// The deployment to run it on.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
     pub deployment_id: String,
-    /// The workflow's parameters, kept as given; `duration_seconds` (how long
-    /// it runs, default 5) may be a number or a numeric string (Cloudify's
-    /// client sends `-p KEY=VALUE` values as strings).
+    /// The workflow's parameters: any object, stored and given to the
+    /// program as sent (Cloudify's client sends `-p KEY=VALUE` values as
+    /// text, so the example workflows take `"1"` as well as `1`).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(schema_with = schema::parameters))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub parameters: Option<Map<String, Value>>,
     /// During maintenance, store the execution as `queued` instead of refusing it.
     #[serde(default, deserialize_with = "flag")]
@@ -51,7 +51,7 @@ pub struct CreateExecution {
     /// here are not resumed, so any value runs the same.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub wait_after_fail: Option<u64>,
+    pub wait_after_fail: Option<f64>,
     /// Cloudify: start later. Not supported (`null` only): schedule a maintenance window instead.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = schema::null))]
@@ -96,13 +96,16 @@ const RESTORE_ONLY: &str = "Cloudify uses it to restore executions from a snapsh
 
 impl CreateExecution {
     /// What to run, or why not (the message names the field). `NewExecution::validate`
-    /// still checks the ids and the duration's range.
+    /// still checks the ids.
     pub fn into_new(self) -> Result<NewExecution, String> {
         if self.dry_run == Some(true) {
             return Err("dry_run: dry runs are not supported: every execution runs its workflow".into());
         }
         if self.is_system_workflow == Some(true) {
             return Err("is_system_workflow: no system workflows run on this manager".into());
+        }
+        if self.wait_after_fail.is_some_and(|seconds| seconds < 0.0) {
+            return Err("wait_after_fail: must be 0 or more seconds".into());
         }
         if self.scheduled_time.is_some() {
             return Err("scheduled_time: scheduled executions are not supported; schedule a maintenance \
@@ -121,30 +124,13 @@ impl CreateExecution {
         if let Some((field, _)) = restore_only.iter().find(|(_, value)| value.is_some()) {
             return Err(format!("{field}: {RESTORE_ONLY}"));
         }
-        let mut other = self.parameters.unwrap_or_default();
-        let duration_seconds = match other.remove("duration_seconds") {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(seconds(&value).ok_or_else(|| {
-                format!("parameters.duration_seconds: must be a number of seconds (like 5 or \"0.5\"), got {value}")
-            })?),
-        };
         Ok(NewExecution {
             workflow_id: self.workflow_id,
             deployment_id: self.deployment_id,
-            parameters: ExecutionParameters { duration_seconds, other },
+            parameters: ExecutionParameters { duration_seconds: None, other: self.parameters.unwrap_or_default() },
             queue: self.queue,
         })
     }
-}
-
-/// A number, or a string holding one (`"1"`, `" 0.5 "`); finite only.
-fn seconds(value: &Value) -> Option<f64> {
-    let number = match value {
-        Value::Number(number) => number.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
-    }?;
-    number.is_finite().then_some(number)
 }
 
 /// A boolean as JSON `true`/`false` or as the strings `"true"`/`"false"`
@@ -204,7 +190,7 @@ impl<'de> Visitor<'de> for OptionalFlagVisitor {
 
 #[cfg(feature = "openapi")]
 mod schema {
-    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
     use utoipa::openapi::RefOr;
 
     fn boolean_or_text(values: &[&str]) -> RefOr<Schema> {
@@ -227,19 +213,6 @@ mod schema {
     /// Only `null` is accepted.
     pub fn null() -> RefOr<Schema> {
         ObjectBuilder::new().schema_type(Type::Null).into()
-    }
-
-    /// Any object; `duration_seconds` a number or a numeric string.
-    pub fn parameters() -> RefOr<Schema> {
-        let number = ObjectBuilder::new().schema_type(Type::Number).minimum(Some(0)).maximum(Some(604_800));
-        // Digits only, at most five before the point: always within the range.
-        let text = ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[0-9]{1,5}(\.[0-9]{1,3})?$"));
-        let duration = OneOfBuilder::new().item(number).item(text);
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property("duration_seconds", duration)
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
-            .into()
     }
 }
 
@@ -264,7 +237,7 @@ mod tests {
     #[test]
     fn the_cloudify_clients_body_is_accepted_with_string_values() {
         let new = parse(from_cloudify_client()).expect("accepted");
-        assert_eq!(new.duration_seconds(), 1.0);
+        assert_eq!(new.parameters_map()["duration_seconds"], "1", "kept as sent");
         assert!(!new.queue);
         let mut queued = from_cloudify_client();
         queued["queue"] = json!("true");
@@ -280,7 +253,7 @@ mod tests {
             queue: true,
         };
         let sent = serde_json::to_value(&ours).expect("serializes");
-        assert_eq!(parse(sent).expect("accepted"), ours);
+        assert_eq!(parse(sent).expect("accepted").parameters_map(), ours.parameters_map());
     }
 
     #[test]
@@ -312,9 +285,6 @@ mod tests {
         body["dry_run"] = json!(null);
         assert!(parse(body).is_ok(), "null is no dry run");
         let mut body = from_cloudify_client();
-        body["parameters"] = json!({"duration_seconds": "soon"});
-        assert!(parse(body).expect_err("refused").starts_with("parameters.duration_seconds"));
-        let mut body = from_cloudify_client();
         body["surprise"] = json!(1);
         assert!(parse(body).expect_err("refused").contains("surprise"));
     }
@@ -324,7 +294,6 @@ mod tests {
         let mut body = from_cloudify_client();
         body["parameters"] = json!({"retries": "3", "nested": {"a": [1]}});
         let new = parse(body).expect("accepted");
-        assert_eq!(new.parameters.duration_seconds, None);
         assert_eq!(new.parameters_map()["retries"], "3");
         assert_eq!(new.parameters_map()["nested"], json!({"a": [1]}));
     }

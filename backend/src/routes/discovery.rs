@@ -1,26 +1,20 @@
-//! What Cloudify's own client asks the manager besides the maintenance API:
-//! the discovery calls of `cfy profiles use` and an execution's events
-//! (`cfy executions start` follows them). Every answer is true of this
-//! manager: one process is the manager, the broker (it runs executions
-//! itself) and, with the embedded SQLite, the database node.
+//! What Cloudify's own client asks when a profile is made (`cfy profiles
+//! use`). Every answer is true of this manager: one process is the manager,
+//! the broker (it runs executions itself) and, with the embedded SQLite, the
+//! database node.
 
 use std::sync::LazyLock;
 
-use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde_json::{Map, Value};
 use shared::api::ListResponse;
-use shared::cloudify::{BrokerNode, CloudifyEvent, DbNode, ManagerNode, ProviderContext, EDITION};
+use shared::cloudify::{BrokerNode, DbNode, ManagerNode, ProviderContext, EDITION};
 use shared::Timestamp;
 
 use crate::auth::CurrentUser;
-use crate::error::AppError;
-use crate::routes::query::CloudifyQuery;
-use crate::routes::{list_response, parse_id};
+use crate::routes::list_response;
 use crate::server::LocalAddr;
-use crate::state::AppState;
-use crate::store::executions as store;
 
 /// The context Cloudify stores at bootstrap; this manager is configured by
 /// flags, so it is empty (the client keeps it in the profile).
@@ -83,63 +77,6 @@ pub async fn db_nodes(
     let node = Node::answering(local, &headers);
     let db = DbNode { name: HOST.name.clone(), host: node.ip, node_id: node.id, is_external: false };
     Json(list_response(vec![db], 1, 1, 0))
-}
-
-/// An execution's events in Cloudify's shape, oldest first: `workflow_started`
-/// once it started, then how it ended.
-#[utoipa::path(get, path = "/events", tag = "cloudify",
-    params(
-        ("execution_id" = Uuid, Query, description = "The execution"),
-        ("type" = Option<String>, Query, pattern = "^cloudify_(event|log)$",
-         description = "`cloudify_event` or `cloudify_log` (repeat for both; default both)"),
-        ("_size" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 1000)", minimum = 1, maximum = 1000),
-        ("_offset" = Option<u64>, Query, description = "How many to skip (default 0)"),
-        ("_sort" = Option<String>, Query, pattern = "^-?(@?timestamp|reported_timestamp)$",
-         description = "`timestamp` or `reported_timestamp`, `-` for newest first"),
-    ),
-    responses((status = 200, body = ListResponse<CloudifyEvent>), (status = 400, body = shared::ApiError),
-              (status = 404, body = shared::ApiError), (status = 503, body = shared::ApiError)))]
-pub async fn events(
-    State(state): State<AppState>,
-    _user: CurrentUser,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<ListResponse<CloudifyEvent>>, AppError> {
-    let mut query = CloudifyQuery::parse(raw.as_deref())?;
-    let id = query
-        .take_one("execution_id")?
-        .ok_or_else(|| AppError::BadRequest("execution_id: required (the execution whose events to list)".into()))?;
-    let id = parse_id("an execution", &id)?;
-    let (size, offset) = query.take_paging()?;
-    let newest_first = match query.take_sort(sort_key, "`timestamp`, `reported_timestamp`")?.as_slice() {
-        [] => false,
-        [(_, descending)] => *descending,
-        _ => return Err(AppError::BadRequest("_sort: events are sorted by their time only".into())),
-    };
-    let types = query.take_list("type");
-    if let Some(unknown) = types.iter().find(|kind| !matches!(kind.as_str(), "cloudify_event" | "cloudify_log")) {
-        return Err(AppError::BadRequest(format!("type: `{unknown}` is neither `cloudify_event` nor `cloudify_log`")));
-    }
-    query.finish(|name, _| name == "_include_system_workflows")?;
-
-    let execution = state
-        .reader
-        .read(move |conn| store::get(conn, id))
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("Requested execution `{id}` was not found")))?;
-    let mut events: Vec<CloudifyEvent> = CloudifyEvent::lifecycle_of(&execution)
-        .into_iter()
-        .filter(|event| types.is_empty() || types.contains(&event.kind))
-        .collect();
-    if newest_first {
-        events.reverse();
-    }
-    let total = events.len() as u64;
-    let page = events.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(size as usize).collect();
-    Ok(Json(list_response(page, total, size, offset)))
-}
-
-fn sort_key(name: &str) -> Option<()> {
-    matches!(name, "timestamp" | "@timestamp" | "reported_timestamp").then_some(())
 }
 
 /// Facts about this machine, read once.

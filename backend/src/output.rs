@@ -1,0 +1,63 @@
+//! Executions' output (SPEC §9): lines are stored in batches on a connection
+//! of their own, then announced to live subscribers. A batch is announced
+//! only after it is stored, so a subscriber that fell behind can always catch
+//! up from the store.
+
+use std::sync::Arc;
+
+use shared::execution::ExecutionEvent;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::store::{events, Db, StoreError};
+
+/// How many batches a slow live subscriber may fall behind before it must
+/// re-read from the store.
+const LIVE_BUFFER: usize = 1024;
+
+/// Lines of one execution, numbered from `first`.
+#[derive(Debug, Clone)]
+pub struct OutputBatch {
+    /// The execution.
+    pub execution_id: Uuid,
+    /// The number of the first line.
+    pub first: u64,
+    /// The lines, in order.
+    pub events: Vec<ExecutionEvent>,
+}
+
+/// Where runners put output and event streams read it.
+#[derive(Clone)]
+pub struct OutputLog {
+    db: Db,
+    live: broadcast::Sender<Arc<OutputBatch>>,
+}
+
+impl OutputLog {
+    /// Writes through `db` (a connection of its own, so output never waits
+    /// behind the engine's or the readers' queue).
+    pub fn new(db: Db) -> Self {
+        Self { db, live: broadcast::channel(LIVE_BUFFER).0 }
+    }
+
+    /// Stores `batch`, then announces it.
+    pub async fn append(&self, batch: OutputBatch) -> Result<(), StoreError> {
+        let batch = Arc::new(batch);
+        let stored = Arc::clone(&batch);
+        self.db.write(move |conn| events::append(conn, stored.execution_id, stored.first, &stored.events)).await?;
+        self.announce(batch);
+        Ok(())
+    }
+
+    /// Announces a batch that is already stored (the last one is stored with
+    /// the execution's end, by the engine).
+    pub fn announce(&self, batch: Arc<OutputBatch>) {
+        // No subscriber is not an error.
+        let _ = self.live.send(batch);
+    }
+
+    /// Every batch announced from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutputBatch>> {
+        self.live.subscribe()
+    }
+}
