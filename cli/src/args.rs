@@ -46,6 +46,46 @@ pub enum Command {
     /// Handle workflow executions.
     #[command(subcommand)]
     Executions(Executions),
+    /// The workflow catalog.
+    #[command(subcommand)]
+    Workflows(Workflows),
+    /// Show executions' events (their workflow's steps and output).
+    #[command(subcommand)]
+    Events(Events),
+}
+
+/// `cfy workflows …`
+#[derive(Debug, Subcommand)]
+pub enum Workflows {
+    /// List the workflows executions can run.
+    List {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `cfy events …` (Cloudify's options and output).
+#[derive(Debug, Subcommand)]
+pub enum Events {
+    /// List an execution's events: its workflow's steps and every line its program wrote.
+    List {
+        /// The execution.
+        #[arg(value_name = "EXECUTION_ID")]
+        execution: Option<Uuid>,
+        /// The execution (deprecated in Cloudify's client: give it as an argument).
+        #[arg(short = 'e', long = "execution-id", value_name = "EXECUTION_ID", conflicts_with = "execution")]
+        execution_option: Option<Uuid>,
+        /// Follow the execution until it ends, printing events as they come.
+        #[arg(long)]
+        tail: bool,
+        /// How many events to skip.
+        #[arg(short = 'o', long = "pagination-offset", default_value_t = 0)]
+        offset: u64,
+        /// How many events to show (at most 1000).
+        #[arg(short = 's', long = "pagination-size", default_value_t = 1000)]
+        size: u32,
+    },
 }
 
 /// `cfy maintenance-mode …`

@@ -165,6 +165,29 @@ pub fn execution_lines(execution: &Map<String, Value>) -> Vec<String> {
     lines
 }
 
+/// `cfy events list -e ID`: Cloudify's client's warning about the option.
+pub const EXECUTION_OPTION_DEPRECATED: &str =
+    "Providing the execution ID as an option (using '-e') is now deprecated. \
+                                               Please provide the execution ID as a positional argument.";
+
+/// The last line of `cfy events list`.
+pub const DEBUG_HINT: &str = "Debug messages are only shown when you use very verbose mode (-vv)";
+
+/// `cfy workflows list`: the catalog as a Cloudify table.
+pub fn workflows_table(workflows: &[shared::api::Workflow]) -> Vec<String> {
+    let items: Vec<Map<String, Value>> = workflows
+        .iter()
+        .filter_map(|workflow| match serde_json::to_value(workflow) {
+            Ok(Value::Object(item)) => Some(item),
+            _ => None,
+        })
+        .collect();
+    let mut lines = vec!["Listing workflows...".to_owned()];
+    lines.extend(table::print_data(&["id", "description"], &[], &items, "Workflows:", None));
+    lines.push(format!("Showing {} workflows", workflows.len()));
+    lines
+}
+
 /// The first line of `cfy executions start`.
 pub fn executing(workflow: &str, deployment: &str, timeout: u64) -> String {
     format!("Executing workflow `{workflow}` on deployment `{deployment}` [timeout={timeout} seconds]")

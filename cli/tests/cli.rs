@@ -224,6 +224,11 @@ async fn executions_start_follows_to_the_end_list_get_cancel_and_queue_during_ma
 #[tokio::test(flavor = "multi_thread")]
 async fn start_refuses_bad_parameters_naming_them() {
     let manager = TestManager::spawn().await;
+    let catalog = manager.cfy(&["workflows", "list"]).await;
+    assert_success(&catalog);
+    assert!(stdout(&catalog).starts_with("Listing workflows...\n\nWorkflows:\n"), "{}", stdout(&catalog));
+    assert!(stdout(&catalog).contains("|  install  |   Installs a deployment:"), "{}", stdout(&catalog));
+    assert!(stdout(&catalog).ends_with("\nShowing 5 workflows\n"));
     let unknown = manager.cfy(&["executions", "start", "deploy-everything", "-d", "web"]).await;
     assert_failure(&unknown, "Workflow `deploy-everything` is not in the catalog");
     let malformed = manager.cfy(&["executions", "start", "install", "-d", "web", "-p", "novalue"]).await;

@@ -368,3 +368,42 @@ fn normalizing_hides_ids_and_times_only() {
     let line = "2026-11-30 10:55:25.413  CFY <web> started 8da2816b-9d39-434c-bac6-343f18b50cf5 'x'";
     assert_eq!(normalized(line), "<time> <time>  CFY <web> started <id> 'x'");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_from_cloudifys_client_print_what_ours_prints() {
+    let manager = TestManager::spawn().await;
+    let cloudify = Cloudify::with_profile(&manager).await;
+    let done = manager.start(0.2).await.id.to_string();
+    manager.wait_for_end(&done).await;
+    for list in [
+        &["events", "list", &done][..],
+        &["events", "list", "-e", &done],
+        &["events", "list", &done, "-o", "2", "-s", "3"],
+        &["events", "list", &done, "--tail"],
+    ] {
+        assert_same(list, &cloudify.run(list).await, &manager.cfy(list).await);
+    }
+    cloudify.run_checking_answers(&["events", "list", &done]).await;
+
+    // Both follow one running execution to its end and print the same story.
+    let running = manager.start(1.5).await.id.to_string();
+    let tail = ["events", "list", running.as_str(), "--tail"];
+    let (theirs, ours) = tokio::join!(cloudify.run(&tail), manager.cfy(&tail));
+    assert_same(&tail, &theirs, &ours);
+    let printed = stdout(&ours);
+    assert!(
+        printed.contains("install: step 5/5 report")
+            && printed.ends_with("Finished executing workflow install on deployment web\n"),
+        "{printed}"
+    );
+
+    let missing = "0b6e3f1c-0000-4000-8000-000000000000";
+    let theirs = cloudify.run(&["events", "list", missing]).await;
+    assert!(!theirs.status.success());
+    assert!(
+        stdout(&theirs).contains(&format!("404: Requested execution `{missing}` was not found")),
+        "{}",
+        stdout(&theirs)
+    );
+    assert_failure(&manager.cfy(&["events", "list", missing]).await, &format!("Execution {missing} not found"));
+}

@@ -66,7 +66,7 @@ pub async fn run(client: &Client, command: Executions) -> Result<(), CliError> {
                 println!("{}", output::QUEUED);
                 return Ok(());
             }
-            follow(client, execution, timeout).await?;
+            follow(client, execution, Some(timeout), true).await?;
         }
         Executions::Cancel { id, force, kill } => {
             let (before, after) = output::cancelling(&id.to_string(), force, kill);
@@ -81,27 +81,47 @@ pub async fn run(client: &Client, command: Executions) -> Result<(), CliError> {
 }
 
 /// Prints the execution's events until it ends (or `timeout` seconds pass),
-/// then how it ended, as Cloudify's client does.
-async fn follow(client: &Client, mut execution: Map<String, Value>, timeout: u64) -> Result<(), CliError> {
+/// then how it ended, as Cloudify's client does: for `executions start`
+/// (`started`) with the hint to list its events, for `events list --tail`
+/// without. An execution that had already ended is not replayed (neither is
+/// it by Cloudify's client).
+pub async fn follow(
+    client: &Client,
+    mut execution: Map<String, Value>,
+    timeout: Option<u64>,
+    started: bool,
+) -> Result<(), CliError> {
     let id = text(&execution, "id").to_owned();
     let workflow = text(&execution, "workflow_id").to_owned();
     let deployment = text(&execution, "deployment_id").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let deadline = timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds));
     let mut printed = 0;
-    loop {
-        let ended = is_end(text(&execution, "status"));
-        printed += print_new_events(client, &id, printed).await?;
-        if ended {
-            break;
+    if !is_end(text(&execution, "status")) {
+        loop {
+            let ended = is_end(text(&execution, "status"));
+            printed += print_new_events(client, &id, printed).await?;
+            if ended {
+                break;
+            }
+            if let (Some(deadline), Some(timeout)) = (deadline, timeout) {
+                if Instant::now() >= deadline {
+                    print(output::start_timed_out(&workflow, &deployment, &id, timeout));
+                    return Err(CliError::Reported);
+                }
+            }
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            execution = client.get(&format!("/executions/{id}")).await?;
         }
-        if Instant::now() >= deadline {
-            print(output::start_timed_out(&workflow, &deployment, &id, timeout));
-            return Err(CliError::Reported);
-        }
-        tokio::time::sleep(FOLLOW_INTERVAL).await;
-        execution = client.get(&format!("/executions/{id}")).await?;
     }
     let error = text(&execution, "error");
+    if !started {
+        if error.is_empty() {
+            println!("Finished executing workflow {workflow} on deployment {deployment}");
+            return Ok(());
+        }
+        println!("Execution of workflow {workflow} for deployment {deployment} failed. [error={error}]");
+        return Err(CliError::Reported);
+    }
     if error.is_empty() {
         print(output::finished(&workflow, &deployment, &id));
         return Ok(());

@@ -1,8 +1,10 @@
 //! One function per subcommand; each prints its lines and returns an error
 //! for `main` to print.
 
+pub mod events;
 pub mod executions;
 pub mod maintenance_mode;
+pub mod workflows;
 
 use crate::args::{Cli, Command};
 use crate::client::{CliError, Client};
@@ -17,6 +19,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::MaintenanceMode(command) => maintenance_mode::run(&client, command, global.verbose).await,
         Command::Executions(command) => executions::run(&client, command).await,
+        Command::Workflows(command) => workflows::run(&client, command).await,
+        Command::Events(command) => events::run(&client, command).await,
     }
 }
 
