@@ -71,6 +71,13 @@ impl Manager {
         let auth = Arc::new(Auth::new(auth_db, config.token_ttl()));
         auth::revocation::watch(Arc::downgrade(&auth));
         let catalog = workflows::Catalog::new(&config.workflows);
+        match catalog.list() {
+            Ok(found) if found.is_empty() => {
+                tracing::warn!(dir = %config.workflows.display(), "no workflows there (executable files): no execution can start")
+            }
+            Ok(found) => tracing::info!(dir = %config.workflows.display(), workflows = found.len(), "workflow catalog"),
+            Err(error) => tracing::error!(%error, "no execution can start until the workflows directory can be read"),
+        }
         let output = output::OutputLog::new(Db::new(store::open_reader(&config.data_dir)?, "output", capacity)?);
         let runner = runner::RunnerConfig {
             catalog: catalog.clone(),

@@ -89,7 +89,26 @@ impl Runner {
             kept: Kept::default(),
         };
         // A runtime task, never the blocking pool: see `process::spawn`.
-        self.runtime.spawn(run.run());
+        let supervisor = self.runtime.spawn(run.run());
+        // Should the supervisor panic (a bug), the execution must still end,
+        // or `activating` would wait for it forever; its program's group was
+        // killed when the supervisor's guard dropped.
+        let (engine, id) = (self.engine.clone(), execution.id);
+        self.runtime.spawn(async move {
+            if let Err(error) = supervisor.await {
+                if error.is_panic() {
+                    tracing::error!(%id, "the supervisor of an execution panicked; recording it failed");
+                    let end = ProcessEnd {
+                        status: ExecutionStatus::Failed,
+                        error: "The manager's supervision of this execution failed (see the manager's log); its \
+                                processes were stopped."
+                            .into(),
+                    };
+                    let nothing = Arc::new(OutputBatch { execution_id: id, first: 0, events: Vec::new() });
+                    record_end(&engine, id, end, nothing).await;
+                }
+            }
+        });
     }
 }
 
@@ -165,7 +184,7 @@ impl Run {
         let end = self.supervise().await;
         let tail = self.kept.tail(id);
         let tail = Arc::new(tail);
-        if self.record_end(end, Arc::clone(&tail)).await && !tail.events.is_empty() {
+        if record_end(&self.engine, id, end, Arc::clone(&tail)).await && !tail.events.is_empty() {
             self.config.output.announce(tail);
         }
     }
@@ -257,31 +276,30 @@ impl Run {
                 "could not record an execution's process group; a crash would not find it");
         }
     }
+}
 
-    /// Records the end with the last batch of output; retries until it commits
-    /// (or `activating` would wait forever). False if the engine is gone.
-    async fn record_end(&self, end: ProcessEnd, tail: Arc<OutputBatch>) -> bool {
-        let id = self.execution.id;
-        let mut pause = Duration::from_millis(50);
-        loop {
-            let Some(engine) = self.engine.upgrade() else { return false };
-            match engine.finish(id, end.clone(), Arc::clone(&tail)).await {
-                Ok(()) => return true,
-                // A full queue empties by itself: retry soon, without alarm.
-                Err(EngineError::Task(WorkerError::Overloaded(..))) => {
-                    tracing::debug!(%id, "the engine is busy; recording the end of an execution shortly");
-                    drop(engine);
-                    tokio::time::sleep(OVERLOADED_PAUSE).await;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::error!(%id, %error, "could not record the end of an execution; retrying in {pause:?}");
-                }
+/// Records the end with the last batch of output; retries until it commits
+/// (or `activating` would wait forever). False if the engine is gone.
+async fn record_end(engine: &Weak<Engine>, id: Uuid, end: ProcessEnd, tail: Arc<OutputBatch>) -> bool {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let Some(engine) = engine.upgrade() else { return false };
+        match engine.finish(id, end.clone(), Arc::clone(&tail)).await {
+            Ok(()) => return true,
+            // A full queue empties by itself: retry soon, without alarm.
+            Err(EngineError::Task(WorkerError::Overloaded(..))) => {
+                tracing::debug!(%id, "the engine is busy; recording the end of an execution shortly");
+                drop(engine);
+                tokio::time::sleep(OVERLOADED_PAUSE).await;
+                continue;
             }
-            drop(engine);
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            Err(error) => {
+                tracing::error!(%id, %error, "could not record the end of an execution; retrying in {pause:?}");
+            }
         }
+        drop(engine);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY_PAUSE);
     }
 }
 
