@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{ManagerProcess, PATIENCE};
+use common::{alive, wait_gone, write_workflow, ManagerProcess, PATIENCE};
 use serde_json::json;
 use shared::execution::ExecutionEvent;
 use shared::{Execution, ExecutionStatus};
@@ -19,29 +18,13 @@ const FORKING: &str = "#!/bin/sh\nsleep 1000 &\necho \"$!\"\necho ready\nwait\n"
 
 fn workflows() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("forking");
-    std::fs::write(&path, FORKING).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_workflow(dir.path(), "forking", FORKING);
     dir
 }
 
 fn start(data: &Path, workflows: &Path) -> ManagerProcess {
     let workflows = workflows.to_str().unwrap();
     ManagerProcess::start_with_env(data, &[("MANAGER_WORKFLOWS", workflows), ("MANAGER_CANCEL_GRACE_SECONDS", "1")])
-}
-
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).unwrap_or('X');
-    !matches!(state, 'Z' | 'X')
-}
-
-async fn wait_gone(pid: i32) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while alive(pid) {
-        assert!(tokio::time::Instant::now() < deadline, "process {pid} outlived its execution");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Starts `forking` and returns it with its background grandchild's pid.

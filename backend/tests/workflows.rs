@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{assert_error, Events, TestApp, PATIENCE};
+use common::{alive, assert_error, wait_gone, write_workflow, Events, TestApp, PATIENCE};
 use serde_json::{json, Value};
 use shared::api::ListResponse;
 use shared::execution::{ExecutionEvent, OutputStream};
@@ -18,9 +17,7 @@ use tempfile::TempDir;
 
 /// Writes an executable `#!/bin/sh` workflow `name` into `dir`.
 fn workflow(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_workflow(dir, name, &format!("#!/bin/sh\n{body}\n"));
 }
 
 /// A manager over a fresh workflow directory holding `workflows` (name, body).
@@ -66,21 +63,6 @@ async fn wait_for_line(app: &TestApp, id: uuid::Uuid, line: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !lines(app, id).await.iter().any(|written| written == line) {
         assert!(tokio::time::Instant::now() < deadline, "never wrote {line:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // Signal 0 probes; a zombie (already dead, not yet reaped) counts as gone.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('X')).unwrap_or('X');
-    !matches!(state, 'Z' | 'X')
-}
-
-async fn wait_gone(pid: i32) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while alive(pid) {
-        assert!(tokio::time::Instant::now() < deadline, "process {pid} is still alive");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -399,8 +399,20 @@ fn split_chunks(text: &str) -> Vec<String> {
     let mut start = 0;
     let mut index = 0;
     while index < characters.len() {
-        if characters[index] == ' ' {
-            let end = characters[index..].iter().position(|c| *c != ' ').map_or(characters.len(), |n| index + n);
+        // A run of `c` from `index`: where it ends.
+        let run_end =
+            |c: char| characters[index..].iter().position(|x| *x != c).map_or(characters.len(), |n| index + n);
+        // Spaces; and `(?<=[\w!"'&.,?]) -{2,} (?=\w)`: both are chunks of their own.
+        let run = match characters[index] {
+            ' ' => Some(run_end(' ')),
+            '-' if index > 0 && is_word_punct(characters[index - 1]) => {
+                let end = run_end('-');
+                let followed = characters.get(end).is_some_and(|c| c.is_alphanumeric() || *c == '_');
+                (end - index >= 2 && followed).then_some(end)
+            }
+            _ => None,
+        };
+        if let Some(end) = run {
             if start < index {
                 chunks.push(characters[start..index].iter().collect());
             }
@@ -408,20 +420,6 @@ fn split_chunks(text: &str) -> Vec<String> {
             start = end;
             index = end;
             continue;
-        }
-        // `(?<=[\w!"'&.,?]) -{2,} (?=\w)`: the dashes are a chunk of their own.
-        if characters[index] == '-' && index > 0 && is_word_punct(characters[index - 1]) {
-            let end = characters[index..].iter().position(|c| *c != '-').map_or(characters.len(), |n| index + n);
-            let followed = characters.get(end).is_some_and(|c| c.is_alphanumeric() || *c == '_');
-            if end - index >= 2 && followed {
-                if start < index {
-                    chunks.push(characters[start..index].iter().collect());
-                }
-                chunks.push(characters[index..end].iter().collect());
-                start = end;
-                index = end;
-                continue;
-            }
         }
         if characters[index] == '-' && index > start {
             let before = (index >= 2 && letter(index - 1) && letter(index - 2))

@@ -442,3 +442,27 @@ impl Drop for ManagerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Whether process `pid` runs (a zombie, dead but not yet reaped, does not).
+pub fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).unwrap_or('X');
+    !matches!(state, 'Z' | 'X')
+}
+
+/// Waits until process `pid` no longer runs; panics after [`PATIENCE`].
+pub async fn wait_gone(pid: i32) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while alive(pid) {
+        assert!(tokio::time::Instant::now() < deadline, "process {pid} is still alive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Writes an executable workflow program `name` into `dir`.
+pub fn write_workflow(dir: &Path, name: &str, program: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, program).expect("write a workflow");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("make it executable");
+}
