@@ -78,7 +78,7 @@ impl Manager {
             Ok(found) => tracing::info!(dir = %config.workflows.display(), workflows = found.len(), "workflow catalog"),
             Err(error) => tracing::error!(%error, "no execution can start until the workflows directory can be read"),
         }
-        let output = output::OutputLog::new(Db::new(store::open_reader(&config.data_dir)?, "output", capacity)?);
+        let output = output::OutputLog::new(Db::new(store::open_output(&config.data_dir)?, "output", capacity)?);
         let runner = runner::RunnerConfig {
             catalog: catalog.clone(),
             data_dir: config.data_dir.clone(),

@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
+        .with_writer(|| QuietStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     config.admin_password = std::env::var("MANAGER_ADMIN_PASSWORD").ok();
@@ -84,6 +84,23 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         _ = interrupt => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    // Stop first: logging can fail (a closed stderr) and must not keep the manager running.
     shutdown.cancel();
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Standard error for the logs, ignoring write errors: a log line that cannot
+/// be written (its reader is gone) must never stop the manager.
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }

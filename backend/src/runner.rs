@@ -227,6 +227,9 @@ impl Run {
         let wait = running.wait();
         tokio::pin!(wait);
         let mut flush = tokio::time::interval(FLUSH_EVERY);
+        // A runner that waited for the database must not make up for missed
+        // ticks with a burst of tiny batches (each a commit).
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut lines_open, mut requests_open) = (true, true);
         let end = loop {
             tokio::select! {

@@ -80,6 +80,17 @@ pub fn open_writer(data_dir: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens the connection programs' output is stored on. Its commits are not
+/// synced to disk one by one (WAL with `synchronous=NORMAL`): a crash of the
+/// process loses nothing, a power cut may lose the last lines, and a chatty
+/// workflow costs a write, not an fsync, per batch. Changes that are
+/// acknowledged (state, executions, users) stay on FULL connections.
+pub fn open_output(data_dir: &Path) -> Result<Connection, StoreError> {
+    let conn = open(data_dir)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
 /// Opens a second connection to an already migrated database, for reads.
 pub fn open_reader(data_dir: &Path) -> Result<Connection, StoreError> {
     open(data_dir)
