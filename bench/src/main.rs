@@ -3,6 +3,8 @@
 //! Comparisons (gate vs no gate) alternate their runs in one process so that
 //! machine noise falls on both sides.
 
+mod workflows;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -26,7 +28,7 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 5] = ["gate", "status", "fan-out", "processes", "panel"];
+const SECTIONS: [&str; 6] = ["gate", "status", "fan-out", "processes", "panel", "workflows"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -54,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("panel") {
         panel_size(&root)?;
+    }
+    if wanted("workflows") {
+        workflows::figures(&root).await?;
     }
     Ok(())
 }
