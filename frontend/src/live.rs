@@ -18,11 +18,10 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{Execution, ExecutionStatus, MaintenanceStatus};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{EventSource, MessageEvent};
+use web_sys::MessageEvent;
 
 use crate::api::{self, Epoched};
+use crate::stream::{listener, Stream};
 
 /// How long to wait before opening a new stream after one closed.
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
@@ -152,18 +151,6 @@ pub fn merge_executions(rows: &mut Vec<Execution>, offered: Vec<Execution>) {
     }
 }
 
-/// An open stream and the callbacks it needs alive.
-struct Stream {
-    source: EventSource,
-    _callbacks: Vec<Closure<dyn FnMut(MessageEvent)>>,
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        self.source.close();
-    }
-}
-
 /// Creates the live store and keeps a stream open for `token` while the
 /// calling component lives. `on_signed_out` gets the reason if the token stops working.
 pub fn connect(token: String, on_signed_out: Callback<String>) -> Live {
@@ -179,11 +166,7 @@ pub fn connect(token: String, on_signed_out: Callback<String>) -> Live {
 fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStorage>, on_signed_out: Callback<String>) {
     let mut url = shared::api::path("/maintenance/events?token=");
     url.push_str(&token);
-    let Ok(source) = EventSource::new(&url) else {
-        live.connection.try_set(Connection::Reconnecting);
-        return;
-    };
-    let on_status = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let on_status = listener(move |event: MessageEvent| {
         if let Some(status) = event.data().as_string().and_then(|data| serde_json::from_str(&data).ok()) {
             // The event's id is the change's epoch.
             let epoch = event.last_event_id().trim().parse().ok();
@@ -191,44 +174,43 @@ fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStor
         }
         live.connection.try_set(Connection::Live);
     });
-    let on_execution = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let on_execution = listener(move |event: MessageEvent| {
         if let Some(execution) = event.data().as_string().and_then(|data| serde_json::from_str(&data).ok()) {
             live.offer_executions(vec![execution]);
         }
     });
-    let on_lagged = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+    let on_lagged = listener(move |_: MessageEvent| {
         live.reloads.try_update(|n| *n += 1);
     });
     // Every open, also the browser's own reconnects: changes may have been
     // missed while disconnected (e.g. executions failed at a manager's start-up).
-    let on_open = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+    let on_open = listener(move |_: MessageEvent| {
         live.connection.try_set(Connection::Live);
         live.reloads.try_update(|n| *n += 1);
     });
     let reconnect_token = token.clone();
-    let on_error = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+    let on_error = listener(move |_: MessageEvent| {
         live.connection.try_set(Connection::Reconnecting);
-        let closed = stream
-            .try_with_value(|s| s.as_ref().is_some_and(|s| s.source.ready_state() == EventSource::CLOSED))
-            .unwrap_or(false);
-        if !closed {
+        if !stream.try_with_value(|s| s.as_ref().is_some_and(Stream::is_closed)).unwrap_or(false) {
             return; // the browser is retrying by itself
         }
         let token = reconnect_token.clone();
         set_timeout(move || spawn_local(reconnect(token, live, stream, on_signed_out)), RECONNECT_AFTER);
     });
-    let listen = |name: &str, callback: &Closure<dyn FnMut(MessageEvent)>| {
-        let _ = source.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
-    };
-    listen("status", &on_status);
-    listen("execution", &on_execution);
-    listen("executions-lagged", &on_lagged);
-    listen("open", &on_open);
-    listen("error", &on_error);
-    stream.try_set_value(Some(Stream {
-        source,
-        _callbacks: vec![on_status, on_execution, on_lagged, on_open, on_error],
-    }));
+    let opened = Stream::open(
+        &url,
+        vec![
+            ("status", on_status),
+            ("execution", on_execution),
+            ("executions-lagged", on_lagged),
+            ("open", on_open),
+            ("error", on_error),
+        ],
+    );
+    if opened.is_none() {
+        live.connection.try_set(Connection::Reconnecting);
+    }
+    stream.try_set_value(opened);
 }
 
 /// Opens a new stream if the token still works; signs out if it does not.

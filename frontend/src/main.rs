@@ -5,6 +5,7 @@ mod app;
 mod components;
 mod live;
 mod session;
+mod stream;
 mod task;
 
 fn main() {
