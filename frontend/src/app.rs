@@ -7,23 +7,20 @@ use shared::TokenResponse;
 
 use crate::api;
 use crate::components::banner::Banner;
+use crate::components::execution::ExecutionPage;
 use crate::components::executions::ExecutionsPage;
 use crate::components::login::Login;
 use crate::components::maintenance::MaintenancePage;
 use crate::live::{self, Live};
+use crate::route::{self, Route};
 use crate::session::{self, Session};
 use crate::task::Task;
-
-/// The panel's pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Page {
-    Maintenance,
-    Executions,
-}
 
 /// The admin panel's root.
 #[component]
 pub fn App() -> impl IntoView {
+    // The page asked for survives a sign-in: an address opened before signing in shows after it.
+    provide_context(route::current());
     let token = RwSignal::new(session::load());
     let notice = RwSignal::new(None::<String>);
     let signed_in = Callback::new(move |new: TokenResponse| {
@@ -58,21 +55,26 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
     // reached, it is forgotten all the same (it expires by itself).
     let sign_out = Task::new();
     let revoking = StoredValue::new((session.token.clone(), session.token_id));
-    let page = RwSignal::new(Page::Maintenance);
-    let nav = move |target: Page, id: &'static str, label: &'static str| {
+    let route = expect_context::<RwSignal<Route>>();
+    // An execution's page is under the executions page: its link is marked as the current section.
+    let nav = move |target: Route, id: &'static str, label: &'static str| {
         view! {
-            <button id=id class="nav" aria-current=move || (page.get() == target).then_some("page")
-                on:click=move |_| page.set(target)>
+            <a id=id class="nav" href=target.path() on:click=route::on_click(target)
+                aria-current=move || match (route.get(), target) {
+                    (now, _) if now == target => Some("page"),
+                    (Route::Execution(_), Route::Executions) => Some("true"),
+                    _ => None,
+                }>
                 {label}
-            </button>
+            </a>
         }
     };
     view! {
         <header class="top">
             <h1>"Manager"</h1>
             <nav aria-label="Pages">
-                {nav(Page::Maintenance, "nav-maintenance", "Maintenance")}
-                {nav(Page::Executions, "nav-executions", "Executions")}
+                {nav(Route::Maintenance, "nav-maintenance", "Maintenance")}
+                {nav(Route::Executions, "nav-executions", "Executions")}
             </nav>
             <span id="connection" class="connection" data-state=move || live.connection.get().as_str()>
                 {move || live.connection.get().as_str()}
@@ -92,9 +94,10 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
         </header>
         <Banner />
         <main>
-            {move || match page.get() {
-                Page::Maintenance => view! { <MaintenancePage /> }.into_any(),
-                Page::Executions => view! { <ExecutionsPage /> }.into_any(),
+            {move || match route.get() {
+                Route::Maintenance => view! { <MaintenancePage /> }.into_any(),
+                Route::Executions => view! { <ExecutionsPage /> }.into_any(),
+                Route::Execution(id) => view! { <ExecutionPage id /> }.into_any(),
             }}
         </main>
     }

@@ -24,7 +24,7 @@ use crate::api::{self, Epoched};
 use crate::stream::{listener, Stream};
 
 /// How long to wait before opening a new stream after one closed.
-const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 
 /// The state of the live connection, shown in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,11 @@ impl Live {
     /// The execution rows, newest first; tracked.
     pub fn executions(&self) -> Vec<Execution> {
         self.executions.get()
+    }
+
+    /// One execution as held (none if not held); tracked.
+    pub fn execution(&self, id: uuid::Uuid) -> Option<Execution> {
+        self.executions.with(|rows| rows.iter().find(|e| e.id == id).cloned())
     }
 
     /// One execution's current status (none if not held); tracked.

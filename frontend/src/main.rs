@@ -4,6 +4,8 @@ mod api;
 mod app;
 mod components;
 mod live;
+mod output;
+mod route;
 mod session;
 mod stream;
 mod task;

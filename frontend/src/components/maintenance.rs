@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::api;
 use crate::components::status_card::StatusCard;
 use crate::live::Live;
+use crate::route::execution_link;
 use crate::session::Session;
 use crate::task::Task;
 
@@ -148,7 +149,7 @@ fn RemainingRow(execution: RemainingExecution) -> impl IntoView {
     };
     view! {
         <tr data-execution-id=id.to_string()>
-            <td class="mono">{id.to_string()}</td>
+            <td>{execution_link(id)}</td>
             <td>{execution.deployment_id}</td>
             <td>{execution.workflow_id}</td>
             <td><span class=move || format!("badge badge-{}", status()) data-status=move || status().as_str()>
