@@ -57,7 +57,7 @@ pub struct Live {
     pub connection: RwSignal<Connection>,
     /// Bumped on every stream `open` and when the stream says changes were
     /// missed: lists must be reloaded.
-    pub reloads: RwSignal<u32>,
+    pub reloads: Trigger,
 }
 
 impl Live {
@@ -66,7 +66,7 @@ impl Live {
             status: RwSignal::new(None),
             executions: RwSignal::new(Vec::new()),
             connection: RwSignal::new(Connection::Connecting),
-            reloads: RwSignal::new(0),
+            reloads: Trigger::new(),
         }
     }
 
@@ -95,6 +95,11 @@ impl Live {
     /// The execution rows, newest first; tracked.
     pub fn executions(&self) -> Vec<Execution> {
         self.executions.get()
+    }
+
+    /// Reads the execution rows in place; tracked.
+    pub fn with_executions<T>(&self, read: impl FnOnce(&Vec<Execution>) -> T) -> T {
+        self.executions.with(read)
     }
 
     /// One execution as held (none if not held); tracked.
@@ -185,13 +190,13 @@ fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStor
         }
     });
     let on_lagged = listener(move |_: MessageEvent| {
-        live.reloads.try_update(|n| *n += 1);
+        live.reloads.notify();
     });
     // Every open, also the browser's own reconnects: changes may have been
     // missed while disconnected (e.g. executions failed at a manager's start-up).
     let on_open = listener(move |_: MessageEvent| {
         live.connection.try_set(Connection::Live);
-        live.reloads.try_update(|n| *n += 1);
+        live.reloads.notify();
     });
     let reconnect_token = token.clone();
     let on_error = listener(move |_: MessageEvent| {

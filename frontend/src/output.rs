@@ -9,8 +9,9 @@
 //! says why and tries again after a pause; an execution that does not exist
 //! is not asked for again.
 //!
-//! Each line's `id:` is its number. A line is shown once, in order: one with
-//! a number already shown is skipped (a reconnect may send it again). The
+//! Each line's `id:` is its number. A line is shown once, in order: the log
+//! holds lines 0 to n-1, so one numbered below n is skipped (a reconnect may
+//! send it again) and a new stream starts from n. The
 //! browser's EventSource resumes a dropped stream by itself (Last-Event-ID);
 //! when it gives up before the `end`, this connects again from the next line
 //! after a pause. The `end` goes to the live store like any execution change.
@@ -39,8 +40,6 @@ pub struct Follow {
     live: Live,
     /// Reading the execution: its error, if the last try failed.
     load: Task,
-    /// The number of the next line to show.
-    next: StoredValue<u64>,
     stream: StoredValue<Option<Stream>, LocalStorage>,
 }
 
@@ -57,7 +56,6 @@ impl Follow {
             session: StoredValue::new(session),
             live,
             load: Task::new(),
-            next: StoredValue::new(0),
             stream: StoredValue::new_local(None),
         };
         on_cleanup(move || {
@@ -94,19 +92,15 @@ impl Follow {
 }
 
 fn open(follow: Follow) {
-    let (Some(next), Some(token)) = (follow.next.try_get_value(), follow.session.try_with_value(|s| s.token.clone()))
-    else {
-        return;
-    };
+    let Some(token) = follow.session.try_with_value(|s| s.token.clone()) else { return };
+    let next = shown();
     let url = shared::api::path(&format!("/executions/{}/events/stream?from={next}&token={token}", follow.id));
     let on_line = listener(move |event: MessageEvent| {
         let Ok(number) = event.last_event_id().trim().parse::<u64>() else { return };
         let Some(line) = event.data().as_string().and_then(|data| serde_json::from_str(&data).ok()) else { return };
-        if follow.next.try_get_value().is_some_and(|next| number >= next) {
-            follow.next.try_set_value(number + 1);
-            if let Some(log) = document().get_element_by_id(LOG_ID) {
-                append(&log, line);
-            }
+        if let Some(log) = document().get_element_by_id(LOG_ID).filter(|log| number >= log.child_element_count().into())
+        {
+            append(&log, line);
         }
     });
     let on_end = listener(move |event: MessageEvent| {
@@ -125,6 +119,11 @@ fn open(follow: Follow) {
     });
     let opened = Stream::open(&url, vec![("line", on_line), ("end", on_end), ("error", on_error)]);
     follow.stream.try_set_value(opened);
+}
+
+/// How many lines the log holds: the number of the next one.
+fn shown() -> u64 {
+    document().get_element_by_id(LOG_ID).map_or(0, |log| log.child_element_count().into())
 }
 
 /// Appends one line to the log; keeps the newest line in view if the reader

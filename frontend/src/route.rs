@@ -1,11 +1,13 @@
 //! The panel's pages as addresses (`/`, `/executions`, `/executions/<id>`):
-//! links change the address with the browser's history (no reload; back and
-//! forward work), and an address opened directly shows its page (the manager
-//! answers every panel path with `index.html`).
+//! links are plain `<a href>`; one listener on the window shows a link's page
+//! in place (no reload) and keeps the address with the browser's history, so
+//! back and forward work, and an address opened directly shows its page (the
+//! manager answers every panel path with `index.html`).
 
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use uuid::Uuid;
+use wasm_bindgen::JsCast;
 
 /// A page of the panel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,39 +42,43 @@ impl Route {
     }
 }
 
-/// The current page, from the address now and on every back or forward.
-/// For the root component: the listener lives as long as the page.
+/// The current page, from the address now, on every back or forward, and
+/// on every plain click on a link to a panel page. For the root component:
+/// the listeners live as long as the page.
 pub fn current() -> RwSignal<Route> {
     let route = RwSignal::new(Route::parse(&location_path()));
-    // The root never goes away, so neither does its listener.
+    // The root never goes away, so neither do its listeners.
     std::mem::forget(window_event_listener(leptos::ev::popstate, move |_| route.set(Route::parse(&location_path()))));
+    std::mem::forget(window_event_listener(leptos::ev::click, move |event| {
+        if let Some(path) = followed(&event) {
+            event.prevent_default();
+            if let Ok(history) = window().history() {
+                let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
+            }
+            route.set(Route::parse(&path));
+        }
+    }));
     route
+}
+
+/// The panel path of the link a plain click is on; none for a click with a
+/// modifier (new tab, new window: the browser's) or elsewhere.
+fn followed(event: &MouseEvent) -> Option<String> {
+    if event.button() != 0 || event.ctrl_key() || event.meta_key() || event.shift_key() || event.alt_key() {
+        return None;
+    }
+    let target: web_sys::Element = event.target()?.dyn_into().ok()?;
+    let href = target.closest("a[href^='/']").ok()??.get_attribute("href")?;
+    (!href.starts_with("/api/")).then_some(href)
 }
 
 fn location_path() -> String {
     window().location().pathname().unwrap_or_default()
 }
 
-/// A link to `to` (for `<a href=to.path() on:click=…>`): a plain click shows
-/// the page in place; a click with a modifier (new tab, new window) is the browser's.
-pub fn on_click(to: Route) -> impl Fn(MouseEvent) + 'static {
-    let route = expect_context::<RwSignal<Route>>();
-    move |event: MouseEvent| {
-        if event.button() != 0 || event.ctrl_key() || event.meta_key() || event.shift_key() || event.alt_key() {
-            return;
-        }
-        event.prevent_default();
-        if let Ok(history) = window().history() {
-            let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&to.path()));
-        }
-        route.set(to);
-    }
-}
-
 /// A link to an execution's page, its id as the text.
 pub fn execution_link(id: uuid::Uuid) -> impl IntoView {
-    let to = Route::Execution(id);
-    view! { <a href=to.path() class="mono" on:click=on_click(to)>{id.to_string()}</a> }
+    view! { <a href=Route::Execution(id).path() class="mono">{id.to_string()}</a> }
 }
 
 #[cfg(test)]

@@ -40,24 +40,24 @@ pub fn ExecutionsPage() -> impl IntoView {
         <section class="card" aria-label="Executions">
             <h2>"Executions"</h2>
             {move || load_error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
-            <Show
-                when=move || !live.executions().is_empty()
-                fallback=move || load_error().is_none().then(|| view! { <p class="muted">"No executions yet."</p> })
-            >
-                <table>
-                    <thead>
-                        <tr>
-                            <th>"Execution"</th><th>"Workflow"</th><th>"Deployment"</th><th>"Status"</th>
-                            <th>"Created"</th><th>"By"</th><th><span class="visually-hidden">"Actions"</span></th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <For each=move || live.executions() key=|e| e.id let:execution>
-                            <ExecutionRow execution />
-                        </For>
-                    </tbody>
-                </table>
-            </Show>
+            // Hidden rather than shown on demand: Leptos's `Show` (a memo) costs
+            // kilobytes of wasm; the rows are keyed either way.
+            <p class="muted" hidden=move || load_error().is_some() || !live.with_executions(Vec::is_empty)>
+                "No executions yet."
+            </p>
+            <table hidden=move || live.with_executions(Vec::is_empty)>
+                <thead>
+                    <tr>
+                        <th>"Execution"</th><th>"Workflow"</th><th>"Deployment"</th><th>"Status"</th>
+                        <th>"Created"</th><th>"By"</th><th><span class="visually-hidden">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=move || live.executions() key=|e| e.id let:execution>
+                        <ExecutionRow execution />
+                    </For>
+                </tbody>
+            </table>
         </section>
     }
 }

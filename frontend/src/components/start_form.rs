@@ -9,9 +9,10 @@
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Element, FormData, HtmlFormElement, HtmlOptionElement};
+use web_sys::{Element, HtmlOptionElement};
 
 use crate::api::{self, StartRequest};
+use crate::form;
 use crate::live::Live;
 use crate::session::Session;
 use crate::task::Task;
@@ -83,20 +84,18 @@ pub fn StartForm() -> impl IntoView {
     let start = Task::new();
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let Some(form) = event.target() else { return };
-        let Ok(data) = FormData::new_with_form(form.unchecked_ref::<HtmlFormElement>()) else { return };
-        let text = |value: wasm_bindgen::JsValue| value.as_string().unwrap_or_default();
+        let Some(data) = form::data(&event) else { return };
         let (names, values) = (data.get_all("parameter-name"), data.get_all("parameter-value"));
         let mut parameters = Vec::new();
         for row in 0..names.length() {
-            let name = text(names.get(row));
+            let name = form::text(names.get(row));
             if !name.trim().is_empty() {
-                parameters.push((name, text(values.get(row))));
+                parameters.push((name, form::text(values.get(row))));
             }
         }
         let new = StartRequest {
-            workflow_id: text(data.get("workflow_id")),
-            deployment_id: text(data.get("deployment_id")),
+            workflow_id: form::text(data.get("workflow_id")),
+            deployment_id: form::text(data.get("deployment_id")),
             parameters,
             queue: data.has("queue"),
         };
