@@ -8,7 +8,7 @@ mod common;
 use std::future::Future;
 use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -100,12 +100,23 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = Result>,
 {
+    browser_test_on(|dist| async move { TestApp::spawn_with(&dist, token_ttl_seconds).await }, test).await;
+}
+
+/// [`browser_test`] with the manager `spawn` makes for the panel in its directory.
+async fn browser_test_on<S, SFut, F, Fut>(spawn: S, test: F)
+where
+    S: FnOnce(PathBuf) -> SFut,
+    SFut: Future<Output = TestApp>,
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = Result>,
+{
     let Some(dist) = std::env::var_os("PANEL_DIST") else {
         eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run the browser tests");
         return;
     };
     let driver = Driver::start();
-    let app = TestApp::spawn_with(Path::new(&dist), token_ttl_seconds).await;
+    let app = spawn(PathBuf::from(dist)).await;
     let sessions = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<Client>::new()));
     let browser = Browser { driver: &driver as *const Driver, app, sessions: sessions.clone() };
     let outcome = AssertUnwindSafe(test(browser)).catch_unwind().await;
@@ -930,5 +941,50 @@ async fn an_execution_page_opened_by_its_address_after_sign_in() {
         wait_text(&admin, "section[aria-label='Execution'] p.error", "not found").await?;
         Ok(())
     })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_output_follows_the_newest_line_only_while_the_reader_is_at_the_bottom() {
+    // A workflow that writes a screenful at once, then more after a pause.
+    let workflows = tempfile::tempdir().unwrap();
+    let noisy = workflows.path().join("noisy");
+    std::fs::write(
+        &noisy,
+        "#!/bin/sh\n# Writes many lines.\n\
+         i=0; while [ $i -lt 100 ]; do echo \"line $i\"; i=$((i + 1)); done\n\
+         sleep 4\n\
+         while [ $i -lt 200 ]; do echo \"line $i\"; i=$((i + 1)); done\n\
+         sleep 600\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&noisy).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&noisy, permissions).unwrap();
+    let path = workflows.path().to_owned();
+    browser_test_on(
+        |dist| async move { TestApp::spawn_with_dist_and_workflows(&dist, &path).await },
+        |browser| async move {
+            let api = &browser.app.api;
+            let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+            let body = json!({"workflow_id": "noisy", "deployment_id": "web"});
+            let started: shared::Execution = api.post("/executions", Some(body)).await.json().await.unwrap();
+            admin.goto(&format!("{}/executions/{}", api.base, started.id)).await?;
+            wait_text(&admin, "#output", "line 99").await?;
+            let position = "const o = document.getElementById('output');
+                            return [o.scrollTop, o.scrollHeight - o.clientHeight];";
+            let at = admin.execute(position, vec![]).await?;
+            assert!(at[1].as_f64() > Some(0.0), "the log scrolls: {at}");
+            assert!((at[0].as_f64().unwrap() - at[1].as_f64().unwrap()).abs() < 2.0, "at the newest line: {at}");
+            // The reader scrolls up: new lines do not move the log.
+            admin.execute("document.getElementById('output').scrollTop = 0; return null;", vec![]).await?;
+            wait_text(&admin, "#output", "line 199").await?;
+            let at = admin.execute(position, vec![]).await?;
+            assert_eq!(at[0], json!(0), "the log stayed where the reader was: {at}");
+            api.cancel(started.id).await;
+            wait_attr(&admin, "#execution-status", "data-status", "cancelled").await?;
+            Ok(())
+        },
+    )
     .await;
 }
