@@ -988,3 +988,23 @@ async fn the_output_follows_the_newest_line_only_while_the_reader_is_at_the_bott
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_catalog_is_said_and_the_workflow_can_be_typed() {
+    let workflows = tempfile::tempdir().unwrap();
+    let path = workflows.path().to_owned();
+    browser_test_on(
+        |dist| async move { TestApp::spawn_with_dist_and_workflows(&dist, &path).await },
+        |browser| async move {
+            let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+            click(&admin, "#nav-executions").await?;
+            wait_text(&admin, "form.start p.error", "The manager has no workflows").await?;
+            admin.find(Locator::Css("input#workflow")).await?.send_keys("install").await?;
+            admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+            click(&admin, "#start").await?;
+            wait_text(&admin, "#start ~ p.error", "install").await?;
+            Ok(())
+        },
+    )
+    .await;
+}

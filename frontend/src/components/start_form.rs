@@ -39,6 +39,9 @@ pub fn StartForm() -> impl IntoView {
                 said.push_str(&session.explain(&error));
                 said
             })?;
+            if workflows.is_empty() {
+                return Err("The manager has no workflows: its workflows directory holds no program.".into());
+            }
             // The form may be gone by now (a lookup by id costs less than a `NodeRef`).
             let document = document();
             if let (Some(typed), Ok(select)) =
