@@ -8,7 +8,7 @@ mod common;
 use std::future::Future;
 use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -100,12 +100,23 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = Result>,
 {
+    browser_test_on(|dist| async move { TestApp::spawn_with(&dist, token_ttl_seconds).await }, test).await;
+}
+
+/// [`browser_test`] with the manager `spawn` makes for the panel in its directory.
+async fn browser_test_on<S, SFut, F, Fut>(spawn: S, test: F)
+where
+    S: FnOnce(PathBuf) -> SFut,
+    SFut: Future<Output = TestApp>,
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = Result>,
+{
     let Some(dist) = std::env::var_os("PANEL_DIST") else {
         eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run the browser tests");
         return;
     };
     let driver = Driver::start();
-    let app = TestApp::spawn_with(Path::new(&dist), token_ttl_seconds).await;
+    let app = spawn(PathBuf::from(dist)).await;
     let sessions = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<Client>::new()));
     let browser = Browser { driver: &driver as *const Driver, app, sessions: sessions.clone() };
     let outcome = AssertUnwindSafe(test(browser)).catch_unwind().await;
@@ -348,8 +359,11 @@ async fn admin_activates_sees_banners_live_cancels_and_deactivates_without_a_rel
 
         // Start an execution from the executions page.
         click(&admin, "#nav-executions").await?;
+        admin.wait().at_most(PATIENCE).for_element(Locator::Css("#workflow option[value='install']")).await?;
+        admin.find(Locator::Id("workflow")).await?.select_by_value("install").await?;
         admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
-        let duration = admin.find(Locator::Id("duration")).await?;
+        // The first parameter row is `duration_seconds`.
+        let duration = admin.find(Locator::Css("input[name='parameter-value']")).await?;
         duration.clear().await?;
         duration.send_keys("600").await?;
         click(&admin, "#start").await?;
@@ -441,15 +455,23 @@ async fn errors_are_shown_in_words_and_a_lost_stream_says_reconnecting() {
         wait_attr(&admin, "#banner", "data-state", "activated").await?;
         click(&admin, "#nav-executions").await?;
         wait_text(&admin, "p.error", "maintenance mode").await?;
+        // The gate refuses the catalog too: it says so, and the workflow is typed.
+        wait_text(&admin, "form.start p.error", "The catalog of workflows cannot be read").await?;
+        admin.find(Locator::Css("input#workflow")).await?.send_keys("install").await?;
         admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
         click(&admin, "#start").await?;
         wait_text(
             &admin,
-            "form.start p.error",
+            "#start ~ p.error",
             "Your request was rejected since the manager is currently in maintenance mode",
         )
         .await?;
         screenshot(&admin, "6-error").await?;
+        // Queued, it is taken.
+        click(&admin, "#queue").await?;
+        click(&admin, "#start").await?;
+        wait_text(&admin, "#start ~ p.ok", "is queued").await?;
+        wait_attr(&admin, "tbody tr .badge", "data-status", "queued").await?;
 
         // Sign-in with a wrong password says so.
         let other = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
@@ -743,7 +765,7 @@ async fn every_page_and_state_passes_axe() {
         wait_attr(&admin, "#banner", "data-state", "activated").await?;
         admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
         click(&admin, "#start").await?;
-        wait_text(&admin, "form.start p.error", "maintenance mode").await?;
+        wait_text(&admin, "#start ~ p.error", "maintenance mode").await?;
         assert_accessible(&admin, "the executions page, activated, with an error").await?;
 
         click(&admin, "#nav-maintenance").await?;
@@ -751,5 +773,238 @@ async fn every_page_and_state_passes_axe() {
         assert_accessible(&admin, "the maintenance page, activated").await?;
         Ok(())
     })
+    .await;
+}
+
+/// The lines the execution's page shows in its output log, in order.
+async fn output_lines(client: &Client) -> Result<Vec<String>> {
+    let lines = client
+        .execute("return [...document.querySelectorAll('#output > div')].map(d => d.textContent);", vec![])
+        .await?;
+    Ok(serde_json::from_value(lines).expect("a list of lines"))
+}
+
+/// Every line the manager stored for the execution, as the page should show them.
+async fn stored_lines(api: &Api, id: uuid::Uuid) -> Vec<String> {
+    let page: serde_json::Value = api.get(&format!("/executions/{id}/events")).await.json().await.unwrap();
+    let items = page["items"].as_array().expect("items").iter();
+    items
+        .map(|event| match event["stream"].as_str() {
+            Some("stdout") => event["line"].as_str().unwrap().to_owned(),
+            stream => format!("{}{}", stream.unwrap(), event["line"].as_str().unwrap()),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_started_from_the_catalog_shows_its_output_live_and_ends_cancelled() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        record_console_errors(&admin).await?;
+        mark_page(&admin).await?;
+        click(&admin, "#nav-executions").await?;
+        assert_eq!(admin.current_url().await?.path(), "/executions");
+
+        // The catalog, with each workflow's description; parameters as rows.
+        let option = "#workflow option[value='upgrade']";
+        let upgrade = admin.wait().at_most(PATIENCE).for_element(Locator::Css(option)).await?;
+        let text = upgrade.text().await?;
+        assert!(text.starts_with("upgrade — Upgrades a deployment"), "{text}");
+        admin.find(Locator::Id("workflow")).await?.select_by_value("upgrade").await?;
+        admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+        let names = admin.find_all(Locator::Css("input[name='parameter-name']")).await?;
+        assert_eq!(names.len(), 1, "one row to begin with");
+        assert_eq!(names[0].prop("value").await?.as_deref(), Some("duration_seconds"));
+        let duration = admin.find(Locator::Css("input[name='parameter-value']")).await?;
+        duration.clear().await?;
+        duration.send_keys("20").await?;
+        click(&admin, "#add-parameter").await?;
+        click(&admin, "#add-parameter").await?;
+        let names = admin.find_all(Locator::Css("input[name='parameter-name']")).await?;
+        let values = admin.find_all(Locator::Css("input[name='parameter-value']")).await?;
+        assert_eq!((names.len(), values.len()), (3, 3));
+        names[1].send_keys("note").await?;
+        values[1].send_keys("from the panel").await?;
+        names[2].send_keys("dropped").await?;
+        values[2].send_keys("again").await?;
+        admin.find_all(Locator::Css(".parameter button.remove")).await?[2].click().await?;
+        assert_eq!(admin.find_all(Locator::Css(".parameter")).await?.len(), 2, "the third row is gone");
+        assert_accessible(&admin, "the start form with parameter rows").await?;
+        click(&admin, "#start").await?;
+        wait_text(&admin, "form.start p.ok", "Execution").await?;
+
+        // Sent as Cloudify's `-p KEY=VALUE` sends them: text.
+        let row = admin.wait().at_most(PATIENCE).for_element(Locator::Css("tbody tr[data-execution-id]")).await?;
+        let id: uuid::Uuid = row.attr("data-execution-id").await?.expect("an id").parse().unwrap();
+        let execution = api.execution(id).await;
+        assert_eq!(execution.workflow_id, "upgrade");
+        assert_eq!(
+            serde_json::Value::Object(execution.parameters),
+            json!({"duration_seconds": "20", "note": "from the panel"})
+        );
+
+        // Its page, from its row: the fields, then the output as it is written.
+        click(&admin, &format!("tr[data-execution-id='{id}'] a")).await?;
+        assert_eq!(admin.current_url().await?.path(), format!("/executions/{id}"));
+        wait_attr(&admin, "#execution-status", "data-status", "started").await?;
+        wait_text(&admin, "section[aria-label='Execution'] dl", "note = from the panel").await?;
+        wait_text(&admin, "#output", "upgrade: step 1/5").await?;
+        assert!(!admin.find(Locator::Id("output")).await?.text().await?.contains("step 2/5"), "a step takes 4 s");
+        wait_text(&admin, "#output", "upgrade: step 2/5").await?;
+
+        // Cancel: the program writes to stderr, marked in words; the page shows the end.
+        click(&admin, "section[aria-label='Execution'] button.cancel").await?;
+        wait_attr(&admin, "#execution-status", "data-status", "cancelled").await?;
+        wait_text(&admin, "#output .stderr", "upgrade: stopped by a cancel").await?;
+        let tag = admin.find(Locator::Css("#output .stderr .tag")).await?.text().await?;
+        assert_eq!(tag, "stderr");
+        wait_gone(&admin, "section[aria-label='Execution'] button.cancel").await?;
+        // Each stored line once, in order.
+        assert_eq!(output_lines(&admin).await?, stored_lines(api, id).await);
+        assert_accessible(&admin, "the execution page, cancelled").await?;
+        screenshot(&admin, "9-execution").await?;
+
+        // Back to the list, still without a reload.
+        admin.back().await?;
+        admin.wait().at_most(PATIENCE).for_element(Locator::Id("start")).await?;
+        assert_eq!(admin.current_url().await?.path(), "/executions");
+        wait_attr(&admin, &format!("tr[data-execution-id='{id}'] .badge"), "data-status", "cancelled").await?;
+        assert_not_reloaded(&admin).await?;
+        assert_no_console_errors(&admin).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_execution_page_opens_from_the_remaining_executions_and_resumes_after_a_restart() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let execution = api.start(common::LONG).await;
+        api.activate(Some("restart")).await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, "#banner", "data-state", "activating").await?;
+        click(
+            &admin,
+            &format!("section[aria-label='Remaining executions'] tr[data-execution-id='{}'] a", execution.id),
+        )
+        .await?;
+        assert_eq!(admin.current_url().await?.path(), format!("/executions/{}", execution.id));
+        wait_attr(&admin, "#execution-status", "data-status", "started").await?;
+        wait_text(&admin, "#output", "install: step 1/5").await?;
+        mark_page(&admin).await?;
+
+        // The manager stops (its executions end `failed`) and starts again,
+        // `activated` (its last remaining execution has ended): the gate
+        // refuses the output stream, and the page says so.
+        let Browser { app, .. } = browser;
+        let address = app.api.base.trim_start_matches("http://").to_owned();
+        let api = app.api.clone();
+        let data_dir = app.stop().await;
+        let _restarted = Restarted::start(&address, data_dir).await;
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        wait_text(&admin, "section[aria-label='Execution'] p.error", "maintenance mode").await?;
+        assert_accessible(&admin, "the execution page, refused by the gate").await?;
+        // Once maintenance mode is off the page connects again by itself and
+        // resumes the output after the last line it had: each line once.
+        api.deactivate().await;
+        wait_attr(&admin, "#execution-status", "data-status", "failed").await?;
+        wait_gone(&admin, "section[aria-label='Execution'] p.error").await?;
+        wait_text(&admin, "section[aria-label='Execution'] dl", "The manager was stopped").await?;
+        let stored = stored_lines(&api, execution.id).await;
+        let deadline = Instant::now() + PATIENCE;
+        while output_lines(&admin).await? != stored {
+            assert!(Instant::now() < deadline, "{:?} is not {stored:?}", output_lines(&admin).await?);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_not_reloaded(&admin).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_page_opened_by_its_address_after_sign_in() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let execution = api.start(0.2).await;
+        let admin = browser.open().await?;
+        admin.goto(&format!("{}/executions/{}", api.base, execution.id)).await?;
+        sign_in(&admin, "admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, "#execution-status", "data-status", "terminated").await?;
+        wait_text(&admin, "#output", "install: done").await?;
+        assert!(admin.find(Locator::Css("#output .stderr")).await.is_err(), "nothing on stderr");
+        assert_eq!(output_lines(&admin).await?, stored_lines(api, execution.id).await);
+        // An execution that does not exist: said in words.
+        admin.goto(&format!("{}/executions/{}", api.base, uuid::Uuid::nil())).await?;
+        wait_text(&admin, "section[aria-label='Execution'] p.error", "not found").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_output_follows_the_newest_line_only_while_the_reader_is_at_the_bottom() {
+    // A workflow that writes a screenful at once, then more after a pause.
+    let workflows = tempfile::tempdir().unwrap();
+    let noisy = workflows.path().join("noisy");
+    std::fs::write(
+        &noisy,
+        "#!/bin/sh\n# Writes many lines.\n\
+         i=0; while [ $i -lt 100 ]; do echo \"line $i\"; i=$((i + 1)); done\n\
+         sleep 4\n\
+         while [ $i -lt 200 ]; do echo \"line $i\"; i=$((i + 1)); done\n\
+         sleep 600\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&noisy).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&noisy, permissions).unwrap();
+    let path = workflows.path().to_owned();
+    browser_test_on(
+        |dist| async move { TestApp::spawn_with_dist_and_workflows(&dist, &path).await },
+        |browser| async move {
+            let api = &browser.app.api;
+            let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+            let body = json!({"workflow_id": "noisy", "deployment_id": "web"});
+            let started: shared::Execution = api.post("/executions", Some(body)).await.json().await.unwrap();
+            admin.goto(&format!("{}/executions/{}", api.base, started.id)).await?;
+            wait_text(&admin, "#output", "line 99").await?;
+            let position = "const o = document.getElementById('output');
+                            return [o.scrollTop, o.scrollHeight - o.clientHeight];";
+            let at = admin.execute(position, vec![]).await?;
+            assert!(at[1].as_f64() > Some(0.0), "the log scrolls: {at}");
+            assert!((at[0].as_f64().unwrap() - at[1].as_f64().unwrap()).abs() < 2.0, "at the newest line: {at}");
+            // The reader scrolls up: new lines do not move the log.
+            admin.execute("document.getElementById('output').scrollTop = 0; return null;", vec![]).await?;
+            wait_text(&admin, "#output", "line 199").await?;
+            let at = admin.execute(position, vec![]).await?;
+            assert_eq!(at[0], json!(0), "the log stayed where the reader was: {at}");
+            api.cancel(started.id).await;
+            wait_attr(&admin, "#execution-status", "data-status", "cancelled").await?;
+            Ok(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_catalog_is_said_and_the_workflow_can_be_typed() {
+    let workflows = tempfile::tempdir().unwrap();
+    let path = workflows.path().to_owned();
+    browser_test_on(
+        |dist| async move { TestApp::spawn_with_dist_and_workflows(&dist, &path).await },
+        |browser| async move {
+            let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+            click(&admin, "#nav-executions").await?;
+            wait_text(&admin, "form.start p.error", "The manager has no workflows").await?;
+            admin.find(Locator::Css("input#workflow")).await?.send_keys("install").await?;
+            admin.find(Locator::Id("deployment")).await?.send_keys("web").await?;
+            click(&admin, "#start").await?;
+            wait_text(&admin, "#start ~ p.error", "install").await?;
+            Ok(())
+        },
+    )
     .await;
 }

@@ -1,17 +1,19 @@
 //! Typed calls to the manager's REST API (same origin: the manager serves
-//! this panel; `trunk serve` proxies `/api/` to it).
+//! this panel; `trunk serve` proxies `/api/` to it), through the browser's
+//! `fetch` directly: gloo-net's request builder, response wrapper and error
+//! type cost the panel kilobytes for the few calls it makes.
 
 use std::fmt;
 
-use gloo_net::http::{Request, RequestBuilder, Response};
+use js_sys::futures::JsFuture;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use shared::api::{path, ListResponse, EPOCH_HEADER, TOKEN_HEADER};
+use serde::{Serialize, Serializer};
+use shared::api::{path, ListResponse, Workflow, EPOCH_HEADER, TOKEN_HEADER};
 use shared::execution::ExecutionActionRequest;
-use shared::{
-    ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, MaintenanceStatus, NewExecution, TokenResponse,
-};
+use shared::{ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, MaintenanceStatus, TokenResponse};
 use uuid::Uuid;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Headers, RequestInit, Response};
 
 /// Why a call failed, in words for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,13 +50,12 @@ pub async fn sign_in(username: &str, password: &str) -> Result<TokenResponse, Fe
     let credentials = web_sys::window().and_then(|window| window.btoa(&utf8_bytes).ok()).unwrap_or_default();
     let mut authorization = String::from("Basic ");
     authorization.push_str(&credentials);
-    let request = Request::post(&path("/tokens")).header("Authorization", &authorization);
-    read(request.send().await.map_err(network)?).await
+    read(call("POST", "/tokens", ("Authorization", &authorization), None::<&()>).await?).await
 }
 
 /// `DELETE /tokens/{id}`: the token stops working at once (sign-out).
 pub async fn revoke(token: &str, id: Uuid) -> Result<(), FetchError> {
-    let response = call(Request::delete(&path(&format!("/tokens/{id}"))), token, None::<&()>).await?;
+    let response = call("DELETE", &format!("/tokens/{id}"), (TOKEN_HEADER, token), None::<&()>).await?;
     if response.ok() {
         return Ok(());
     }
@@ -73,52 +74,82 @@ pub struct Epoched {
 
 /// `GET /maintenance`.
 pub async fn maintenance_status(token: &str) -> Result<Epoched, FetchError> {
-    let response = call(Request::get(&path("/maintenance")), token, None::<&()>).await?;
+    let response = call("GET", "/maintenance", (TOKEN_HEADER, token), None::<&()>).await?;
     read_epoched(response).await
 }
 
 /// `POST /maintenance/activate`; `None` if it was already on (304).
 pub async fn activate(token: &str, reason: String) -> Result<Option<Epoched>, FetchError> {
     let body = ActivateRequest { reason: Some(reason).filter(|reason| !reason.trim().is_empty()) };
-    send_change(Request::post(&path("/maintenance/activate")), token, Some(&body)).await
+    send_change("/maintenance/activate", token, Some(&body)).await
 }
 
 /// `POST /maintenance/deactivate`; `None` if it was already off (304).
 pub async fn deactivate(token: &str) -> Result<Option<Epoched>, FetchError> {
-    send_change(Request::post(&path("/maintenance/deactivate")), token, None::<&()>).await
+    send_change("/maintenance/deactivate", token, None::<&()>).await
 }
 
 /// `GET /executions` (newest first).
 pub async fn executions(token: &str) -> Result<Vec<Execution>, FetchError> {
-    let list: ListResponse<Execution> = send(Request::get(&path("/executions")), token, None::<&()>).await?;
+    let list: ListResponse<Execution> = send("GET", "/executions", token, None::<&()>).await?;
     Ok(list.items)
 }
 
+/// `GET /executions/{id}`.
+pub async fn execution(token: &str, id: Uuid) -> Result<Execution, FetchError> {
+    send("GET", &format!("/executions/{id}"), token, None::<&()>).await
+}
+
+/// `GET /workflows`: the catalog.
+pub async fn workflows(token: &str) -> Result<Vec<Workflow>, FetchError> {
+    let list: ListResponse<Workflow> = send("GET", "/workflows", token, None::<&()>).await?;
+    Ok(list.items)
+}
+
+/// The body of `POST /executions` as the start form sends it (the manager's
+/// `CreateExecution` reads it): every parameter as text, as Cloudify's
+/// `cfy executions start -p KEY=VALUE` sends it; the workflow reads its own
+/// parameters. Not `shared::NewExecution`, whose `duration_seconds` is a number:
+/// formatting floats would add kilobytes to the panel.
+#[derive(Debug, Serialize)]
+pub struct StartRequest {
+    /// The workflow to run.
+    pub workflow_id: String,
+    /// The deployment to run it on.
+    pub deployment_id: String,
+    /// Name and value of each parameter, in the form's order.
+    #[serde(serialize_with = "as_object")]
+    pub parameters: Vec<(String, String)>,
+    /// During maintenance, store the execution as `queued` instead of refusing it.
+    pub queue: bool,
+}
+
+fn as_object<S: Serializer>(parameters: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(parameters.iter().map(|(name, value)| (name, value)))
+}
+
 /// `POST /executions`.
-pub async fn start_execution(token: &str, new: &NewExecution) -> Result<Execution, FetchError> {
-    send(Request::post(&path("/executions")), token, Some(new)).await
+pub async fn start_execution(token: &str, new: &StartRequest) -> Result<Execution, FetchError> {
+    send("POST", "/executions", token, Some(new)).await
 }
 
 /// `POST /executions/{id}` with `cancel` or `force-cancel`.
 pub async fn act(token: &str, id: Uuid, action: ExecutionAction) -> Result<Execution, FetchError> {
     let body = ExecutionActionRequest { action };
-    send(Request::post(&path(&format!("/executions/{id}"))), token, Some(&body)).await
+    send("POST", &format!("/executions/{id}"), token, Some(&body)).await
 }
 
 async fn send<B: Serialize, T: DeserializeOwned>(
-    request: RequestBuilder,
+    method: &str,
+    tail: &str,
     token: &str,
     body: Option<&B>,
 ) -> Result<T, FetchError> {
-    read(call(request, token, body).await?).await
+    read(call(method, tail, (TOKEN_HEADER, token), body).await?).await
 }
 
-async fn send_change<B: Serialize>(
-    request: RequestBuilder,
-    token: &str,
-    body: Option<&B>,
-) -> Result<Option<Epoched>, FetchError> {
-    let response = call(request, token, body).await?;
+async fn send_change<B: Serialize>(tail: &str, token: &str, body: Option<&B>) -> Result<Option<Epoched>, FetchError> {
+    let response = call("POST", tail, (TOKEN_HEADER, token), body).await?;
     if response.status() == 304 {
         return Ok(None);
     }
@@ -126,29 +157,61 @@ async fn send_change<B: Serialize>(
 }
 
 async fn read_epoched(response: Response) -> Result<Epoched, FetchError> {
-    let epoch = response.headers().get(EPOCH_HEADER).and_then(|value| value.trim().parse().ok());
+    let epoch = response.headers().get(EPOCH_HEADER).ok().flatten().and_then(|value| value.trim().parse().ok());
     Ok(Epoched { epoch, status: read(response).await? })
 }
 
-async fn call<B: Serialize>(request: RequestBuilder, token: &str, body: Option<&B>) -> Result<Response, FetchError> {
-    let request = request.header(TOKEN_HEADER, token);
-    let request = match body {
-        Some(body) => request.json(body).map_err(|error| FetchError::Unreadable(error.to_string()))?,
-        None => request.build().map_err(network)?,
+/// Sends `method` to the API path `tail` with one credentials header and a JSON body, if any.
+async fn call<B: Serialize>(
+    method: &str,
+    tail: &str,
+    (name, value): (&str, &str),
+    body: Option<&B>,
+) -> Result<Response, FetchError> {
+    let body = match body {
+        Some(body) => Some(serde_json::to_string(body).map_err(|error| FetchError::Unreadable(error.to_string()))?),
+        None => None,
     };
-    request.send().await.map_err(network)
+    fetch(method, &path(tail), (name, value), body).await
 }
 
-fn network(error: gloo_net::Error) -> FetchError {
-    FetchError::Network(error.to_string())
+// One copy of this, not one per body type.
+async fn fetch(
+    method: &str,
+    url: &str,
+    (name, value): (&str, &str),
+    body: Option<String>,
+) -> Result<Response, FetchError> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = Headers::new().map_err(network)?;
+    headers.set(name, value).map_err(network)?;
+    if let Some(body) = body {
+        headers.set("Content-Type", "application/json").map_err(network)?;
+        init.set_body(&JsValue::from(body));
+    }
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or_else(|| FetchError::Network("no window".into()))?;
+    let answer = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.map_err(network)?;
+    Ok(answer.unchecked_into())
+}
+
+/// A failed fetch in words: the browser's message (e.g. `TypeError: Failed to fetch`).
+fn network(error: JsValue) -> FetchError {
+    FetchError::Network(String::from(error.unchecked_into::<js_sys::Object>().to_string()))
 }
 
 async fn read<T: DeserializeOwned>(response: Response) -> Result<T, FetchError> {
-    if response.ok() {
-        return response.json().await.map_err(|error| FetchError::Unreadable(error.to_string()));
-    }
     let status = response.status();
-    match response.json::<ApiError>().await {
+    let text = match response.text() {
+        Ok(text) => JsFuture::from(text).await.ok().and_then(|text| text.as_string()),
+        Err(_) => None,
+    };
+    let text = text.ok_or_else(|| FetchError::Network(format!("HTTP {status}: the answer was cut off")))?;
+    if response.ok() {
+        return serde_json::from_str(&text).map_err(|error| FetchError::Unreadable(error.to_string()));
+    }
+    match serde_json::from_str::<ApiError>(&text) {
         Ok(error) => Err(FetchError::Api(error)),
         Err(_) => Err(FetchError::Unreadable(format!("HTTP {status}"))),
     }

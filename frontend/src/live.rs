@@ -18,14 +18,13 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{Execution, ExecutionStatus, MaintenanceStatus};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{EventSource, MessageEvent};
+use web_sys::MessageEvent;
 
 use crate::api::{self, Epoched};
+use crate::stream::{listener, Stream};
 
 /// How long to wait before opening a new stream after one closed.
-const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 
 /// The state of the live connection, shown in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +57,7 @@ pub struct Live {
     pub connection: RwSignal<Connection>,
     /// Bumped on every stream `open` and when the stream says changes were
     /// missed: lists must be reloaded.
-    pub reloads: RwSignal<u32>,
+    pub reloads: Trigger,
 }
 
 impl Live {
@@ -67,7 +66,7 @@ impl Live {
             status: RwSignal::new(None),
             executions: RwSignal::new(Vec::new()),
             connection: RwSignal::new(Connection::Connecting),
-            reloads: RwSignal::new(0),
+            reloads: Trigger::new(),
         }
     }
 
@@ -96,6 +95,16 @@ impl Live {
     /// The execution rows, newest first; tracked.
     pub fn executions(&self) -> Vec<Execution> {
         self.executions.get()
+    }
+
+    /// Reads the execution rows in place; tracked.
+    pub fn with_executions<T>(&self, read: impl FnOnce(&Vec<Execution>) -> T) -> T {
+        self.executions.with(read)
+    }
+
+    /// One execution as held (none if not held); tracked.
+    pub fn execution(&self, id: uuid::Uuid) -> Option<Execution> {
+        self.executions.with(|rows| rows.iter().find(|e| e.id == id).cloned())
     }
 
     /// One execution's current status (none if not held); tracked.
@@ -152,18 +161,6 @@ pub fn merge_executions(rows: &mut Vec<Execution>, offered: Vec<Execution>) {
     }
 }
 
-/// An open stream and the callbacks it needs alive.
-struct Stream {
-    source: EventSource,
-    _callbacks: Vec<Closure<dyn FnMut(MessageEvent)>>,
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        self.source.close();
-    }
-}
-
 /// Creates the live store and keeps a stream open for `token` while the
 /// calling component lives. `on_signed_out` gets the reason if the token stops working.
 pub fn connect(token: String, on_signed_out: Callback<String>) -> Live {
@@ -179,11 +176,7 @@ pub fn connect(token: String, on_signed_out: Callback<String>) -> Live {
 fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStorage>, on_signed_out: Callback<String>) {
     let mut url = shared::api::path("/maintenance/events?token=");
     url.push_str(&token);
-    let Ok(source) = EventSource::new(&url) else {
-        live.connection.try_set(Connection::Reconnecting);
-        return;
-    };
-    let on_status = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let on_status = listener(move |event: MessageEvent| {
         if let Some(status) = event.data().as_string().and_then(|data| serde_json::from_str(&data).ok()) {
             // The event's id is the change's epoch.
             let epoch = event.last_event_id().trim().parse().ok();
@@ -191,44 +184,43 @@ fn open(token: String, live: Live, stream: StoredValue<Option<Stream>, LocalStor
         }
         live.connection.try_set(Connection::Live);
     });
-    let on_execution = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let on_execution = listener(move |event: MessageEvent| {
         if let Some(execution) = event.data().as_string().and_then(|data| serde_json::from_str(&data).ok()) {
             live.offer_executions(vec![execution]);
         }
     });
-    let on_lagged = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
-        live.reloads.try_update(|n| *n += 1);
+    let on_lagged = listener(move |_: MessageEvent| {
+        live.reloads.notify();
     });
     // Every open, also the browser's own reconnects: changes may have been
     // missed while disconnected (e.g. executions failed at a manager's start-up).
-    let on_open = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+    let on_open = listener(move |_: MessageEvent| {
         live.connection.try_set(Connection::Live);
-        live.reloads.try_update(|n| *n += 1);
+        live.reloads.notify();
     });
     let reconnect_token = token.clone();
-    let on_error = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+    let on_error = listener(move |_: MessageEvent| {
         live.connection.try_set(Connection::Reconnecting);
-        let closed = stream
-            .try_with_value(|s| s.as_ref().is_some_and(|s| s.source.ready_state() == EventSource::CLOSED))
-            .unwrap_or(false);
-        if !closed {
+        if !stream.try_with_value(|s| s.as_ref().is_some_and(Stream::is_closed)).unwrap_or(false) {
             return; // the browser is retrying by itself
         }
         let token = reconnect_token.clone();
         set_timeout(move || spawn_local(reconnect(token, live, stream, on_signed_out)), RECONNECT_AFTER);
     });
-    let listen = |name: &str, callback: &Closure<dyn FnMut(MessageEvent)>| {
-        let _ = source.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
-    };
-    listen("status", &on_status);
-    listen("execution", &on_execution);
-    listen("executions-lagged", &on_lagged);
-    listen("open", &on_open);
-    listen("error", &on_error);
-    stream.try_set_value(Some(Stream {
-        source,
-        _callbacks: vec![on_status, on_execution, on_lagged, on_open, on_error],
-    }));
+    let opened = Stream::open(
+        &url,
+        vec![
+            ("status", on_status),
+            ("execution", on_execution),
+            ("executions-lagged", on_lagged),
+            ("open", on_open),
+            ("error", on_error),
+        ],
+    );
+    if opened.is_none() {
+        live.connection.try_set(Connection::Reconnecting);
+    }
+    stream.try_set_value(opened);
 }
 
 /// Opens a new stream if the token still works; signs out if it does not.

@@ -3,8 +3,12 @@
 mod api;
 mod app;
 mod components;
+mod form;
 mod live;
+mod output;
+mod route;
 mod session;
+mod stream;
 mod task;
 
 fn main() {

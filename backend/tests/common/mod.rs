@@ -286,6 +286,13 @@ impl TestApp {
         Self::spawn_config(data_dir, config).await
     }
 
+    /// A manager serving the panel in `dist` and running the workflows in `workflows`.
+    pub async fn spawn_with_dist_and_workflows(dist: &Path, workflows: &Path) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = Config { dist: dist.to_owned(), workflows: workflows.to_owned(), ..Self::config(data_dir.path()) };
+        Self::spawn_config(data_dir, config).await
+    }
+
     /// The tests' defaults: the shipped workflows, no panel, the test admin.
     pub fn config(data_dir: &Path) -> Config {
         Config {

@@ -1,12 +1,13 @@
-//! The executions page: start one; the list, live.
+//! The executions page: start one; the list, live, each row a link to its page.
 
 use leptos::prelude::*;
-use shared::execution::ExecutionParameters;
-use shared::{Execution, NewExecution};
+use shared::Execution;
 
 use crate::api;
 use crate::components::maintenance::CancelButtons;
+use crate::components::start_form::StartForm;
 use crate::live::{local_time, Live};
+use crate::route::execution_link;
 use crate::session::Session;
 use crate::task::Task;
 
@@ -39,24 +40,24 @@ pub fn ExecutionsPage() -> impl IntoView {
         <section class="card" aria-label="Executions">
             <h2>"Executions"</h2>
             {move || load_error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
-            <Show
-                when=move || !live.executions().is_empty()
-                fallback=move || load_error().is_none().then(|| view! { <p class="muted">"No executions yet."</p> })
-            >
-                <table>
-                    <thead>
-                        <tr>
-                            <th>"Execution"</th><th>"Workflow"</th><th>"Deployment"</th><th>"Status"</th>
-                            <th>"Created"</th><th>"By"</th><th><span class="visually-hidden">"Actions"</span></th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <For each=move || live.executions() key=|e| e.id let:execution>
-                            <ExecutionRow execution />
-                        </For>
-                    </tbody>
-                </table>
-            </Show>
+            // Hidden rather than shown on demand: Leptos's `Show` (a memo) costs
+            // kilobytes of wasm; the rows are keyed either way.
+            <p class="muted" hidden=move || load_error().is_some() || !live.with_executions(Vec::is_empty)>
+                "No executions yet."
+            </p>
+            <table hidden=move || live.with_executions(Vec::is_empty)>
+                <thead>
+                    <tr>
+                        <th>"Execution"</th><th>"Workflow"</th><th>"Deployment"</th><th>"Status"</th>
+                        <th>"Created"</th><th>"By"</th><th><span class="visually-hidden">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=move || live.executions() key=|e| e.id let:execution>
+                        <ExecutionRow execution />
+                    </For>
+                </tbody>
+            </table>
         </section>
     }
 }
@@ -72,7 +73,7 @@ fn ExecutionRow(execution: Execution) -> impl IntoView {
     let error = move || live.execution_status(id).map(|(_, error)| error).unwrap_or_default();
     view! {
         <tr data-execution-id=id.to_string()>
-            <td class="mono">{id.to_string()}</td>
+            <td>{execution_link(id)}</td>
             <td>{execution.workflow_id}</td>
             <td>{execution.deployment_id}</td>
             <td>
@@ -86,77 +87,4 @@ fn ExecutionRow(execution: Execution) -> impl IntoView {
             <td>{move || (!status().is_end()).then(|| view! { <CancelButtons id /> })}</td>
         </tr>
     }
-}
-
-/// Workflow, deployment, duration, queue.
-#[component]
-fn StartForm() -> impl IntoView {
-    let live = expect_context::<Live>();
-    let session = expect_context::<Session>();
-    let workflow = RwSignal::new("install".to_owned());
-    let deployment = RwSignal::new(String::new());
-    let duration = RwSignal::new("5".to_owned());
-    let queue = RwSignal::new(false);
-    let invalid = RwSignal::new(None::<String>);
-    let session = StoredValue::new(session);
-    let start = Task::new();
-    let submit = move |event: leptos::ev::SubmitEvent| {
-        event.prevent_default();
-        let Some(duration_seconds) = number(&duration.get_untracked()) else {
-            invalid.set(Some("Duration: enter a number of seconds".into()));
-            return;
-        };
-        let new = NewExecution {
-            workflow_id: workflow.get_untracked(),
-            deployment_id: deployment.get_untracked(),
-            parameters: ExecutionParameters { duration_seconds: Some(duration_seconds), ..Default::default() },
-            queue: queue.get_untracked(),
-        };
-        // The manager checks the rest (NewExecution::validate, whose float
-        // formatting would add kilobytes here); its answer is shown below.
-        invalid.set(None);
-        let Some(session) = session.try_get_value() else { return };
-        start.run(async move {
-            match api::start_execution(&session.token, &new).await {
-                Ok(execution) => {
-                    let said = format!("Execution {} is {}.", execution.id, execution.status);
-                    live.offer_executions(vec![execution]);
-                    Ok(said)
-                }
-                Err(error) => Err(session.explain(&error)),
-            }
-        });
-    };
-    // The form's own check first; otherwise the last answer.
-    let message = move || match invalid.get() {
-        Some(problem) => Some(Err(problem)),
-        None => start.outcome(),
-    };
-    view! {
-        <form class="card start" on:submit=submit aria-label="Start an execution">
-            <h2>"Start an execution"</h2>
-            <label>"Workflow" <input id="workflow" required bind:value=workflow /></label>
-            <label>"Deployment" <input id="deployment" required bind:value=deployment /></label>
-            <label>"Duration (seconds)" <input id="duration" inputmode="decimal" bind:value=duration /></label>
-            <label class="check">
-                <input id="queue" type="checkbox" bind:checked=queue />
-                "Queue it if maintenance mode is on"
-            </label>
-            <button id="start" type="submit" disabled=move || start.pending()>"Start"</button>
-            {move || message().map(|said| {
-                let (class, text) = match said {
-                    Ok(text) => ("ok", text),
-                    Err(text) => ("error", text),
-                };
-                view! { <p class=class role="alert">{text}</p> }
-            })}
-        </form>
-    }
-}
-
-/// A number as the browser reads it (`+text`): Rust's float parser would add its tables to the wasm.
-fn number(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let value = wasm_bindgen::JsValue::from_str(text).unchecked_into_f64();
-    (!text.is_empty() && !value.is_nan()).then_some(value)
 }

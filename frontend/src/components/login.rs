@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use shared::TokenResponse;
 
 use crate::api;
+use crate::form;
 use crate::task::Task;
 
 /// Asks for a username and password and reports the token it got.
@@ -14,8 +15,6 @@ pub fn Login(
     /// Called with the new token.
     on_signed_in: Callback<TokenResponse>,
 ) -> impl IntoView {
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
     let sign_in = Task::new();
     let busy = move || sign_in.pending();
     let error = move || match sign_in.outcome() {
@@ -24,7 +23,8 @@ pub fn Login(
     };
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let (username, password) = (username.get_untracked(), password.get_untracked());
+        let Some(data) = form::data(&event) else { return };
+        let (username, password) = (form::text(data.get("username")), form::text(data.get("password")));
         sign_in.run(async move {
             match api::sign_in(&username, &password).await {
                 Ok(token) => {
@@ -42,13 +42,11 @@ pub fn Login(
             {move || error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             <label>
                 "Username"
-                <input id="username" name="username" autocomplete="username" required
-                    bind:value=username />
+                <input id="username" name="username" autocomplete="username" required />
             </label>
             <label>
                 "Password"
-                <input id="password" name="password" type="password" autocomplete="current-password" required
-                    bind:value=password />
+                <input id="password" name="password" type="password" autocomplete="current-password" required />
             </label>
             <button id="sign-in" type="submit" disabled=busy>"Sign in"</button>
         </form>

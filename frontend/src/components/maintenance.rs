@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::api;
 use crate::components::status_card::StatusCard;
+use crate::form;
 use crate::live::Live;
+use crate::route::execution_link;
 use crate::session::Session;
 use crate::task::Task;
 
@@ -39,7 +41,9 @@ enum Change {
 fn AdminControls() -> impl IntoView {
     let live = expect_context::<Live>();
     let session = StoredValue::new(expect_context::<Session>());
-    let reason = RwSignal::new(String::new());
+    // The reason typed, kept from the Activate click through the confirmation
+    // step (the field is gone meanwhile) and shown again if it is cancelled.
+    let reason = StoredValue::new(String::new());
     let confirming = RwSignal::new(false);
     let task = Task::new();
     let change = move |change: Change| {
@@ -55,7 +59,7 @@ fn AdminControls() -> impl IntoView {
                     live.offer_status(status);
                     // A change made ends the confirmation step and clears the reason.
                     confirming.try_set(false);
-                    reason.try_set(String::new());
+                    reason.try_set_value(String::new());
                     Ok(String::new())
                 }
                 Ok(None) if matches!(change, Change::Activate { .. }) => Err("Maintenance mode was already on.".into()),
@@ -65,7 +69,12 @@ fn AdminControls() -> impl IntoView {
         });
     };
     let busy = move || task.pending();
-    let activate = move |_| change(Change::Activate { reason: reason.get_untracked() });
+    let activate = move |_| change(Change::Activate { reason: reason.get_value() });
+    let ask = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        reason.set_value(form::data(&event).map(|data| form::text(data.get("reason"))).unwrap_or_default());
+        confirming.set(true);
+    };
     let state = move || live.with_status(|status| status.map(|s| s.status));
 
     view! {
@@ -89,14 +98,16 @@ fn AdminControls() -> impl IntoView {
                     </div>
                 }.into_any(),
                 Some(MaintenanceState::Deactivated) => view! {
-                    <label class="inline">
-                        "Reason (optional)"
-                        <input id="reason" placeholder="e.g. upgrade to 7.1" maxlength="1000" bind:value=reason />
-                    </label>
-                    <button id="activate" class="danger" on:click=move |_| confirming.set(true)
-                        disabled=busy>
-                        "Activate maintenance mode…"
-                    </button>
+                    <form on:submit=ask aria-label="Activate maintenance mode">
+                        <label class="inline">
+                            "Reason (optional)"
+                            <input id="reason" name="reason" placeholder="e.g. upgrade to 7.1" maxlength="1000"
+                                value=reason.get_value() />
+                        </label>
+                        <button id="activate" type="submit" class="danger" disabled=busy>
+                            "Activate maintenance mode…"
+                        </button>
+                    </form>
                 }.into_any(),
                 Some(_) => view! {
                     <button id="deactivate" on:click=move |_| change(Change::Deactivate)
@@ -117,24 +128,25 @@ fn Remaining() -> impl IntoView {
     let live = expect_context::<Live>();
     let remaining = move || live.with_status(|s| s.map(|s| s.remaining_executions.clone()).unwrap_or_default());
     view! {
-        <Show when=move || live.with_status(|s| s.is_some_and(|s| !s.remaining_executions.is_empty()))>
-            <section class="card" aria-label="Remaining executions">
-                <h2>"Remaining executions"</h2>
-                <table>
-                    <thead>
-                        <tr>
-                            <th>"Execution"</th><th>"Deployment"</th><th>"Workflow"</th><th>"Status"</th>
-                            <th><span class="visually-hidden">"Actions"</span></th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <For each=remaining key=|e| e.id let:execution>
-                            <RemainingRow execution />
-                        </For>
-                    </tbody>
-                </table>
-            </section>
-        </Show>
+        // Hidden rather than shown on demand: Leptos's `Show` (a memo) costs
+        // kilobytes of wasm; the rows are keyed either way.
+        <section class="card" aria-label="Remaining executions"
+            hidden=move || live.with_status(|s| s.is_none_or(|s| s.remaining_executions.is_empty()))>
+            <h2>"Remaining executions"</h2>
+            <table>
+                <thead>
+                    <tr>
+                        <th>"Execution"</th><th>"Deployment"</th><th>"Workflow"</th><th>"Status"</th>
+                        <th><span class="visually-hidden">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=remaining key=|e| e.id let:execution>
+                        <RemainingRow execution />
+                    </For>
+                </tbody>
+            </table>
+        </section>
     }
 }
 
@@ -148,7 +160,7 @@ fn RemainingRow(execution: RemainingExecution) -> impl IntoView {
     };
     view! {
         <tr data-execution-id=id.to_string()>
-            <td class="mono">{id.to_string()}</td>
+            <td>{execution_link(id)}</td>
             <td>{execution.deployment_id}</td>
             <td>{execution.workflow_id}</td>
             <td><span class=move || format!("badge badge-{}", status()) data-status=move || status().as_str()>

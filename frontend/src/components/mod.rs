@@ -1,7 +1,9 @@
 //! The panel's building blocks.
 
 pub mod banner;
+pub mod execution;
 pub mod executions;
 pub mod login;
 pub mod maintenance;
+pub mod start_form;
 pub mod status_card;
