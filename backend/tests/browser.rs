@@ -1008,3 +1008,41 @@ async fn an_empty_catalog_is_said_and_the_workflow_can_be_typed() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_output_shows_the_managers_marker_in_words() {
+    // More lines than the manager keeps: the last stored line is its marker.
+    let workflows = tempfile::tempdir().unwrap();
+    let flood = workflows.path().join("flood");
+    std::fs::write(&flood, "#!/bin/sh\n# Writes more lines than are kept.\nseq 0 10049 | sed 's/^/line /'\n").unwrap();
+    let mut permissions = std::fs::metadata(&flood).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&flood, permissions).unwrap();
+    let path = workflows.path().to_owned();
+    browser_test_on(
+        |dist| async move { TestApp::spawn_with_dist_and_workflows(&dist, &path).await },
+        |browser| async move {
+            let api = &browser.app.api;
+            let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+            let body = json!({"workflow_id": "flood", "deployment_id": "web"});
+            let started: shared::Execution = api.post("/executions", Some(body)).await.json().await.unwrap();
+            let opened = Instant::now();
+            admin.goto(&format!("{}/executions/{}", api.base, started.id)).await?;
+            wait_attr(&admin, "#execution-status", "data-status", "terminated").await?;
+            let marker = wait_text(&admin, "#output .manager", "output truncated").await?;
+            // Once per line, reading the layout to follow the newest line took most of a minute.
+            let took = opened.elapsed();
+            assert!(took < Duration::from_secs(15), "10 000 lines took {took:?} to show");
+            assert!(marker.starts_with("manager"), "tagged in words: {marker}");
+            let count = admin.execute("return document.querySelectorAll('#output > div').length;", vec![]).await?;
+            assert_eq!(count, json!(10_001), "every kept line once, then the marker");
+            let at = admin
+                .execute("const o = document.getElementById('output'); return o.scrollHeight - o.clientHeight - o.scrollTop;", vec![])
+                .await?;
+            assert!(at.as_f64() < Some(2.0), "the newest line in view: {at}");
+            assert_accessible(&admin, "the execution page with a truncated output").await?;
+            Ok(())
+        },
+    )
+    .await;
+}

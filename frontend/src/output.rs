@@ -18,7 +18,12 @@
 //!
 //! Lines are appended to the page's log element as they come, not rendered
 //! from a list signal: an execution keeps up to 10 000 lines, and re-rendering
-//! (or diffing) the whole list for each of them would take seconds.
+//! (or diffing) the whole list for each of them would take seconds. The log
+//! follows the newest line while the reader is at its bottom, checked and
+//! scrolled once per animation frame.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use leptos::prelude::*;
 use shared::execution::{ExecutionEvent, OutputStream};
@@ -95,13 +100,29 @@ fn open(follow: Follow) {
     let Some(token) = follow.session.try_with_value(|s| s.token.clone()) else { return };
     let next = shown();
     let url = shared::api::path(&format!("/executions/{}/events/stream?from={next}&token={token}", follow.id));
+    // Some(whether the reader was at the bottom) while a frame is due: the
+    // layout is read once per frame, not once per line (10 000 lines that
+    // each forced a layout took the browser most of a minute).
+    let frame = Rc::new(Cell::new(None::<bool>));
     let on_line = listener(move |event: MessageEvent| {
         let Ok(number) = event.last_event_id().trim().parse::<u64>() else { return };
         let Some(line) = event.data().as_string().and_then(|data| serde_json::from_str(&data).ok()) else { return };
-        if let Some(log) = document().get_element_by_id(LOG_ID).filter(|log| number >= log.child_element_count().into())
-        {
-            append(&log, line);
+        let Some(log) = document().get_element_by_id(LOG_ID).filter(|log| number >= log.child_element_count().into())
+        else {
+            return;
+        };
+        if frame.get().is_none() {
+            frame.set(Some(log.scroll_height() - log.scroll_top() - log.client_height() < 8));
+            let frame = frame.clone();
+            request_animation_frame(move || {
+                if frame.take() == Some(true) {
+                    if let Some(log) = document().get_element_by_id(LOG_ID) {
+                        log.set_scroll_top(log.scroll_height());
+                    }
+                }
+            });
         }
+        append(&log, line);
     });
     let on_end = listener(move |event: MessageEvent| {
         // Closed here, not dropped: this callback belongs to the stream.
@@ -126,11 +147,10 @@ fn shown() -> u64 {
     document().get_element_by_id(LOG_ID).map_or(0, |log| log.child_element_count().into())
 }
 
-/// Appends one line to the log; keeps the newest line in view if the reader
-/// was at the bottom. Lines that are not the program's standard output say
-/// where they came from in words (`stderr`, `manager`), not by colour alone.
+/// Appends one line to the log. Lines that are not the program's standard
+/// output say where they came from in words (`stderr`, `manager`), not by
+/// colour alone.
 fn append(log: &Element, event: ExecutionEvent) {
-    let at_bottom = log.scroll_height() - log.scroll_top() - log.client_height() < 8;
     let document = document();
     let Ok(row) = document.create_element("div") else { return };
     let stream = event.stream.as_str();
@@ -144,7 +164,4 @@ fn append(log: &Element, event: ExecutionEvent) {
     }
     let _ = row.append_child(&document.create_text_node(&event.line));
     let _ = log.append_child(&row);
-    if at_bottom {
-        log.set_scroll_top(log.scroll_height());
-    }
 }
