@@ -182,15 +182,7 @@ async fn the_body_cloudifys_client_sends_is_honoured_or_refused_by_name() {
 async fn events_tell_an_executions_workflow_story_in_cloudifys_shape() {
     let app = TestApp::spawn().await;
     let execution = app.api.start(0.05).await;
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    let ended = loop {
-        let now = app.api.execution(execution.id).await;
-        if now.status.is_end() {
-            break now;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never ended: {now:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let ended = app.api.wait_for_end(execution.id).await;
     let list = |query: String| {
         let api = &app.api;
         let id = execution.id;

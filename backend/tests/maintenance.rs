@@ -221,15 +221,7 @@ async fn executions_run_for_their_duration_and_end_terminated() {
     let execution = app.api.start(0.2).await;
     assert_eq!(execution.status, ExecutionStatus::Started);
     assert_eq!(execution.created_by, "admin");
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    let ended = loop {
-        let now = app.api.execution(execution.id).await;
-        if now.status.is_end() {
-            break now;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "execution never ended");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let ended = app.api.wait_for_end(execution.id).await;
     assert_eq!(ended.status, ExecutionStatus::Terminated);
     let ran = ended.ended_at.unwrap().as_datetime() - ended.started_at.unwrap().as_datetime();
     assert!(ran >= chrono::Duration::milliseconds(200), "ran only {ran}");

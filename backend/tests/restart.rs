@@ -13,11 +13,7 @@ async fn kill_9_while_activating_fails_the_running_execution_and_completes_activ
     let data = tempfile::tempdir().unwrap();
     let manager = ManagerProcess::start(data.path()).signed_in().await;
     let finished = manager.api.start(0.05).await;
-    let deadline = std::time::Instant::now() + common::PATIENCE;
-    while !manager.api.execution(finished.id).await.status.is_end() {
-        assert!(std::time::Instant::now() < deadline, "a 50 ms execution never ended");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    manager.api.wait_for_end(finished.id).await;
     let running = manager.api.start(LONG).await;
     let activating = manager.api.activate(Some("db upgrade")).await;
     assert_eq!(activating.status, MaintenanceState::Activating);

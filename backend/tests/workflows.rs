@@ -36,18 +36,6 @@ async fn start(app: &TestApp, workflow: &str, parameters: Value) -> Execution {
     response.json().await.unwrap()
 }
 
-async fn ended(app: &TestApp, id: uuid::Uuid) -> Execution {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let execution = app.api.execution(id).await;
-        if execution.status.is_end() {
-            return execution;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never ended: {execution:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn output(app: &TestApp, id: uuid::Uuid, query: &str) -> ListResponse<ExecutionEvent> {
     let response = app.api.get(&format!("/executions/{id}/events?{query}")).await;
     assert_eq!(response.status(), 200);
@@ -73,11 +61,11 @@ async fn exit_codes_and_signals_decide_the_end() {
     let ok = start(&app, "ok", json!({})).await;
     let three = start(&app, "three", json!({})).await;
     let killed = start(&app, "killed", json!({})).await;
-    let ok = ended(&app, ok.id).await;
+    let ok = app.api.wait_for_end(ok.id).await;
     assert_eq!((ok.status, ok.error.as_str()), (ExecutionStatus::Terminated, ""));
-    let three = ended(&app, three.id).await;
+    let three = app.api.wait_for_end(three.id).await;
     assert_eq!((three.status, three.error.as_str()), (ExecutionStatus::Failed, "exited with status 3"));
-    let killed = ended(&app, killed.id).await;
+    let killed = app.api.wait_for_end(killed.id).await;
     assert_eq!(killed.status, ExecutionStatus::Failed);
     assert!(killed.error.starts_with("killed by signal 9"), "{}", killed.error);
 }
@@ -97,7 +85,7 @@ async fn cancel_terms_the_group_and_the_trap_runs_and_force_cancel_kills_grandch
     let trapping = start(&app, "trapping", json!({})).await;
     wait_for_line(&app, trapping.id, "ready").await;
     assert_eq!(app.api.cancel(trapping.id).await.status, ExecutionStatus::Cancelling);
-    let trapping = ended(&app, trapping.id).await;
+    let trapping = app.api.wait_for_end(trapping.id).await;
     assert_eq!(trapping.status, ExecutionStatus::Cancelled);
     assert!(lines(&app, trapping.id).await.contains(&"trapped".to_owned()));
 
@@ -106,7 +94,7 @@ async fn cancel_terms_the_group_and_the_trap_runs_and_force_cancel_kills_grandch
     wait_for_line(&app, stubborn.id, "ready").await;
     let cancelled_at = std::time::Instant::now();
     app.api.cancel(stubborn.id).await;
-    let stubborn = ended(&app, stubborn.id).await;
+    let stubborn = app.api.wait_for_end(stubborn.id).await;
     assert_eq!(stubborn.status, ExecutionStatus::Cancelled);
     assert!(cancelled_at.elapsed() >= Duration::from_millis(900), "killed before the grace was over");
 
@@ -116,7 +104,7 @@ async fn cancel_terms_the_group_and_the_trap_runs_and_force_cancel_kills_grandch
     let grandchild: i32 = lines(&app, forking.id).await[0].parse().unwrap();
     assert!(alive(grandchild));
     app.api.force_cancel(forking.id).await;
-    assert_eq!(ended(&app, forking.id).await.status, ExecutionStatus::Cancelled);
+    assert_eq!(app.api.wait_for_end(forking.id).await.status, ExecutionStatus::Cancelled);
     wait_gone(grandchild).await;
 }
 
@@ -132,7 +120,7 @@ async fn output_from_both_streams_is_stored_in_order_paged_capped_and_live() {
     )
     .await;
     let both = start(&app, "both", json!({})).await;
-    ended(&app, both.id).await;
+    app.api.wait_for_end(both.id).await;
     let page = output(&app, both.id, "").await;
     let got: Vec<(OutputStream, &str)> = page.items.iter().map(|e| (e.stream, e.line.as_str())).collect();
     assert_eq!(got, [(OutputStream::Stdout, "one"), (OutputStream::Stderr, "two"), (OutputStream::Stdout, "three")]);
@@ -142,7 +130,7 @@ async fn output_from_both_streams_is_stored_in_order_paged_capped_and_live() {
 
     // Beyond 10 000 lines, one marker says how much was dropped.
     let chatty = start(&app, "chatty", json!({})).await;
-    assert_eq!(ended(&app, chatty.id).await.status, ExecutionStatus::Terminated);
+    assert_eq!(app.api.wait_for_end(chatty.id).await.status, ExecutionStatus::Terminated);
     let last = output(&app, chatty.id, "_offset=9999&_size=10").await;
     assert_eq!(last.metadata.pagination.total, 10_001);
     assert_eq!(last.items[0].line, "line 9999");
@@ -188,7 +176,7 @@ async fn parameters_reach_the_program_as_data_and_nothing_secret_does() {
     )
     .await;
     let execution = start(&app, "show", json!({"text": hostile})).await;
-    assert_eq!(ended(&app, execution.id).await.status, ExecutionStatus::Terminated);
+    assert_eq!(app.api.wait_for_end(execution.id).await.status, ExecutionStatus::Terminated);
     let written = lines(&app, execution.id).await;
     let from_stdin: Value = serde_json::from_str(&written[0]).unwrap();
     assert_eq!(from_stdin["text"], hostile.as_str());
@@ -233,6 +221,6 @@ async fn the_catalog_is_the_directory_as_it_is_now() {
     let gone = app.api.post("/executions", Some(json!({"workflow_id": "backup", "deployment_id": "web"}))).await;
     assert_error(gone, 400, ErrorCode::UnknownWorkflow).await;
     let deploy = start(&app, "deploy", json!({})).await;
-    assert_eq!(ended(&app, deploy.id).await.status, ExecutionStatus::Terminated);
+    assert_eq!(app.api.wait_for_end(deploy.id).await.status, ExecutionStatus::Terminated);
     assert_eq!(lines(&app, deploy.id).await, ["deployed"]);
 }

@@ -140,6 +140,19 @@ impl Api {
         response.json().await.expect("execution JSON")
     }
 
+    /// Polls until execution `id` has ended; panics after [`PATIENCE`].
+    pub async fn wait_for_end(&self, id: uuid::Uuid) -> Execution {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let execution = self.execution(id).await;
+            if execution.status.is_end() {
+                return execution;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never ended: {execution:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls until `done` holds for the status; panics after [`PATIENCE`].
     pub async fn wait_for_status(&self, done: impl Fn(&MaintenanceStatus) -> bool) -> MaintenanceStatus {
         let deadline = tokio::time::Instant::now() + PATIENCE;
