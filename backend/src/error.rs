@@ -62,6 +62,11 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// 404 for an execution id that names none (the engine's wording).
+    pub fn execution_not_found(id: uuid::Uuid) -> Self {
+        EngineError::ExecutionNotFound(id).into()
+    }
+
     fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,

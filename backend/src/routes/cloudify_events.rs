@@ -100,7 +100,7 @@ pub async fn events(
             Ok(Some((items, total)))
         })
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("Requested execution `{id}` was not found")))?;
+        .ok_or_else(|| AppError::execution_not_found(id))?;
     let (items, total) = page;
     Ok(Json(list_response(items, total, size, offset)))
 }

@@ -87,7 +87,7 @@ pub async fn page(
             store::page(conn, id, offset, size).map(Some)
         })
         .await?
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| AppError::execution_not_found(id))?;
     Ok(Json(list_response(events, total, size, offset)))
 }
 
@@ -129,7 +129,11 @@ pub async fn stream(
     // Subscribe before the first read, so no line or end falls between.
     let lines = state.engine.output().subscribe();
     let changes = state.engine.subscribe_executions();
-    let execution = state.reader.read(move |conn| executions::get(conn, id)).await?.ok_or_else(|| not_found(id))?;
+    let execution = state
+        .reader
+        .read(move |conn| executions::get(conn, id))
+        .await?
+        .ok_or_else(|| AppError::execution_not_found(id))?;
     let (sender, receiver) = mpsc::channel(64);
     let follow = Follow { state: state.clone(), id, next: from, ended: execution.status.is_end(), sender };
     let end = stream_end(&state, user);
@@ -140,10 +144,6 @@ pub async fn stream(
         }
     });
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
-}
-
-fn not_found(id: Uuid) -> AppError {
-    AppError::NotFound(format!("Requested execution `{id}` was not found"))
 }
 
 /// One client's view of one execution's output.

@@ -122,11 +122,8 @@ pub async fn get(
     let mut query = CloudifyQuery::parse(raw.as_deref())?;
     let fields = Fields::take(&mut query)?;
     query.finish(harmless)?;
-    let execution = state
-        .reader
-        .read(move |conn| store::get(conn, id))
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("Requested execution `{id}` was not found")))?;
+    let execution =
+        state.reader.read(move |conn| store::get(conn, id)).await?.ok_or_else(|| AppError::execution_not_found(id))?;
     Ok(Json(fields.select(execution)?))
 }
 
