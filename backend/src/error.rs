@@ -10,7 +10,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use shared::{ApiError, ErrorCode};
 
-use crate::maintenance::EngineError;
+use crate::engine::EngineError;
 use crate::store::StoreError;
 use crate::worker::WorkerError;
 

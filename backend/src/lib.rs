@@ -5,10 +5,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod gate;
-pub mod maintenance;
 pub mod output;
 pub mod process;
 pub mod routes;
@@ -43,8 +43,8 @@ use tracing::Level;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::error::AppError;
-use crate::maintenance::Engine;
 use crate::state::AppState;
 use crate::store::{Db, StoreError};
 

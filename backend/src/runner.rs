@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::maintenance::{Engine, EngineError};
+use crate::engine::{Engine, EngineError};
 use crate::output::{OutputBatch, OutputLog};
 use crate::process::{self, Launch, OutputLine, ProcessControl, ProcessEnd, Stream};
 use crate::worker::WorkerError;

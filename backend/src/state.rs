@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
-use crate::maintenance::Engine;
+use crate::engine::Engine;
 use crate::store::Db;
 use crate::workflows::Catalog;
 

@@ -9,8 +9,8 @@ use shared::api::{ListResponse, EPOCH_HEADER};
 use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
 
 use crate::auth::{AdminUser, CurrentUser};
+use crate::engine::{Published, Transition};
 use crate::error::{AppError, OptionalJson};
-use crate::maintenance::{Published, Transition};
 use crate::routes::{list_response, ListQuery};
 use crate::state::AppState;
 use crate::store::maintenance as store;

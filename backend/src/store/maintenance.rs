@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use shared::{MaintenanceState, MaintenanceTransition, Timestamp};
 
 use super::{parse_column, StoreError};
+use crate::engine::machine::Change;
 
 /// The persisted part of the maintenance status (everything but the
 /// remaining executions, which are derived from the executions table).
@@ -64,13 +65,11 @@ pub fn save_epoch(conn: &Connection, epoch: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes the maintenance row and appends the transition that led to it.
-/// Call inside a transaction so both land or neither does.
-pub fn save_transition(
-    conn: &Connection,
-    record: &MaintenanceRecord,
-    transition: &MaintenanceTransition,
-) -> Result<(), StoreError> {
+/// Writes a change the state machine decided: the maintenance row as it
+/// becomes and the history rows that lead to it, in order. Call inside a
+/// transaction so all land or none does.
+pub fn save_change(conn: &Connection, change: &Change) -> Result<(), StoreError> {
+    let record = &change.record;
     conn.execute(
         "UPDATE maintenance SET status = ?1, requested_by = ?2, activation_requested_at = ?3, \
          activated_at = ?4, reason = ?5 WHERE id = 1",
@@ -82,17 +81,19 @@ pub fn save_transition(
             record.reason,
         ],
     )?;
-    conn.execute(
+    let mut insert = conn.prepare_cached(
         "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
+    )?;
+    for transition in &change.transitions {
+        insert.execute(params![
             transition.at.to_string(),
             transition.from.as_str(),
             transition.to.as_str(),
             transition.requested_by,
             transition.reason,
-        ],
-    )?;
+        ])?;
+    }
     Ok(())
 }
 
@@ -163,7 +164,7 @@ mod tests {
             reason: "upgrade".into(),
         };
         let tx = conn.transaction().unwrap();
-        save_transition(&tx, &record, &transition).unwrap();
+        save_change(&tx, &Change { record: record.clone(), transitions: vec![transition.clone()] }).unwrap();
         tx.commit().unwrap();
 
         assert_eq!(load(&conn).unwrap(), record);

@@ -1,4 +1,6 @@
 //! The maintenance-mode state machine (SPEC §1) and execution admission.
+//! The rules themselves are [`machine`]'s pure functions; the engine reads
+//! the facts they need, writes their answer and publishes the result.
 //!
 //! Invariant: only this module changes the maintenance state or admits an
 //! execution, and it does both under one lock (`Engine::core`), in the same
@@ -15,12 +17,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, TransactionBehavior};
 use shared::execution::ExecutionActionRequest;
 use shared::{
-    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, MaintenanceTransition,
-    NewExecution, RemainingExecution, Timestamp,
+    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, NewExecution,
+    RemainingExecution, Timestamp,
 };
 use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
+
+pub mod machine;
 
 use crate::output::{OutputBatch, OutputLog};
 use crate::process::{self, ProcessEnd, ProcessIdentity};
@@ -374,8 +378,9 @@ impl Core {
             execution_store::update(&tx, &execution)?;
         }
         let mut record = maintenance_store::load(&tx)?;
-        if record.status == MaintenanceState::Activating {
-            complete_activation(&tx, &mut record, now)?;
+        if let Some(change) = machine::complete(&record, 0, now) {
+            maintenance_store::save_change(&tx, &change)?;
+            record = change.record;
         }
         let epoch = maintenance_store::load_epoch(&tx)? + 1;
         maintenance_store::save_epoch(&tx, epoch)?;
@@ -385,36 +390,23 @@ impl Core {
     }
 
     fn activate(&mut self, by: String, reason: String) -> Result<bool, StoreError> {
-        if self.record.status != MaintenanceState::Deactivated {
+        let Some(change) = machine::activate(&self.record, self.active.len(), &by, &reason, Timestamp::now()) else {
             return Ok(false);
-        }
-        let now = Timestamp::now();
-        let mut record = MaintenanceRecord {
-            status: MaintenanceState::Activating,
-            requested_by: by,
-            activation_requested_at: Some(now),
-            activated_at: None,
-            reason,
         };
         let tx = self.conn.transaction()?;
-        save(&tx, &record, MaintenanceState::Deactivated, now, &record.requested_by)?;
-        if self.active.is_empty() {
-            complete_activation(&tx, &mut record, now)?;
-        }
+        maintenance_store::save_change(&tx, &change)?;
         tx.commit()?;
-        self.record = record;
+        self.record = change.record;
         Ok(true)
     }
 
     fn deactivate(&mut self, by: String, runner: &Runner) -> Result<bool, StoreError> {
-        let from = self.record.status;
-        if from == MaintenanceState::Deactivated {
-            return Ok(false);
-        }
         let now = Timestamp::now();
-        let record = MaintenanceRecord::default();
+        let Some(change) = machine::deactivate(&self.record, &by, now) else {
+            return Ok(false);
+        };
         let tx = self.conn.transaction()?;
-        save(&tx, &record, from, now, &by)?;
+        maintenance_store::save_change(&tx, &change)?;
         let mut started = execution_store::with_status(&tx, &[ExecutionStatus::Queued])?;
         for execution in &mut started {
             execution.status = ExecutionStatus::Started;
@@ -422,7 +414,7 @@ impl Core {
             execution_store::update(&tx, execution)?;
         }
         tx.commit()?;
-        self.record = record;
+        self.record = change.record;
         for execution in started {
             self.outbox.push(execution.clone());
             self.run(execution, runner);
@@ -437,16 +429,7 @@ impl Core {
         bypass: bool,
         runner: &Runner,
     ) -> Result<Execution, EngineError> {
-        let status = match (self.record.status, bypass, new.queue) {
-            (MaintenanceState::Deactivated, _, _) | (_, true, _) => ExecutionStatus::Started,
-            (_, false, true) => ExecutionStatus::Queued,
-            (MaintenanceState::Activating, false, false) => {
-                return Err(EngineError::Refused(ErrorCode::EnteringMaintenanceMode))
-            }
-            (MaintenanceState::Activated, false, false) => {
-                return Err(EngineError::Refused(ErrorCode::MaintenanceModeActive))
-            }
-        };
+        let status = machine::admit(self.record.status, bypass, new.queue).map_err(EngineError::Refused)?;
         let now = Timestamp::now();
         let execution = Execution {
             id: Uuid::new_v4(),
@@ -475,15 +458,19 @@ impl Core {
     }
 
     fn act(&mut self, id: Uuid, action: ExecutionAction) -> Result<Execution, EngineError> {
-        let (requested, request) = match action {
-            ExecutionAction::Cancel => (ExecutionStatus::Cancelling, Request::Cancel),
-            ExecutionAction::ForceCancel => (ExecutionStatus::ForceCancelling, Request::ForceCancel),
+        let request = match action {
+            ExecutionAction::Cancel => Request::Cancel,
+            ExecutionAction::ForceCancel => Request::ForceCancel,
         };
         if let Some(active) = self.active.iter_mut().find(|active| active.execution.id == id) {
-            // A force-cancel is not softened by a later plain cancel.
-            if active.execution.status != ExecutionStatus::ForceCancelling {
+            let status = match machine::cancel(active.execution.status, action) {
+                Ok(machine::Cancel::Running { status }) => status,
+                // Running executions are neither queued nor ended.
+                Ok(machine::Cancel::Queued) | Err(_) => active.execution.status,
+            };
+            if active.execution.status != status {
                 let mut execution = active.execution.clone();
-                execution.status = requested;
+                execution.status = status;
                 execution_store::update(&self.conn, &execution)?;
                 self.outbox.push(execution.clone());
                 active.execution = execution;
@@ -501,15 +488,17 @@ impl Core {
         let Some(mut execution) = execution_store::get(&self.conn, id)? else {
             return Err(EngineError::ExecutionNotFound(id));
         };
-        if execution.status.is_end() {
-            return Err(EngineError::AlreadyEnded { id, status: execution.status });
+        match machine::cancel(execution.status, action) {
+            Err(status) => Err(EngineError::AlreadyEnded { id, status }),
+            // Stored unended but not running here: queued, it never started.
+            Ok(machine::Cancel::Queued | machine::Cancel::Running { .. }) => {
+                execution.status = ExecutionStatus::Cancelled;
+                execution.ended_at = Some(Timestamp::now());
+                execution_store::update(&self.conn, &execution)?;
+                self.outbox.push(execution.clone());
+                Ok(execution)
+            }
         }
-        // Only queued executions are stored unended without running: they never started.
-        execution.status = ExecutionStatus::Cancelled;
-        execution.ended_at = Some(Timestamp::now());
-        execution_store::update(&self.conn, &execution)?;
-        self.outbox.push(execution.clone());
-        Ok(execution)
     }
 
     fn finish(&mut self, id: Uuid, end: ProcessEnd, tail: &OutputBatch) -> Result<(), EngineError> {
@@ -521,16 +510,18 @@ impl Core {
         execution.status = end.status;
         execution.error = end.error;
         execution.ended_at = Some(now);
-        let mut record = self.record.clone();
+        let completed = machine::complete(&self.record, self.active.len() - 1, now);
         let tx = self.conn.transaction()?;
         event_store::append(&tx, id, tail.first, &tail.events)?;
         execution_store::update(&tx, &execution)?;
-        if record.status == MaintenanceState::Activating && self.active.len() == 1 {
-            complete_activation(&tx, &mut record, now)?;
+        if let Some(change) = &completed {
+            maintenance_store::save_change(&tx, change)?;
         }
         tx.commit()?;
         self.active.remove(position);
-        self.record = record;
+        if let Some(change) = completed {
+            self.record = change.record;
+        }
         self.outbox.push(execution);
         Ok(())
     }
@@ -566,32 +557,6 @@ fn state_code(state: MaintenanceState) -> u8 {
         MaintenanceState::Activating => 1,
         MaintenanceState::Activated => 2,
     }
-}
-
-/// `activating → activated` at `now`, written to the open transaction.
-fn complete_activation(tx: &Connection, record: &mut MaintenanceRecord, now: Timestamp) -> Result<(), StoreError> {
-    record.status = MaintenanceState::Activated;
-    record.activated_at = Some(now);
-    save(tx, record, MaintenanceState::Activating, now, &record.requested_by)
-}
-
-/// Writes `record` and the transition to it from `from`, requested by `by`
-/// (the row of a deactivated manager keeps no requester; the history does).
-fn save(
-    tx: &Connection,
-    record: &MaintenanceRecord,
-    from: MaintenanceState,
-    at: Timestamp,
-    by: &str,
-) -> Result<(), StoreError> {
-    let transition = MaintenanceTransition {
-        at,
-        from,
-        to: record.status,
-        requested_by: by.to_owned(),
-        reason: record.reason.clone(),
-    };
-    maintenance_store::save_transition(tx, record, &transition)
 }
 
 #[cfg(test)]

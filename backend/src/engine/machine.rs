@@ -1,0 +1,243 @@
+//! The rules of SPEC §1 as pure functions: what the maintenance state and an
+//! execution's status are now, plus what is asked → what to write, or a
+//! refusal. No I/O, no clock, no locks: each store reads the facts inside the
+//! transaction that serializes the decision (SQLite: the engine's lock;
+//! PostgreSQL: the maintenance row's lock), asks these functions, and writes
+//! their answer in that same transaction.
+
+use shared::{ErrorCode, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceTransition, Timestamp};
+
+use crate::store::maintenance::MaintenanceRecord;
+
+/// A change of the maintenance row: the row as it becomes, and the history
+/// rows that lead to it, in order (activating with nothing remaining is two:
+/// `deactivated → activating → activated`, at the same instant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The row after the change.
+    pub record: MaintenanceRecord,
+    /// The transitions to append to the history, oldest first.
+    pub transitions: Vec<MaintenanceTransition>,
+}
+
+/// What a new execution becomes, given the state at the instant of its
+/// creation: `started`, `queued` (asked to wait out maintenance), or refused
+/// with the code of the state. An admin's bypass starts it in any state.
+pub fn admit(state: MaintenanceState, bypass: bool, queue: bool) -> Result<ExecutionStatus, ErrorCode> {
+    match (state, bypass, queue) {
+        (MaintenanceState::Deactivated, _, _) | (_, true, _) => Ok(ExecutionStatus::Started),
+        (_, false, true) => Ok(ExecutionStatus::Queued),
+        (MaintenanceState::Activating, false, false) => Err(ErrorCode::EnteringMaintenanceMode),
+        (MaintenanceState::Activated, false, false) => Err(ErrorCode::MaintenanceModeActive),
+    }
+}
+
+/// `deactivated → activating` (and on to `activated` when no execution
+/// remains), requested by `by` at `now`; `None` when already activating or
+/// activated.
+pub fn activate(
+    record: &MaintenanceRecord,
+    remaining: usize,
+    by: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Option<Change> {
+    if record.status != MaintenanceState::Deactivated {
+        return None;
+    }
+    let activating = MaintenanceRecord {
+        status: MaintenanceState::Activating,
+        requested_by: by.to_owned(),
+        activation_requested_at: Some(now),
+        activated_at: None,
+        reason: reason.to_owned(),
+    };
+    let mut change = Change {
+        transitions: vec![transition(&activating, MaintenanceState::Deactivated, now, by)],
+        record: activating,
+    };
+    if let Some(completed) = complete(&change.record, remaining, now) {
+        change.record = completed.record;
+        change.transitions.extend(completed.transitions);
+    }
+    Some(change)
+}
+
+/// `activating → activated` at `now`, when no execution remains; `None`
+/// otherwise (not activating, or executions still running).
+pub fn complete(record: &MaintenanceRecord, remaining: usize, now: Timestamp) -> Option<Change> {
+    if record.status != MaintenanceState::Activating || remaining > 0 {
+        return None;
+    }
+    let activated =
+        MaintenanceRecord { status: MaintenanceState::Activated, activated_at: Some(now), ..record.clone() };
+    Some(Change {
+        transitions: vec![transition(&activated, MaintenanceState::Activating, now, &record.requested_by)],
+        record: activated,
+    })
+}
+
+/// Back to `deactivated`, requested by `by` at `now`; `None` when already
+/// deactivated. The row of a deactivated manager keeps no requester or
+/// reason; the history row keeps who turned it off.
+pub fn deactivate(record: &MaintenanceRecord, by: &str, now: Timestamp) -> Option<Change> {
+    if record.status == MaintenanceState::Deactivated {
+        return None;
+    }
+    let deactivated = MaintenanceRecord::default();
+    Some(Change { transitions: vec![transition(&deactivated, record.status, now, by)], record: deactivated })
+}
+
+/// What a cancel or force-cancel does to an execution in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// It is running: it becomes `status` (a force-cancel is never softened
+    /// by a later cancel) and its program is asked to stop as `action` says.
+    Running {
+        /// The status to store (unchanged if it already is this).
+        status: ExecutionStatus,
+    },
+    /// It was queued and never started: it ends `cancelled` now.
+    Queued,
+}
+
+/// Decides a cancel or force-cancel of an execution in `status`; an ended
+/// execution has nothing to cancel (the error names its end state).
+pub fn cancel(status: ExecutionStatus, action: ExecutionAction) -> Result<Cancel, ExecutionStatus> {
+    if status.is_end() {
+        return Err(status);
+    }
+    if status == ExecutionStatus::Queued {
+        return Ok(Cancel::Queued);
+    }
+    let status = match (status, action) {
+        (ExecutionStatus::ForceCancelling, _) | (_, ExecutionAction::ForceCancel) => ExecutionStatus::ForceCancelling,
+        (_, ExecutionAction::Cancel) => ExecutionStatus::Cancelling,
+    };
+    Ok(Cancel::Running { status })
+}
+
+fn transition(to: &MaintenanceRecord, from: MaintenanceState, at: Timestamp, by: &str) -> MaintenanceTransition {
+    MaintenanceTransition { at, from, to: to.status, requested_by: by.to_owned(), reason: to.reason.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-30T12:00:00.000Z".parse().unwrap()
+    }
+
+    fn record(status: MaintenanceState) -> MaintenanceRecord {
+        match status {
+            MaintenanceState::Deactivated => MaintenanceRecord::default(),
+            _ => MaintenanceRecord {
+                status,
+                requested_by: "admin".into(),
+                activation_requested_at: Some(now()),
+                activated_at: (status == MaintenanceState::Activated).then(now),
+                reason: "upgrade".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn admission_follows_the_state_bypass_and_queue() {
+        use ExecutionStatus::{Queued, Started};
+        use MaintenanceState::{Activated, Activating, Deactivated};
+        let table = [
+            (Deactivated, false, false, Ok(Started)),
+            (Deactivated, false, true, Ok(Started)),
+            (Deactivated, true, false, Ok(Started)),
+            (Activating, false, false, Err(ErrorCode::EnteringMaintenanceMode)),
+            (Activating, false, true, Ok(Queued)),
+            (Activating, true, false, Ok(Started)),
+            (Activating, true, true, Ok(Started)),
+            (Activated, false, false, Err(ErrorCode::MaintenanceModeActive)),
+            (Activated, false, true, Ok(Queued)),
+            (Activated, true, false, Ok(Started)),
+            (Activated, true, true, Ok(Started)),
+        ];
+        for (state, bypass, queue, expected) in table {
+            assert_eq!(admit(state, bypass, queue), expected, "{state} bypass={bypass} queue={queue}");
+        }
+    }
+
+    #[test]
+    fn activating_with_executions_left_waits_and_without_completes_at_once() {
+        let waiting = activate(&MaintenanceRecord::default(), 2, "ops", "upgrade", now()).unwrap();
+        assert_eq!(waiting.record.status, MaintenanceState::Activating);
+        assert_eq!(waiting.record.requested_by, "ops");
+        assert_eq!(waiting.record.activation_requested_at, Some(now()));
+        assert_eq!(waiting.record.activated_at, None);
+        assert_eq!(waiting.transitions.len(), 1);
+        assert_eq!(
+            (waiting.transitions[0].from, waiting.transitions[0].to),
+            (MaintenanceState::Deactivated, MaintenanceState::Activating)
+        );
+
+        let at_once = activate(&MaintenanceRecord::default(), 0, "ops", "upgrade", now()).unwrap();
+        assert_eq!(at_once.record.status, MaintenanceState::Activated);
+        assert_eq!(at_once.record.activated_at, Some(now()));
+        let steps: Vec<_> = at_once.transitions.iter().map(|t| (t.from, t.to, t.reason.as_str())).collect();
+        assert_eq!(
+            steps,
+            [
+                (MaintenanceState::Deactivated, MaintenanceState::Activating, "upgrade"),
+                (MaintenanceState::Activating, MaintenanceState::Activated, "upgrade"),
+            ]
+        );
+    }
+
+    #[test]
+    fn activate_and_deactivate_do_nothing_twice() {
+        assert_eq!(activate(&record(MaintenanceState::Activating), 0, "ops", "", now()), None);
+        assert_eq!(activate(&record(MaintenanceState::Activated), 0, "ops", "", now()), None);
+        assert_eq!(deactivate(&MaintenanceRecord::default(), "ops", now()), None);
+    }
+
+    #[test]
+    fn completion_needs_activating_and_nothing_left() {
+        assert_eq!(complete(&record(MaintenanceState::Activating), 1, now()), None);
+        assert_eq!(complete(&record(MaintenanceState::Deactivated), 0, now()), None);
+        assert_eq!(complete(&record(MaintenanceState::Activated), 0, now()), None);
+        let done = complete(&record(MaintenanceState::Activating), 0, now()).unwrap();
+        assert_eq!(done.record, record(MaintenanceState::Activated));
+        assert_eq!(done.transitions[0].requested_by, "admin", "the requester of the activation");
+    }
+
+    #[test]
+    fn deactivate_clears_the_row_and_records_who() {
+        for from in [MaintenanceState::Activating, MaintenanceState::Activated] {
+            let change = deactivate(&record(from), "ops", now()).unwrap();
+            assert_eq!(change.record, MaintenanceRecord::default());
+            let step = &change.transitions[0];
+            assert_eq!((step.from, step.to, step.requested_by.as_str()), (from, MaintenanceState::Deactivated, "ops"));
+        }
+    }
+
+    #[test]
+    fn cancels_by_status_and_action() {
+        use ExecutionAction::{Cancel as Soft, ForceCancel as Force};
+        use ExecutionStatus::*;
+        let running = |status| Ok(Cancel::Running { status });
+        let table = [
+            (Pending, Soft, running(Cancelling)),
+            (Started, Soft, running(Cancelling)),
+            (Started, Force, running(ForceCancelling)),
+            (Cancelling, Soft, running(Cancelling)),
+            (Cancelling, Force, running(ForceCancelling)),
+            (ForceCancelling, Soft, running(ForceCancelling)),
+            (ForceCancelling, Force, running(ForceCancelling)),
+            (Queued, Soft, Ok(Cancel::Queued)),
+            (Queued, Force, Ok(Cancel::Queued)),
+            (Terminated, Soft, Err(Terminated)),
+            (Failed, Force, Err(Failed)),
+            (Cancelled, Soft, Err(Cancelled)),
+        ];
+        for (status, action, expected) in table {
+            assert_eq!(cancel(status, action), expected, "{status} {action:?}");
+        }
+    }
+}
