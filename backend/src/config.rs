@@ -47,6 +47,20 @@ pub struct Config {
     #[arg(long, env = "MANAGER_CANCEL_GRACE_SECONDS", default_value_t = 30, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub cancel_grace_seconds: u64,
+    /// The PostgreSQL database several replicas share (a libpq URL such as
+    /// `postgres://manager@127.0.0.1:5432/manager` or `postgresql:///manager?host=/run/pg`);
+    /// absent: the embedded SQLite database in the data dir.
+    #[arg(long = "database", env = "MANAGER_DATABASE_URL", value_name = "URL", global = true)]
+    pub database: Option<String>,
+    /// This replica's name among the replicas on one database (default: the
+    /// host name and the bind port).
+    #[arg(long, env = "MANAGER_REPLICA_ID", value_name = "NAME")]
+    pub replica_id: Option<String>,
+    /// How long a replica may go without renewing its lease before the others
+    /// fail its executions (seconds; PostgreSQL only).
+    #[arg(long, env = "MANAGER_LEASE_SECONDS", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lease_seconds: u64,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -84,6 +98,9 @@ impl Config {
             max_connections: 10_000,
             workflows: PathBuf::from("workflows"),
             cancel_grace_seconds: 30,
+            database: None,
+            replica_id: None,
+            lease_seconds: 10,
             admin_password: None,
         }
     }
@@ -107,6 +124,29 @@ impl Config {
     /// How long a cancel waits between SIGTERM and SIGKILL.
     pub fn cancel_grace(&self) -> Duration {
         Duration::from_secs(self.cancel_grace_seconds)
+    }
+
+    /// How many PostgreSQL connections this replica's pool may hold.
+    pub fn pool_size(&self) -> usize {
+        32
+    }
+
+    /// How long a replica's lease lasts.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    /// This replica's name: `--replica-id`, or the host name and the bind
+    /// port (the process id when the port is chosen by the system).
+    pub fn replica_id(&self) -> String {
+        if let Some(id) = self.replica_id.as_deref().filter(|id| !id.trim().is_empty()) {
+            return id.trim().to_owned();
+        }
+        let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        match self.bind.rsplit_once(':').map(|(_, port)| port) {
+            Some(port) if port != "0" => format!("{host}:{port}"),
+            _ => format!("{host}:pid{}", std::process::id()),
+        }
     }
 
     /// How long new tokens stay valid.

@@ -4,6 +4,7 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -46,7 +47,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::{Db, StoreError};
+use crate::store::{Db, Store, StoreError};
 
 /// The largest request body accepted (bigger ones get 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -60,16 +61,11 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Opens the store in `config.data_dir`, recovers from an unclean stop and
-    /// builds the router. Must be called inside a tokio runtime.
-    pub fn open(config: &Config) -> Result<Self, StoreError> {
-        let writer = store::open_writer(&config.data_dir)?;
-        auth::bootstrap(&writer, config.admin_password.as_deref())?;
+    /// Opens the store (SQLite in `config.data_dir`, or the PostgreSQL
+    /// database of `--database`), recovers from an unclean stop and builds
+    /// the router. Must be called inside a tokio runtime.
+    pub async fn open(config: &Config) -> Result<Self, StoreError> {
         let capacity = config.queue_capacity();
-        let reader = Db::new(store::open_reader(&config.data_dir)?, "reader", capacity)?;
-        let auth_db = Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?;
-        let auth = Arc::new(Auth::new(auth_db, config.token_ttl()));
-        auth::revocation::watch(Arc::downgrade(&auth));
         let catalog = workflows::Catalog::new(&config.workflows);
         match catalog.list() {
             Ok(found) if found.is_empty() => {
@@ -78,15 +74,42 @@ impl Manager {
             Ok(found) => tracing::info!(dir = %config.workflows.display(), workflows = found.len(), "workflow catalog"),
             Err(error) => tracing::error!(%error, "no execution can start until the workflows directory can be read"),
         }
-        let output = output::OutputLog::new(Db::new(store::open_output(&config.data_dir)?, "output", capacity)?);
-        let runner = runner::RunnerConfig {
+        let runner = |output| runner::RunnerConfig {
             catalog: catalog.clone(),
             data_dir: config.data_dir.clone(),
             cancel_grace: config.cancel_grace(),
             output,
         };
-        let engine = Engine::recover(writer, capacity, runner)?;
-        let state = AppState { engine, reader, auth, catalog, shutdown: CancellationToken::new() };
+        let (engine, reader, auth_store, cluster) = match &config.database {
+            None => {
+                let writer = store::open_writer(&config.data_dir)?;
+                auth::bootstrap_sqlite(&writer, config.admin_password.as_deref())?;
+                let reader = Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "reader", capacity)?);
+                let auth_store = Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?);
+                let output = Store::Sqlite(Db::new(store::open_output(&config.data_dir)?, "output", capacity)?);
+                let engine = Engine::recover(writer, capacity, runner(output::OutputLog::new(output)))?;
+                (engine, reader, auth_store, None)
+            }
+            Some(url) => {
+                let pg = store::postgres::Pg::new(url, config.pool_size())?;
+                let replica = config.replica_id();
+                let engine = Engine::recover_postgres(
+                    pg.clone(),
+                    replica.clone(),
+                    config.lease(),
+                    runner(output::OutputLog::new(Store::Postgres(pg.clone()))),
+                )
+                .await?;
+                let store = Store::Postgres(pg);
+                auth::bootstrap(&store, config.admin_password.as_deref()).await?;
+                tracing::info!(%replica, "replica on PostgreSQL");
+                let cluster = cluster::Cluster::start(&engine, config.lease()).await?;
+                (engine, store.clone(), store, Some(cluster))
+            }
+        };
+        let auth = Arc::new(Auth::new(auth_store, config.token_ttl()));
+        auth::revocation::watch(Arc::downgrade(&auth));
+        let state = AppState { engine, reader, auth, catalog, shutdown: CancellationToken::new(), cluster };
         let router = router(state.clone(), &config.dist);
         Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace() })
     }
@@ -105,6 +128,9 @@ impl Manager {
     /// ends event streams and waits for in-flight requests. Connections are
     /// bounded as [`server`] says, within this process's open-file limit.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        if let Some(cluster) = &self.state.cluster {
+            cluster.serving_at(listener.local_addr()?);
+        }
         let streams = self.state.shutdown.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {

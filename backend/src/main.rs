@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Manages users (works on the data dir, also while the server runs).
+    /// Manages users (on the data dir or the `--database`, also while the server runs).
     Users {
         #[command(subcommand)]
         command: UsersCommand,
@@ -34,7 +34,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let Cli { mut config, command } = Cli::parse();
     if let Some(Command::Users { command }) = command {
-        let done = users::run(&config.data_dir, command, &mut std::io::stdin().lock())?;
+        let done = users::run(&config, command, &mut std::io::stdin().lock())?;
         println!("{done}");
         return Ok(());
     }
@@ -52,7 +52,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let manager = Manager::open(&config).with_context(|| format!("opening data dir {}", config.data_dir.display()))?;
+    let manager = Manager::open(&config).await.with_context(|| match &config.database {
+        None => format!("opening data dir {}", config.data_dir.display()),
+        Some(_) => "opening the PostgreSQL database of --database".to_owned(),
+    })?;
     let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{address}");

@@ -9,7 +9,7 @@ use shared::execution::ExecutionEvent;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::store::{events, Db, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How many batches a slow live subscriber may fall behind before it must
 /// re-read from the store.
@@ -26,25 +26,33 @@ pub struct OutputBatch {
     pub events: Vec<ExecutionEvent>,
 }
 
+/// A batch's lines, shared with the store's write.
+struct Lines(Arc<OutputBatch>);
+
+impl AsRef<[ExecutionEvent]> for Lines {
+    fn as_ref(&self) -> &[ExecutionEvent] {
+        &self.0.events
+    }
+}
+
 /// Where runners put output and event streams read it.
 #[derive(Clone)]
 pub struct OutputLog {
-    db: Db,
+    store: Store,
     live: broadcast::Sender<Arc<OutputBatch>>,
 }
 
 impl OutputLog {
-    /// Writes through `db` (a connection of its own, so output never waits
+    /// Writes through `store` (on SQLite a connection of its own, so output never waits
     /// behind the engine's or the readers' queue).
-    pub fn new(db: Db) -> Self {
-        Self { db, live: broadcast::channel(LIVE_BUFFER).0 }
+    pub fn new(store: Store) -> Self {
+        Self { store, live: broadcast::channel(LIVE_BUFFER).0 }
     }
 
     /// Stores `batch`, then announces it.
     pub async fn append(&self, batch: OutputBatch) -> Result<(), StoreError> {
         let batch = Arc::new(batch);
-        let stored = Arc::clone(&batch);
-        self.db.write(move |conn| events::append(conn, stored.execution_id, stored.first, &stored.events)).await?;
+        self.store.append_output(batch.execution_id, batch.first, Lines(Arc::clone(&batch))).await?;
         self.announce(batch);
         Ok(())
     }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
+use crate::cluster::Cluster;
 use crate::engine::Engine;
-use crate::store::Db;
+use crate::store::Store;
 use crate::workflows::Catalog;
 
 /// The application state: cheap to clone, all `Arc`s inside.
@@ -15,7 +16,7 @@ pub struct AppState {
     /// The state machine and execution admission (the only writer).
     pub engine: Arc<Engine>,
     /// Reads of lists and history.
-    pub reader: Db,
+    pub reader: Store,
     /// Credentials: users, tokens, failed sign-ins.
     pub auth: Arc<Auth>,
     /// The workflows executions can run (read from its directory on each use).
@@ -23,4 +24,7 @@ pub struct AppState {
     /// Fires on shutdown, so endless responses (event streams) end and the
     /// server can stop gracefully.
     pub shutdown: CancellationToken,
+    /// On PostgreSQL: this replica's place among the others (listener,
+    /// heartbeats, reaper); `None` on SQLite.
+    pub cluster: Option<Arc<Cluster>>,
 }

@@ -28,6 +28,6 @@ pub fn runner_config(data_dir: &std::path::Path) -> crate::runner::RunnerConfig 
         catalog: crate::workflows::Catalog::new(crate::workflows::EXAMPLES),
         data_dir: data_dir.to_owned(),
         cancel_grace: std::time::Duration::from_secs(1),
-        output: crate::output::OutputLog::new(db),
+        output: crate::output::OutputLog::new(crate::store::Store::Sqlite(db)),
     }
 }

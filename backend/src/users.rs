@@ -1,17 +1,18 @@
-//! `manager users …`: operators manage users on the data dir directly, also
-//! while the server runs (SQLite serializes the writes). Passwords come from
+//! `manager users …`: operators manage users on the store directly (the data
+//! dir, or the PostgreSQL database of `--database`), also while the server
+//! runs (the database serializes the writes). Passwords come from
 //! standard input only, never from arguments, which `ps` would show.
 
 use std::io::BufRead;
-use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use shared::{Role, Timestamp};
 
 use crate::auth::{password, MAX_USERNAME_BYTES};
-use crate::store::open_writer;
-use crate::store::users::{self as store, UserRecord};
+use crate::config::Config;
+use crate::store::users::UserRecord;
+use crate::store::{open_writer, Db, Store};
 
 /// What to do with users.
 #[derive(Debug, Clone, Subcommand)]
@@ -48,44 +49,78 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| format!("`{text}` is not a role: use `admin` or `user`"))
 }
 
-/// Runs `command` on the store in `data_dir`, printing what it did.
-pub fn run(data_dir: &Path, command: UsersCommand, stdin: &mut dyn BufRead) -> anyhow::Result<String> {
-    let mut conn = open_writer(data_dir).with_context(|| format!("opening data dir {}", data_dir.display()))?;
+/// Runs `command` on the store `config` names, returning what it did.
+pub fn run(config: &Config, command: UsersCommand, stdin: &mut dyn BufRead) -> anyhow::Result<String> {
+    // The password is read before anything is opened (a prompt that fails costs nothing).
+    let password = match &command {
+        UsersCommand::Add { name, password_stdin, .. } => {
+            check_name(name)?;
+            Some(read_password(*password_stdin, stdin)?)
+        }
+        UsersCommand::SetPassword { password_stdin, .. } => Some(read_password(*password_stdin, stdin)?),
+        UsersCommand::List | UsersCommand::Remove { .. } => None,
+    };
+    // A runtime of its own on a thread of its own: callers may be inside one.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(async {
+                    let store = match &config.database {
+                        None => {
+                            let dir = &config.data_dir;
+                            let conn =
+                                open_writer(dir).with_context(|| format!("opening data dir {}", dir.display()))?;
+                            Store::Sqlite(Db::new(conn, "users", 16)?)
+                        }
+                        Some(url) => {
+                            let pg = crate::store::postgres::Pg::new(url, 2)?;
+                            pg.migrate().await.context("opening the PostgreSQL database of --database")?;
+                            Store::Postgres(pg)
+                        }
+                    };
+                    apply(&store, command, password).await
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the users command panicked"))?
+    })
+}
+
+async fn apply(store: &Store, command: UsersCommand, password: Option<String>) -> anyhow::Result<String> {
+    let password = password.unwrap_or_default();
     match command {
-        UsersCommand::Add { name, role, password_stdin } => {
-            check_name(&name)?;
-            let password = read_password(password_stdin, stdin)?;
+        UsersCommand::Add { name, role, .. } => {
             let user = UserRecord {
                 username: name.clone(),
                 role,
                 password_hash: password::hash(&password).map_err(anyhow::Error::msg)?,
                 created_at: Timestamp::now(),
             };
-            if !store::insert(&conn, &user)? {
+            if !store.insert_user(user).await? {
                 bail!("user `{name}` already exists");
             }
             Ok(format!("User `{name}` added with role {role}."))
         }
         UsersCommand::List => {
             let mut lines = vec![format!("{:<24} {:<6} {}", "USERNAME", "ROLE", "CREATED AT")];
-            for user in store::list(&conn)? {
+            for user in store.users().await? {
                 lines.push(format!("{:<24} {:<6} {}", user.username, user.role, user.created_at));
             }
             Ok(lines.join("\n"))
         }
         UsersCommand::Remove { name } => {
-            let Some(user) = store::get(&conn, &name)? else { bail!("no user `{name}`") };
-            let admins = store::list(&conn)?.iter().filter(|u| u.role == Role::Admin).count();
+            let Some(user) = store.user(name.clone()).await? else { bail!("no user `{name}`") };
+            let admins = store.users().await?.iter().filter(|u| u.role == Role::Admin).count();
             if user.role == Role::Admin && admins == 1 {
                 bail!("`{name}` is the last admin; add another admin first");
             }
-            store::remove(&conn, &name)?;
+            store.remove_user(name.clone()).await?;
             Ok(format!("User `{name}` removed; their tokens no longer work."))
         }
-        UsersCommand::SetPassword { name, password_stdin } => {
-            let password = read_password(password_stdin, stdin)?;
+        UsersCommand::SetPassword { name, .. } => {
             let hash = password::hash(&password).map_err(anyhow::Error::msg)?;
-            if !store::set_password(&mut conn, &name, &hash)? {
+            if !store.set_password(name.clone(), hash).await? {
                 bail!("no user `{name}`");
             }
             Ok(format!("Password of `{name}` changed; their tokens were revoked."))
@@ -116,9 +151,10 @@ fn read_password(from_stdin: bool, stdin: &mut dyn BufRead) -> anyhow::Result<St
 mod tests {
     use super::*;
     use crate::store::open_reader;
+    use crate::store::users as store;
 
-    fn run_with(dir: &Path, command: UsersCommand, input: &str) -> anyhow::Result<String> {
-        run(dir, command, &mut input.as_bytes())
+    fn run_with(dir: &std::path::Path, command: UsersCommand, input: &str) -> anyhow::Result<String> {
+        run(&Config::local(dir.to_owned()), command, &mut input.as_bytes())
     }
 
     #[test]

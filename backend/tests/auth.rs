@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_error, Api, ManagerProcess, TestApp, ADMIN_PASSWORD, LONG};
-use manager::users::{self, UsersCommand};
+use manager::users::UsersCommand;
 use reqwest::Method;
 use serde_json::json;
 use shared::{ErrorCode, MaintenanceState, Role, TokenResponse};
@@ -16,7 +16,7 @@ const USER_PASSWORD: &str = "user password 1";
 
 fn add_user(data_dir: &std::path::Path, name: &str, role: Role, password: &str) {
     let command = UsersCommand::Add { name: name.into(), role, password_stdin: true };
-    users::run(data_dir, command, &mut format!("{password}\n").as_bytes()).expect("add user");
+    common::users(data_dir, command, &format!("{password}\n")).expect("add user");
 }
 
 /// What a route needs.
@@ -177,11 +177,11 @@ async fn tokens_come_only_from_passwords_and_can_be_revoked_by_owner_or_admin() 
 
     // A password change (operator command, server running) revokes the user's tokens.
     let command = UsersCommand::SetPassword { name: "bob".into(), password_stdin: true };
-    users::run(app.data_dir.path(), command, &mut "a brand new password\n".as_bytes()).unwrap();
+    common::users(app.data_dir.path(), command, "a brand new password\n").unwrap();
     assert_error(bob.get("/maintenance").await, 401, ErrorCode::Unauthorized).await;
     anonymous.signed_in("bob", "a brand new password").await;
     // Removing a user ends their access at once.
-    users::run(app.data_dir.path(), UsersCommand::Remove { name: "bob".into() }, &mut "".as_bytes()).unwrap();
+    common::users(app.data_dir.path(), UsersCommand::Remove { name: "bob".into() }, "").unwrap();
     let gone = anonymous
         .request(Method::POST, "/tokens")
         .basic_auth("bob", Some("a brand new password"))
@@ -348,11 +348,11 @@ async fn open_event_streams_end_within_a_second_when_their_credentials_stop_work
     // A new password (set by the operator command, another connection) ends
     // the streams signed in with the old one.
     let set = UsersCommand::SetPassword { name: "alice".into(), password_stdin: true };
-    users::run(app.data_dir.path(), set, &mut "a brand new password\n".as_bytes()).unwrap();
+    common::users(app.data_dir.path(), set, "a brand new password\n").unwrap();
     assert_ends_within(&mut alice_by_password, Duration::from_secs(1), "changed password").await;
 
     // Removing a user ends their streams.
-    users::run(app.data_dir.path(), UsersCommand::Remove { name: "carol".into() }, &mut "".as_bytes()).unwrap();
+    common::users(app.data_dir.path(), UsersCommand::Remove { name: "carol".into() }, "").unwrap();
     assert_ends_within(&mut carol_by_token, Duration::from_secs(1), "removed user").await;
 
     // Everyone else's stream goes on.

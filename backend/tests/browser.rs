@@ -17,7 +17,7 @@ use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use manager::config::Config;
-use manager::users::{self, UsersCommand};
+use manager::users::UsersCommand;
 use manager::Manager;
 use serde_json::json;
 use shared::Role;
@@ -425,7 +425,7 @@ async fn a_second_browser_sees_the_first_ones_change_live() {
 async fn a_user_sees_no_admin_buttons_and_the_api_refuses_if_forced() {
     browser_test(|browser| async move {
         let command = UsersCommand::Add { name: "alice".into(), role: Role::User, password_stdin: true };
-        users::run(browser.app.data_dir.path(), command, &mut "alice's password\n".as_bytes()).unwrap();
+        common::users(browser.app.data_dir.path(), command, "alice's password\n").unwrap();
         let alice = browser.signed_in("alice", "alice's password").await?;
         wait_attr(&alice, ".state", "data-state", "deactivated").await?;
         assert!(alice.find(Locator::Id("activate")).await.is_err(), "no activate button for a user");
@@ -519,9 +519,11 @@ impl Restarted {
             dist: dist.into(),
             admin_password: Some(common::ADMIN_PASSWORD.into()),
             workflows: manager::workflows::EXAMPLES.into(),
+            database: common::test_database(data_dir.path()),
+            replica_id: Some(common::TEST_REPLICA.into()),
             ..Config::local(data_dir.path().to_owned())
         };
-        let manager = Manager::open(&config).expect("reopen the manager");
+        let manager = Manager::open(&config).await.expect("reopen the manager");
         let listener = tokio::net::TcpListener::bind(address).await.expect("the same address again");
         let shutdown = CancellationToken::new();
         tokio::spawn(manager.serve(listener, shutdown.clone()));

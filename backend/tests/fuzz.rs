@@ -33,7 +33,7 @@ fn fixture() -> &'static Fixture {
                 workflows: manager::workflows::EXAMPLES.into(),
                 ..Config::local(data.path().to_owned())
             };
-            let manager = Manager::open(&config).unwrap();
+            let manager = Manager::open(&config).await.unwrap();
             let token = manager.state().auth.issue_token("admin", Role::Admin).await.unwrap().value;
             (manager.router(), token)
         });

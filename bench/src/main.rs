@@ -80,7 +80,7 @@ async fn serve(gated: bool) -> anyhow::Result<Served> {
         workflows: manager::workflows::EXAMPLES.into(),
         ..Config::local(data.path().to_owned())
     };
-    let manager = Manager::open(&config)?;
+    let manager = Manager::open(&config).await?;
     let state = manager.state().clone();
     let token = state.auth.issue_token("admin", Role::Admin).await?.value;
     let router = if gated {

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     MaintenanceModeActive,
     /// 503: the manager has more work queued than it accepts; retry after `Retry-After`.
     Overloaded,
+    /// 503: the database cannot be reached; retry after `Retry-After` (SPEC §8).
+    DatabaseUnavailable,
     /// 500: a fault of the manager; details are in its log, not here.
     InternalError,
 }
@@ -56,6 +58,7 @@ impl ErrorCode {
             Self::EnteringMaintenanceMode => "entering_maintenance_mode",
             Self::MaintenanceModeActive => "maintenance_mode_active",
             Self::Overloaded => "overloaded",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::InternalError => "internal_error",
         }
     }
@@ -71,7 +74,10 @@ impl ErrorCode {
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,
-            Self::EnteringMaintenanceMode | Self::MaintenanceModeActive | Self::Overloaded => 503,
+            Self::EnteringMaintenanceMode
+            | Self::MaintenanceModeActive
+            | Self::Overloaded
+            | Self::DatabaseUnavailable => 503,
             Self::InternalError => 500,
         }
     }

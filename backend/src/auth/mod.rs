@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::users::{self as store, UserRecord};
-use crate::store::{Db, StoreError};
+use crate::store::{Store, StoreError};
 use limiter::SignInLimiter;
 
 /// The longest username (it is ASCII, so also in characters). Longer names
@@ -79,7 +79,7 @@ impl CurrentUser {
 
 /// Checks credentials against the users and tokens in the store.
 pub struct Auth {
-    db: Db,
+    db: Store,
     limiter: Mutex<SignInLimiter>,
     token_ttl: Duration,
     /// Password checks running at once, at most one per core: each argon2id
@@ -94,7 +94,7 @@ pub struct Auth {
 
 impl Auth {
     /// Checks credentials using `db`; new tokens live for `token_ttl`.
-    pub fn new(db: Db, token_ttl: Duration) -> Self {
+    pub fn new(db: Store, token_ttl: Duration) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
         Self {
             db,
@@ -143,7 +143,7 @@ impl Auth {
             return Err(unauthorized("The token is not valid"));
         };
         let secret = secret.to_owned();
-        let found = self.db.read(move |conn| store::token_digest(conn, id)).await?;
+        let found = self.db.token_digest(id).await?;
         let Some((record, digest)) = found else {
             return Err(unauthorized("The token is not valid"));
         };
@@ -177,7 +177,7 @@ impl Auth {
         }
         self.refuse_if_locked_out(&username, address)?;
         let name = username.clone();
-        let user = self.db.read(move |conn| store::get(conn, &name)).await?;
+        let user = self.db.user(name).await?;
         // argon2 takes tens of milliseconds of CPU: keep it off the async
         // workers, and run no more checks at once than there are cores. The
         // permit is held until the outcome is recorded in the limiter (or,
@@ -222,11 +222,11 @@ impl Auth {
         let (username, role) = (user.username.clone(), user.role);
         match user.credential.clone() {
             Credential::Token(id) => {
-                let token = self.db.read(move |conn| store::token_by_id(conn, id)).await?;
+                let token = self.db.token_digest(id).await?.map(|(token, _)| token);
                 Ok(token.is_some_and(|token| token.revoked_at.is_none() && token.role == role))
             }
             Credential::Password(hash) => {
-                let stored = self.db.read(move |conn| store::get(conn, &username)).await?;
+                let stored = self.db.user(username).await?;
                 Ok(stored.is_some_and(|stored| stored.password_hash == hash && stored.role == role))
             }
         }
@@ -243,20 +243,20 @@ impl Auth {
             .map(Timestamp::from_datetime)
             .ok_or_else(|| AppError::Internal(format!("token lifetime {:?} is out of range", self.token_ttl)))?;
         let (id, digest, owner) = (new.id, new.digest, username.to_owned());
-        self.db.read(move |conn| store::insert_token(conn, id, &digest, &owner, expires_at)).await?;
+        self.db.insert_token(id, digest, owner, expires_at).await?;
         Ok(TokenResponse { id: new.id, value: new.value, username: username.to_owned(), role, expires_at })
     }
 
     /// Revokes token `id`: its owner or an admin may.
     pub async fn revoke(&self, caller: &CurrentUser, id: Uuid) -> Result<(), AppError> {
-        let token = self.db.read(move |conn| store::token_by_id(conn, id)).await?;
+        let token = self.db.token_digest(id).await?.map(|(token, _)| token);
         let Some(token) = token else {
             return Err(AppError::NotFound(format!("Token `{id}` was not found")));
         };
         if token.username != caller.username && !caller.is_admin() {
             return Err(AppError::Forbidden("Only the token's owner or an admin may revoke it".into()));
         }
-        self.db.read(move |conn| store::revoke_token(conn, id)).await?;
+        self.db.revoke_token(id).await?;
         // Streams using it end now rather than at the next poll.
         self.read_credential_changes().await;
         Ok(())
@@ -276,13 +276,39 @@ impl Auth {
 
 /// On first start (no users), creates `admin` with `password`, or with a
 /// generated one that is logged once.
-pub fn bootstrap(conn: &Connection, password: Option<&str>) -> Result<(), StoreError> {
+pub fn bootstrap_sqlite(conn: &Connection, password: Option<&str>) -> Result<(), StoreError> {
     if store::count(conn)? > 0 {
         return Ok(());
     }
+    let (user, generated) = first_admin(password)?;
+    if store::insert(conn, &user)? {
+        announce_first_admin(generated);
+    }
+    Ok(())
+}
+
+/// [`bootstrap_sqlite`] on any store (replicas starting together on one
+/// PostgreSQL database create the first admin once: the insert ignores a
+/// name already taken).
+pub async fn bootstrap(db: &Store, password: Option<&str>) -> Result<(), StoreError> {
+    if db.user_count().await? > 0 {
+        return Ok(());
+    }
+    let (user, generated) = first_admin(password)?;
+    if db.insert_user(user).await? {
+        announce_first_admin(generated);
+    }
+    Ok(())
+}
+
+/// The first admin, with the given password or a generated one (then `Some`, to show once).
+fn first_admin(password: Option<&str>) -> Result<(UserRecord, Option<String>), StoreError> {
     let (password, generated) = match password {
-        Some(given) if !given.is_empty() => (given.to_owned(), false),
-        _ => (password::generate().map_err(StoreError::Bootstrap)?, true),
+        Some(given) if !given.is_empty() => (given.to_owned(), None),
+        _ => {
+            let generated = password::generate().map_err(StoreError::Bootstrap)?;
+            (generated.clone(), Some(generated))
+        }
     };
     let user = UserRecord {
         username: "admin".into(),
@@ -290,17 +316,18 @@ pub fn bootstrap(conn: &Connection, password: Option<&str>) -> Result<(), StoreE
         password_hash: password::hash(&password).map_err(StoreError::Bootstrap)?,
         created_at: Timestamp::now(),
     };
-    store::insert(conn, &user)?;
-    if generated {
-        tracing::warn!(
+    Ok((user, generated))
+}
+
+fn announce_first_admin(generated: Option<String>) {
+    match generated {
+        Some(password) => tracing::warn!(
             "created the first user `admin` with the generated password: {password}  \
              (shown only this once; set MANAGER_ADMIN_PASSWORD before the first start to choose it, \
              or change it with `manager users set-password admin --password-stdin`)"
-        );
-    } else {
-        tracing::info!("created the first user `admin` with the password from MANAGER_ADMIN_PASSWORD");
+        ),
+        None => tracing::info!("created the first user `admin` with the password from MANAGER_ADMIN_PASSWORD"),
     }
-    Ok(())
 }
 
 /// Whether the request carries credentials of either kind.

@@ -9,7 +9,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::{Auth, CurrentUser};
-use crate::store::users as store;
 
 /// How often the counter is read while streams are open: a revocation ends
 /// the streams it concerns within about this long (SPEC: within 1 s).
@@ -35,7 +34,7 @@ impl Auth {
         if self.credential_changes.receiver_count() == 0 {
             return;
         }
-        match self.db.read(store::credential_changes).await {
+        match self.db.credential_changes().await {
             Ok(now) => {
                 self.credential_changes.send_if_modified(|seen| std::mem::replace(seen, now) != now);
             }

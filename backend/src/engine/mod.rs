@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 pub mod machine;
+pub mod postgres;
 
 use crate::output::{OutputBatch, OutputLog};
 use crate::process::{self, ProcessEnd, ProcessIdentity};
@@ -96,15 +97,25 @@ pub enum Transition {
 
 /// Owns the maintenance state and the running executions.
 pub struct Engine {
-    core: Mutex<Core>,
-    /// The thread every change runs on (SQLite is synchronous).
-    worker: Worker,
+    ledger: Ledger,
     /// The state alone, for the gate: one atomic load per request.
     state_now: AtomicU8,
     runner: Runner,
     snapshot: watch::Sender<Published>,
     changes: broadcast::Sender<Published>,
     execution_changes: broadcast::Sender<Arc<Execution>>,
+}
+
+/// Where decisions are made and recorded.
+enum Ledger {
+    /// One process: the engine's lock serializes decisions, SQLite records them.
+    Sqlite {
+        core: Mutex<Core>,
+        /// The thread every change runs on (SQLite is synchronous).
+        worker: Worker,
+    },
+    /// Several replicas: the maintenance row's lock serializes decisions.
+    Postgres(postgres::Ledger),
 }
 
 /// What the lock protects: the writing connection and the in-memory state
@@ -135,21 +146,46 @@ impl Engine {
     pub fn recover(conn: Connection, capacity: usize, runner: RunnerConfig) -> Result<Arc<Self>, StoreError> {
         let mut core = Core { record: MaintenanceRecord::default(), conn, active: Vec::new(), outbox: Vec::new() };
         let epoch = core.recover()?;
-        let status = Arc::new(core.status());
+        let status = core.status();
+        let worker = Worker::spawn("engine", capacity).map_err(StoreError::Thread)?;
+        Ok(Self::new(Ledger::Sqlite { core: Mutex::new(core), worker }, epoch, status, runner))
+    }
+
+    /// Replica `replica` on the PostgreSQL database of `pg`: migrates it if
+    /// needed, fails what this replica ran before it stopped, and returns the
+    /// engine. Executions of a replica that stopped renewing its lease for
+    /// `lease` are failed by the others (`crate::cluster`).
+    pub async fn recover_postgres(
+        pg: crate::store::postgres::Pg,
+        replica: String,
+        lease: std::time::Duration,
+        runner: RunnerConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let (epoch, status) = postgres::recover(&pg, &replica).await?;
+        let ledger = postgres::Ledger {
+            pg,
+            replica,
+            lease,
+            active: Mutex::new(std::collections::HashMap::new()),
+            publishing: Mutex::new(()),
+        };
+        Ok(Self::new(Ledger::Postgres(ledger), epoch, status, runner))
+    }
+
+    fn new(ledger: Ledger, epoch: u64, status: MaintenanceStatus, runner: RunnerConfig) -> Arc<Self> {
+        let status = Arc::new(status);
         let state_now = AtomicU8::new(state_code(status.status));
         let (snapshot, _) = watch::channel(Published { epoch, status });
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
-        let worker = Worker::spawn("engine", capacity).map_err(StoreError::Thread)?;
-        Ok(Arc::new_cyclic(|engine| Self {
-            core: Mutex::new(core),
-            worker,
+        Arc::new_cyclic(|engine| Self {
+            ledger,
             state_now,
             runner: Runner::new(engine.clone(), Handle::current(), runner),
             snapshot,
             changes,
             execution_changes,
-        }))
+        })
     }
 
     /// The current state, from memory (one atomic load, no I/O): the gate's read.
@@ -186,12 +222,18 @@ impl Engine {
     /// `deactivated → activating`, and on to `activated` at once when no
     /// execution remains. `Unchanged` if already activating or activated.
     pub async fn activate(self: &Arc<Self>, by: String, reason: String) -> Result<Transition, EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_activate(by, reason).await;
+        }
         self.change(move |core, _| core.activate(by, reason)).await
     }
 
     /// Back to `deactivated` from `activating` or `activated`; starts the
     /// queued executions in creation order. `Unchanged` if already off.
     pub async fn deactivate(self: &Arc<Self>, by: String) -> Result<Transition, EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_deactivate(by).await;
+        }
         self.change(move |core, runner| core.deactivate(by, runner)).await
     }
 
@@ -204,11 +246,17 @@ impl Engine {
         created_by: String,
         bypass: bool,
     ) -> Result<Execution, EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_create(new, created_by, bypass).await;
+        }
         self.with_core(move |core, runner| core.create(new, created_by, bypass, runner)).await?
     }
 
     /// Cancels or force-cancels an execution that has not ended.
     pub async fn act(self: &Arc<Self>, id: Uuid, request: ExecutionActionRequest) -> Result<Execution, EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_act(id, request.action).await;
+        }
         self.with_core(move |core, _| core.act(id, request.action)).await?
     }
 
@@ -221,11 +269,17 @@ impl Engine {
         end: ProcessEnd,
         tail: Arc<OutputBatch>,
     ) -> Result<(), EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_finish(id, end, tail).await;
+        }
         self.with_core(move |core, _| core.finish(id, end, &tail)).await?
     }
 
     /// Records the process group running execution `id`, for start-up after a crash.
     pub async fn record_process(self: &Arc<Self>, id: Uuid, identity: ProcessIdentity) -> Result<(), EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_record_process(id, identity).await;
+        }
         self.with_core(move |core, _| execution_store::set_process(&core.conn, id, identity.pgid, identity.start_time))
             .await??;
         Ok(())
@@ -240,23 +294,32 @@ impl Engine {
     /// would, recording it `failed` with `reason`, and waits at most `within`
     /// for their ends to be recorded. Returns how many had not ended by then.
     pub async fn stop_executions(self: &Arc<Self>, reason: String, within: std::time::Duration) -> usize {
-        let running = {
-            let core = self.core.lock().unwrap_or_else(PoisonError::into_inner);
-            for active in &core.active {
-                active.requests.send_replace(Request::Shutdown(reason.clone()));
-            }
-            core.active.len()
-        };
+        let running = self.active_requests();
+        for requests in &running {
+            requests.send_replace(Request::Shutdown(reason.clone()));
+        }
+        let running = running.len();
         if running > 0 {
             tracing::info!(running, "stopping the running executions");
         }
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let left = self.core.lock().unwrap_or_else(PoisonError::into_inner).active.len();
+            let left = self.active_requests().len();
             if left == 0 || tokio::time::Instant::now() >= deadline {
                 return left;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What the runners of the executions running here are asked.
+    fn active_requests(&self) -> Vec<watch::Sender<Request>> {
+        match &self.ledger {
+            Ledger::Sqlite { core, .. } => {
+                let core = core.lock().unwrap_or_else(PoisonError::into_inner);
+                core.active.iter().map(|active| active.requests.clone()).collect()
+            }
+            Ledger::Postgres(_) => self.pg_active(),
         }
     }
 
@@ -284,11 +347,14 @@ impl Engine {
         self: &Arc<Self>,
         op: impl FnOnce(&mut Core, &Runner) -> R + Send + 'static,
     ) -> Result<(R, Published), EngineError> {
+        let Ledger::Sqlite { worker, .. } = &self.ledger else {
+            unreachable!("the SQLite path of a PostgreSQL engine")
+        };
         let engine = Arc::clone(self);
-        Ok(self
-            .worker
+        Ok(worker
             .run(move || {
-                let mut core = engine.core.lock().unwrap_or_else(PoisonError::into_inner);
+                let Ledger::Sqlite { core, .. } = &engine.ledger else { unreachable!("checked above") };
+                let mut core = core.lock().unwrap_or_else(PoisonError::into_inner);
                 // Publish even if `op` panics, so the gate and the event
                 // stream never lag behind what memory holds; then fail the call.
                 let result = panic::catch_unwind(AssertUnwindSafe(|| op(&mut core, &engine.runner)));
@@ -534,19 +600,26 @@ fn kill_leftovers(conn: &Connection, id: Uuid) -> Result<String, StoreError> {
     let Some((pgid, start_time)) = execution_store::process_of(conn, id)? else {
         return Ok(String::new());
     };
-    match process::kill_group_if_same(ProcessIdentity { pgid, start_time }) {
+    Ok(kill_identified(id, ProcessIdentity { pgid, start_time }))
+}
+
+/// Kills process group `identity` of execution `id` if it is still the one
+/// recorded, waiting a little for it to go; says what was done, for the error.
+fn kill_identified(id: Uuid, identity: ProcessIdentity) -> String {
+    let pgid = identity.pgid;
+    match process::kill_group_if_same(identity) {
         Ok(true) => {
             let deadline = std::time::Instant::now() + KILLED_GROUP_WAIT;
             while !process::group_gone(pgid) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             tracing::warn!(%id, pgid, "killed the processes an interrupted execution left running");
-            Ok(format!(" Its processes (group {pgid}) were still running and were killed."))
+            format!(" Its processes (group {pgid}) were still running and were killed.")
         }
-        Ok(false) => Ok(String::new()),
+        Ok(false) => String::new(),
         Err(error) => {
             tracing::error!(%id, pgid, %error, "could not check the process group of an interrupted execution");
-            Ok(format!(" Its process group {pgid} could not be checked: {error}."))
+            format!(" Its process group {pgid} could not be checked: {error}.")
         }
     }
 }

@@ -11,7 +11,6 @@ use crate::error::AppError;
 use crate::routes::query::CloudifyQuery;
 use crate::routes::{list_response, parse_id};
 use crate::state::AppState;
-use crate::store::{events as event_store, executions as store};
 
 /// An execution's events in Cloudify's shape, oldest first: `workflow_started`
 /// once it started, each line its program wrote (`cloudify_log`), then how it ended.
@@ -51,57 +50,47 @@ pub async fn events(
 
     let want_events = types.is_empty() || types.iter().any(|kind| kind == "cloudify_event");
     let want_logs = types.is_empty() || types.iter().any(|kind| kind == "cloudify_log");
-    let page = state
-        .reader
-        .read(move |conn| {
-            let Some(execution) = store::get(conn, id)? else { return Ok(None) };
-            let lines = if want_logs { event_store::count(conn, id)? } else { 0 };
-            // The story in time order: the start, every line, then the end.
-            let (head, tail): (Vec<_>, Vec<_>) = CloudifyEvent::lifecycle_of(&execution)
-                .into_iter()
-                .filter(|_| want_events)
-                .partition(|event| event.event_type.as_deref() == Some("workflow_started"));
-            let total = head.len() as u64 + lines + tail.len() as u64;
-            let skip = offset.min(total);
-            let take = (total - skip).min(u64::from(size));
-            // Positions in time order, newest first if asked.
-            let positions: Vec<u64> = if newest_first {
-                (0..take).map(|n| total - 1 - skip - n).collect()
+    let execution = state.reader.execution(id).await?.ok_or_else(|| AppError::execution_not_found(id))?;
+    // Lines only grow: a count read before the page keeps the page whole.
+    let lines = if want_logs { state.reader.output_count(id).await? } else { 0 };
+    // The story in time order: the start, every line, then the end.
+    let (head, tail): (Vec<_>, Vec<_>) = CloudifyEvent::lifecycle_of(&execution)
+        .into_iter()
+        .filter(|_| want_events)
+        .partition(|event| event.event_type.as_deref() == Some("workflow_started"));
+    let total = head.len() as u64 + lines + tail.len() as u64;
+    let skip = offset.min(total);
+    let take = (total - skip).min(u64::from(size));
+    // Positions in time order, newest first if asked.
+    let positions: Vec<u64> =
+        if newest_first { (0..take).map(|n| total - 1 - skip - n).collect() } else { (skip..skip + take).collect() };
+    let head_len = head.len() as u64;
+    let in_lines = |position: &&u64| (head_len..head_len + lines).contains(*position);
+    let first_line = positions.iter().filter(in_lines).min().map(|p| p - head_len);
+    let last_line = positions.iter().filter(in_lines).max().map(|p| p - head_len);
+    let stored = match (first_line, last_line) {
+        (Some(first), Some(last)) => {
+            let count = u32::try_from(last - first + 1).unwrap_or(u32::MAX);
+            state.reader.output_from(id, first, count).await?
+        }
+        _ => Vec::new(),
+    };
+    let items = positions
+        .iter()
+        .filter_map(|&position| {
+            if position < head_len {
+                head.get(usize::try_from(position).ok()?).cloned()
+            } else if position < head_len + lines {
+                // `stored` is contiguous from `first_line`.
+                let seq = position - head_len;
+                let index = usize::try_from(seq - first_line?).ok()?;
+                let (_, event) = stored.get(index).filter(|(number, _)| *number == seq)?;
+                Some(CloudifyEvent::from_output(&execution, event))
             } else {
-                (skip..skip + take).collect()
-            };
-            let head_len = head.len() as u64;
-            let in_lines = |position: &&u64| (head_len..head_len + lines).contains(*position);
-            let first_line = positions.iter().filter(in_lines).min().map(|p| p - head_len);
-            let last_line = positions.iter().filter(in_lines).max().map(|p| p - head_len);
-            let stored = match (first_line, last_line) {
-                (Some(first), Some(last)) => {
-                    let count = u32::try_from(last - first + 1).unwrap_or(u32::MAX);
-                    event_store::from(conn, id, first, count)?
-                }
-                _ => Vec::new(),
-            };
-            let items = positions
-                .iter()
-                .filter_map(|&position| {
-                    if position < head_len {
-                        head.get(usize::try_from(position).ok()?).cloned()
-                    } else if position < head_len + lines {
-                        // `stored` is contiguous from `first_line`.
-                        let seq = position - head_len;
-                        let index = usize::try_from(seq - first_line?).ok()?;
-                        let (_, event) = stored.get(index).filter(|(number, _)| *number == seq)?;
-                        Some(CloudifyEvent::from_output(&execution, event))
-                    } else {
-                        tail.get(usize::try_from(position - head_len - lines).ok()?).cloned()
-                    }
-                })
-                .collect::<Vec<_>>();
-            Ok(Some((items, total)))
+                tail.get(usize::try_from(position - head_len - lines).ok()?).cloned()
+            }
         })
-        .await?
-        .ok_or_else(|| AppError::execution_not_found(id))?;
-    let (items, total) = page;
+        .collect::<Vec<_>>();
     Ok(Json(list_response(items, total, size, offset)))
 }
 

@@ -24,7 +24,7 @@ use crate::events::{stream_end, KEEP_ALIVE};
 use crate::routes::query::CloudifyQuery;
 use crate::routes::{list_response, parse_id};
 use crate::state::AppState;
-use crate::store::{events as store, executions, StoreError};
+use crate::store::StoreError;
 
 /// The data of the output stream's events: a `line`, then one `end`.
 #[derive(Debug, serde::Serialize)]
@@ -78,16 +78,8 @@ pub async fn page(
     let mut query = CloudifyQuery::parse(raw.as_deref())?;
     let (size, offset) = query.take_paging()?;
     query.finish(|_, _| false)?;
-    let (events, total) = state
-        .reader
-        .read(move |conn| {
-            if executions::get(conn, id)?.is_none() {
-                return Ok(None);
-            }
-            store::page(conn, id, offset, size).map(Some)
-        })
-        .await?
-        .ok_or_else(|| AppError::execution_not_found(id))?;
+    let (events, total) =
+        state.reader.output_page(id, offset, size).await?.ok_or_else(|| AppError::execution_not_found(id))?;
     Ok(Json(list_response(events, total, size, offset)))
 }
 
@@ -129,11 +121,7 @@ pub async fn stream(
     // Subscribe before the first read, so no line or end falls between.
     let lines = state.engine.output().subscribe();
     let changes = state.engine.subscribe_executions();
-    let execution = state
-        .reader
-        .read(move |conn| executions::get(conn, id))
-        .await?
-        .ok_or_else(|| AppError::execution_not_found(id))?;
+    let execution = state.reader.execution(id).await?.ok_or_else(|| AppError::execution_not_found(id))?;
     let (sender, receiver) = mpsc::channel(64);
     let follow = Follow { state: state.clone(), id, next: from, ended: execution.status.is_end(), sender };
     let end = stream_end(&state, user);
@@ -171,11 +159,7 @@ impl Follow {
             }
             behind = false;
             if self.ended {
-                let execution = self.state.reader.read({
-                    let id = self.id;
-                    move |conn| executions::get(conn, id)
-                });
-                if let Ok(Some(execution)) = execution.await {
+                if let Ok(Some(execution)) = self.state.reader.execution(self.id).await {
                     if let Ok(event) = Event::default().event("end").json_data(StreamEvent::End(&execution)) {
                         let _ = self.sender.send(Ok(event)).await;
                     }
@@ -201,7 +185,7 @@ impl Follow {
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let id = self.id;
-                        if let Ok(Some(execution)) = self.state.reader.read(move |conn| executions::get(conn, id)).await {
+                        if let Ok(Some(execution)) = self.state.reader.execution(id).await {
                             self.ended = execution.status.is_end();
                         }
                     }
@@ -216,7 +200,7 @@ impl Follow {
     async fn catch_up(&mut self) -> Result<(), Gone> {
         loop {
             let (id, from) = (self.id, self.next);
-            let stored = self.state.reader.read(move |conn| store::from(conn, id, from, CATCH_UP)).await;
+            let stored = self.state.reader.output_from(id, from, CATCH_UP).await;
             let stored = stored.map_err(|error: StoreError| {
                 tracing::warn!(%id, %error, "could not read an execution's output for a stream");
                 Gone

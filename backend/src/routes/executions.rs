@@ -17,7 +17,7 @@ use crate::gate::Bypass;
 use crate::routes::query::CloudifyQuery;
 use crate::routes::{list_response, parse_id};
 use crate::state::AppState;
-use crate::store::executions::{self as store, Listing, SortKey};
+use crate::store::executions::{Listing, SortKey};
 
 /// Query parameters Cloudify's client sends that change nothing here: one
 /// tenant (so "all tenants" is the same), no system workflows.
@@ -49,7 +49,7 @@ pub async fn list(
     let deployment_id = query.take_one("deployment_id")?;
     query.finish(harmless)?;
     let listing = Listing { size, offset, order, deployment_id };
-    let (items, total) = state.reader.read(move |conn| store::list(conn, &listing)).await?;
+    let (items, total) = state.reader.executions(listing).await?;
     let items = items.into_iter().map(|execution| fields.select(execution)).collect::<Result<_, _>>()?;
     Ok(Json(list_response(items, total, size, offset)))
 }
@@ -122,8 +122,7 @@ pub async fn get(
     let mut query = CloudifyQuery::parse(raw.as_deref())?;
     let fields = Fields::take(&mut query)?;
     query.finish(harmless)?;
-    let execution =
-        state.reader.read(move |conn| store::get(conn, id)).await?.ok_or_else(|| AppError::execution_not_found(id))?;
+    let execution = state.reader.execution(id).await?.ok_or_else(|| AppError::execution_not_found(id))?;
     Ok(Json(fields.select(execution)?))
 }
 

@@ -13,7 +13,6 @@ use crate::engine::{Published, Transition};
 use crate::error::{AppError, OptionalJson};
 use crate::routes::{list_response, ListQuery};
 use crate::state::AppState;
-use crate::store::maintenance as store;
 
 /// The longest activation reason accepted, in characters.
 pub const MAX_REASON_CHARS: usize = 1000;
@@ -94,6 +93,6 @@ pub async fn history(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ListResponse<MaintenanceTransition>>, AppError> {
     let (size, offset) = ListQuery::paging(query)?;
-    let (items, total) = state.reader.read(move |conn| store::history(conn, size, offset)).await?;
+    let (items, total) = state.reader.history(size, offset).await?;
     Ok(Json(list_response(items, total, size, offset)))
 }

@@ -60,14 +60,14 @@ pub fn page(conn: &Connection, id: Uuid, offset: u64, size: u32) -> Result<(Vec<
     })
 }
 
-struct RawEvent(i64, String, String, String);
+pub(super) struct RawEvent(pub(super) i64, pub(super) String, pub(super) String, pub(super) String);
 
 fn raw(row: &Row<'_>) -> rusqlite::Result<RawEvent> {
     Ok(RawEvent(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
 impl RawEvent {
-    fn parse(self) -> Result<(u64, ExecutionEvent), StoreError> {
+    pub(super) fn parse(self) -> Result<(u64, ExecutionEvent), StoreError> {
         let RawEvent(seq, at, stream, line) = self;
         let seq = parse_column(TABLE, "seq", &seq.to_string(), |text| text.parse::<u64>().ok())?;
         let event = ExecutionEvent {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::maintenance::parse_time;
 use super::{parse_column, StoreError};
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error";
 
 /// Stores a new execution; its creation order is the insertion order.
@@ -157,6 +157,17 @@ pub struct Listing {
     pub deployment_id: Option<String>,
 }
 
+impl Listing {
+    /// The `ORDER BY` list (the same SQL for both stores): the keys asked
+    /// for, then creation order for ties (newest first when nothing is asked).
+    pub(super) fn order_by(&self) -> String {
+        let mut order: Vec<String> =
+            self.order.iter().map(|(key, descending)| format!("{} {}", key.column(), direction(*descending))).collect();
+        order.push(if self.order.is_empty() { "seq DESC" } else { "seq" }.to_owned());
+        order.join(", ")
+    }
+}
+
 /// A page of executions as `listing` asks, and how many match in all.
 pub fn list(conn: &Connection, listing: &Listing) -> Result<(Vec<Execution>, u64), StoreError> {
     super::in_one_snapshot(conn, |conn| list_now(conn, listing))
@@ -165,11 +176,7 @@ pub fn list(conn: &Connection, listing: &Listing) -> Result<(Vec<Execution>, u64
 fn list_now(conn: &Connection, listing: &Listing) -> Result<(Vec<Execution>, u64), StoreError> {
     // SQLite integers are signed; an offset beyond i64 just yields nothing.
     let offset = i64::try_from(listing.offset).unwrap_or(i64::MAX);
-    let mut order: Vec<String> =
-        listing.order.iter().map(|(key, descending)| format!("{} {}", key.column(), direction(*descending))).collect();
-    let tie = if listing.order.is_empty() { "seq DESC" } else { "seq" };
-    order.push(tie.to_owned());
-    let order = order.join(", ");
+    let order = listing.order_by();
     let (total, rows) = match &listing.deployment_id {
         None => {
             let total = super::row_count(conn, "executions")?;
@@ -212,7 +219,7 @@ pub fn with_status(conn: &Connection, statuses: &[ExecutionStatus]) -> Result<Ve
 }
 
 /// The columns as text, before parsing (parsing errors are ours, not SQLite's).
-struct RawExecution([Option<String>; 10]);
+pub(super) struct RawExecution(pub(super) [Option<String>; 10]);
 
 fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
     let mut columns: [Option<String>; 10] = Default::default();
@@ -223,7 +230,7 @@ fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
 }
 
 impl RawExecution {
-    fn parse(self) -> Result<Execution, StoreError> {
+    pub(super) fn parse(self) -> Result<Execution, StoreError> {
         const TABLE: &str = "executions";
         let [id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error] =
             self.0;

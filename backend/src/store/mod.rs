@@ -7,6 +7,7 @@
 pub mod events;
 pub mod executions;
 pub mod maintenance;
+pub mod postgres;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
+use shared::execution::ExecutionEvent;
+use shared::{Execution, MaintenanceTransition, Timestamp};
+use uuid::Uuid;
 
 use crate::worker::{Worker, WorkerError};
 
@@ -58,6 +62,15 @@ pub enum StoreError {
     /// A query's job panicked on its database thread (logged).
     #[error(transparent)]
     Task(#[from] WorkerError),
+    /// The database cannot be reached (503 `database_unavailable`, retry later).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// PostgreSQL refused a statement.
+    #[error("database error: {0}")]
+    Postgres(String),
+    /// The database settings are wrong (e.g. a malformed `--database` URL).
+    #[error("{0}")]
+    Config(String),
     /// A row holds something this version cannot read (a newer or damaged database).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -66,6 +79,20 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if postgres::is_unavailable(&error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            // The server's message and detail, not just "db error".
+            Self::Postgres(match error.as_db_error() {
+                Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                None => error.to_string(),
+            })
+        }
+    }
 }
 
 /// Opens (creating if needed) the database in `data_dir` and migrates it.
@@ -139,6 +166,183 @@ impl Db {
     }
 }
 
+/// Where handlers, auth and output read and write: the embedded SQLite
+/// database (a connection of this role's own, on a thread of its own) or a
+/// pool of connections to the PostgreSQL database several replicas share.
+/// The same calls, the same answers, whichever it is.
+#[derive(Clone)]
+pub enum Store {
+    /// The embedded default.
+    Sqlite(Db),
+    /// Several replicas (SPEC §8).
+    Postgres(postgres::Pg),
+}
+
+impl Store {
+    /// One execution by id.
+    pub async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| executions::get(conn, id)).await,
+            Self::Postgres(pg) => pg.execution(id).await,
+        }
+    }
+
+    /// A page of executions as `listing` asks, and how many match in all.
+    pub async fn executions(&self, listing: executions::Listing) -> Result<(Vec<Execution>, u64), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| executions::list(conn, &listing)).await,
+            Self::Postgres(pg) => pg.executions(listing).await,
+        }
+    }
+
+    /// A page of maintenance transitions, newest first, and how many there are.
+    pub async fn history(&self, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| maintenance::history(conn, size, offset)).await,
+            Self::Postgres(pg) => pg.history(size, offset).await,
+        }
+    }
+
+    /// Output lines of execution `id` from number `from` on, at most `limit`, with their numbers.
+    pub async fn output_from(&self, id: Uuid, from: u64, limit: u32) -> Result<Vec<(u64, ExecutionEvent)>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| events::from(conn, id, from, limit)).await,
+            Self::Postgres(pg) => pg.output_from(id, from, limit).await,
+        }
+    }
+
+    /// A page of execution `id`'s output lines (oldest first) and how many it
+    /// has; `None` if there is no such execution.
+    pub async fn output_page(
+        &self,
+        id: Uuid,
+        offset: u64,
+        size: u32,
+    ) -> Result<Option<(Vec<ExecutionEvent>, u64)>, StoreError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.read(move |conn| {
+                    if executions::get(conn, id)?.is_none() {
+                        return Ok(None);
+                    }
+                    events::page(conn, id, offset, size).map(Some)
+                })
+                .await
+            }
+            Self::Postgres(pg) => pg.output_page(id, offset, size).await,
+        }
+    }
+
+    /// How many output lines execution `id` has.
+    pub async fn output_count(&self, id: Uuid) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| events::count(conn, id)).await,
+            Self::Postgres(pg) => pg.output_count(id).await,
+        }
+    }
+
+    /// Stores output lines `first`, `first + 1`, … of execution `id`.
+    pub async fn append_output(
+        &self,
+        id: Uuid,
+        first: u64,
+        lines: impl AsRef<[ExecutionEvent]> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| events::append(conn, id, first, lines.as_ref())).await,
+            Self::Postgres(pg) => pg.append_output(id, first, lines.as_ref()).await,
+        }
+    }
+
+    /// How many users there are.
+    pub async fn user_count(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(users::count).await,
+            Self::Postgres(pg) => pg.user_count().await,
+        }
+    }
+
+    /// Adds a user; `false` if the name is taken.
+    pub async fn insert_user(&self, user: users::UserRecord) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| users::insert(conn, &user)).await,
+            Self::Postgres(pg) => pg.insert_user(&user).await,
+        }
+    }
+
+    /// One user by name.
+    pub async fn user(&self, username: String) -> Result<Option<users::UserRecord>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| users::get(conn, &username)).await,
+            Self::Postgres(pg) => pg.user(&username).await,
+        }
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<users::UserRecord>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(users::list).await,
+            Self::Postgres(pg) => pg.users().await,
+        }
+    }
+
+    /// Removes a user and their tokens; `false` if there was none.
+    pub async fn remove_user(&self, username: String) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| users::remove(conn, &username)).await,
+            Self::Postgres(pg) => pg.remove_user(&username).await,
+        }
+    }
+
+    /// Sets a new password hash and revokes the user's tokens; `false` if there is no such user.
+    pub async fn set_password(&self, username: String, password_hash: String) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| users::set_password(conn, &username, &password_hash)).await,
+            Self::Postgres(pg) => pg.set_password(&username, &password_hash).await,
+        }
+    }
+
+    /// Stores a new token with the digest of its secret.
+    pub async fn insert_token(
+        &self,
+        id: Uuid,
+        digest: String,
+        username: String,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.write(move |conn| users::insert_token(conn, id, &digest, &username, expires_at)).await
+            }
+            Self::Postgres(pg) => pg.insert_token(id, &digest, &username, expires_at).await,
+        }
+    }
+
+    /// The token with this id and the digest of its secret (one query: every token-authenticated request asks).
+    pub async fn token_digest(&self, id: Uuid) -> Result<Option<(users::TokenRecord, String)>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| users::token_digest(conn, id)).await,
+            Self::Postgres(pg) => pg.token_digest(id).await,
+        }
+    }
+
+    /// The credential-change counter: it grows whenever a credential stops working as it did.
+    pub async fn credential_changes(&self) -> Result<i64, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(users::credential_changes).await,
+            Self::Postgres(pg) => pg.credential_changes().await,
+        }
+    }
+
+    /// Revokes a token; `false` if there is no such token or it was already revoked.
+    pub async fn revoke_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| users::revoke_token(conn, id)).await,
+            Self::Postgres(pg) => pg.revoke_token(id).await,
+        }
+    }
+}
+
 /// Runs `read` in one read transaction, so everything it reads (a page and
 /// its total) comes from one snapshot of the database.
 fn in_one_snapshot<R>(
@@ -158,7 +362,7 @@ fn row_count(conn: &Connection, table: &'static str) -> Result<i64, StoreError> 
 }
 
 /// Parses a column that holds one of our wire names, or says the row is corrupt.
-fn parse_column<T>(
+pub(crate) fn parse_column<T>(
     table: &'static str,
     column: &str,
     text: &str,

@@ -262,6 +262,39 @@ impl Events {
     }
 }
 
+/// The store every black-box test runs against: the embedded SQLite
+/// database (the default), or with `MANAGER_TEST_STORE=postgres` a database
+/// of its own on this test binary's throwaway PostgreSQL server (pg-harness).
+/// The tests are the same; `scripts/test` runs them once per store. A data
+/// dir keeps its database across restarts (its URL is kept in the dir).
+pub fn test_database(data_dir: &Path) -> Option<String> {
+    match std::env::var("MANAGER_TEST_STORE").as_deref() {
+        Ok("postgres") => {}
+        Ok("sqlite") | Err(_) => return None,
+        Ok(other) => panic!("MANAGER_TEST_STORE={other}: use `sqlite` or `postgres`"),
+    }
+    let kept = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&kept) {
+        return Some(url);
+    }
+    let url = pg_harness::shared().fresh_database().expect("a fresh PostgreSQL database");
+    std::fs::write(&kept, &url).expect("keep the database URL in the data dir");
+    Some(url)
+}
+
+/// Whether the tests run on PostgreSQL (see [`test_database`]).
+pub fn on_postgres() -> bool {
+    std::env::var("MANAGER_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// The replica name of every test manager (so a restart is the same replica).
+pub const TEST_REPLICA: &str = "test-replica";
+
+/// Runs `manager users …` on the store of the manager in `data_dir`.
+pub fn users(data_dir: &Path, command: manager::users::UsersCommand, input: &str) -> anyhow::Result<String> {
+    manager::users::run(&TestApp::config(data_dir), command, &mut input.as_bytes())
+}
+
 /// A manager running inside the test process.
 pub struct TestApp {
     pub api: Api,
@@ -312,12 +345,14 @@ impl TestApp {
             dist: "/nonexistent-dist".into(),
             admin_password: Some(ADMIN_PASSWORD.into()),
             workflows: manager::workflows::EXAMPLES.into(),
+            database: test_database(data_dir),
+            replica_id: Some(TEST_REPLICA.into()),
             ..Config::local(data_dir.to_owned())
         }
     }
 
     async fn spawn_config(data_dir: TempDir, config: Config) -> Self {
-        let manager = Manager::open(&config).expect("open manager");
+        let manager = Manager::open(&config).await.expect("open manager");
         let state = manager.state().clone();
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -384,8 +419,12 @@ impl ManagerProcess {
             .env("RUST_LOG", "info")
             .env("MANAGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("MANAGER_WORKFLOWS", manager::workflows::EXAMPLES)
+            .env("MANAGER_REPLICA_ID", TEST_REPLICA)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if let Some(url) = test_database(data_dir) {
+            command.env("MANAGER_DATABASE_URL", url);
+        }
         for (key, value) in envs {
             command.env(key, value);
         }

@@ -32,7 +32,7 @@ impl TestManager {
             workflows: manager::workflows::EXAMPLES.into(),
             ..Config::local(data.path().to_owned())
         };
-        let manager = Manager::open(&config).unwrap();
+        let manager = Manager::open(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();

@@ -1,0 +1,210 @@
+//! One replica among several on one PostgreSQL database (SPEC §8): what runs
+//! beside the requests.
+//!
+//! - **Listener**: a connection of its own that `LISTEN`s for status changes
+//!   (payload: the epoch) and execution changes; each replica re-reads the
+//!   status only if the epoch is above the one it published. After every
+//!   (re)connect it listens first and then re-reads, so nothing committed
+//!   meanwhile is missed.
+//! - **Heartbeat**: renews this replica's lease (and says which change it has
+//!   applied) every third of the lease; re-reads the status too, a safety net
+//!   under the notifications. A replica that cannot renew its lease for
+//!   longer than the lease stops its own executions (fencing): the others
+//!   are about to fail them.
+//! - **Reaper**: fails the executions of replicas whose lease ran out, and
+//!   completes `activating` when nothing is left. Every replica runs it; the
+//!   maintenance row's lock makes each failure happen once.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_postgres::{AsyncMessage, NoTls};
+use uuid::Uuid;
+
+use crate::engine::postgres::{EXECUTIONS_CHANNEL, STATE_CHANNEL};
+use crate::engine::Engine;
+use crate::store::StoreError;
+
+/// The longest pause between attempts to reconnect the listener.
+const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(2);
+
+/// This replica's tasks; they end when the engine is dropped.
+pub struct Cluster {
+    address: Mutex<String>,
+    /// Whether the last database call of the heartbeat or the listener worked.
+    database_up: AtomicBool,
+    lease: Duration,
+}
+
+impl Cluster {
+    /// Registers this replica (its first heartbeat) and starts the listener,
+    /// the heartbeat and the reaper.
+    pub async fn start(engine: &Arc<Engine>, lease: Duration) -> Result<Arc<Self>, StoreError> {
+        let cluster = Arc::new(Self { address: Mutex::new(String::new()), database_up: AtomicBool::new(true), lease });
+        engine.pg_heartbeat("").await?;
+        tokio::spawn(listen(Arc::downgrade(engine), Arc::downgrade(&cluster)));
+        tokio::spawn(beat(Arc::downgrade(engine), Arc::downgrade(&cluster)));
+        Ok(cluster)
+    }
+
+    /// The address this replica serves on (shown in `GET /maintenance/replicas`).
+    pub fn serving_at(&self, address: SocketAddr) {
+        *self.address.lock().unwrap_or_else(PoisonError::into_inner) = address.to_string();
+    }
+
+    /// The address this replica serves on ("" until it serves).
+    pub fn address(&self) -> String {
+        self.address.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Whether the database answered this replica's last call.
+    pub fn database_up(&self) -> bool {
+        self.database_up.load(Ordering::Relaxed)
+    }
+
+    /// How long a lease lasts.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn saw_database(&self, up: bool) {
+        let was = self.database_up.swap(up, Ordering::Relaxed);
+        if was != up {
+            if up {
+                tracing::info!("the database answers again");
+            } else {
+                tracing::warn!("the database does not answer; the gate keeps enforcing the last state applied");
+            }
+        }
+    }
+}
+
+/// Renews the lease, re-reads the status and reaps, every third of the lease.
+async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>) {
+    let Some(lease) = cluster.upgrade().map(|cluster| cluster.lease) else { return };
+    let mut ticks = tokio::time::interval(lease / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = Instant::now();
+    let mut fenced = false;
+    loop {
+        ticks.tick().await;
+        let (Some(engine), Some(cluster)) = (engine.upgrade(), cluster.upgrade()) else { return };
+        match engine.pg_heartbeat(&cluster.address()).await {
+            Ok(()) => {
+                renewed = Instant::now();
+                fenced = false;
+                cluster.saw_database(true);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not renew this replica's lease");
+                cluster.saw_database(false);
+                if !fenced && renewed.elapsed() > lease {
+                    let stopped = engine.pg_fence();
+                    tracing::error!(stopped, "lease lost: stopping this replica's executions");
+                    fenced = true;
+                }
+                continue;
+            }
+        }
+        if let Err(error) = engine.pg_resync().await {
+            tracing::warn!(%error, "could not re-read the status");
+        }
+        match engine.pg_reap().await {
+            Ok(0) => {}
+            Ok(reaped) => tracing::warn!(reaped, "failed the executions of replicas whose lease ran out"),
+            Err(error) => tracing::warn!(%error, "could not check for replicas whose lease ran out"),
+        }
+    }
+}
+
+/// What the listener's connection hears.
+enum Heard {
+    State(u64),
+    Execution { replica: String, id: Uuid },
+}
+
+/// Listens for changes on a connection of its own; reconnects with backoff.
+async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let Some(config) = engine.upgrade().and_then(|engine| engine.pg().map(|pg| pg.config().clone())) else {
+            return;
+        };
+        let (sender, mut heard) = mpsc::unbounded_channel();
+        let connected = async {
+            let (client, mut connection) = config.connect(NoTls).await?;
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            tokio::spawn(async move {
+                while let Some(Ok(message)) = messages.next().await {
+                    if let AsyncMessage::Notification(note) = message {
+                        let heard = match note.channel() {
+                            STATE_CHANNEL => note.payload().parse().ok().map(Heard::State),
+                            EXECUTIONS_CHANNEL => note.payload().split_once(' ').and_then(|(replica, id)| {
+                                Some(Heard::Execution { replica: replica.to_owned(), id: Uuid::parse_str(id).ok()? })
+                            }),
+                            _ => None,
+                        };
+                        if heard.is_some_and(|heard| sender.send(heard).is_err()) {
+                            return;
+                        }
+                    }
+                }
+                // The connection ended: dropping `sender` tells the loop below.
+            });
+            client.batch_execute(&format!("LISTEN {STATE_CHANNEL}; LISTEN {EXECUTIONS_CHANNEL}")).await?;
+            Ok::<_, tokio_postgres::Error>(client)
+        };
+        let client = match tokio::time::timeout(crate::store::postgres::CALL_TIMEOUT, connected).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "the listener cannot connect");
+                if let Some(cluster) = cluster.upgrade() {
+                    cluster.saw_database(false);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+                continue;
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+                continue;
+            }
+        };
+        // Listening now: whatever was committed before is read here.
+        let Some(this) = engine.upgrade() else { return };
+        if this.pg_resync().await.is_err() {
+            continue;
+        }
+        if let Some(cluster) = cluster.upgrade() {
+            cluster.saw_database(true);
+        }
+        pause = Duration::from_millis(50);
+        let me = this.replica().unwrap_or_default().to_owned();
+        drop(this);
+        while let Some(heard) = heard.recv().await {
+            let Some(engine) = engine.upgrade() else { return };
+            match heard {
+                Heard::State(epoch) if epoch > engine.published().epoch => {
+                    if let Err(error) = engine.pg_resync().await {
+                        tracing::warn!(%error, epoch, "could not read a status change");
+                    }
+                }
+                Heard::State(_) => {}
+                Heard::Execution { replica, id } if replica != me => {
+                    if let Err(error) = engine.pg_execution_changed(id).await {
+                        tracing::warn!(%error, %id, "could not read an execution's change");
+                    }
+                }
+                Heard::Execution { .. } => {}
+            }
+        }
+        drop(client);
+        tracing::warn!("the listener lost its connection; reconnecting");
+    }
+}

@@ -1,0 +1,744 @@
+//! The engine on PostgreSQL (SPEC §8): several replicas, one database.
+//!
+//! Every decision is made in a transaction that holds the one maintenance
+//! row's lock: `FOR SHARE` when an execution is admitted (admissions run side
+//! by side), `FOR UPDATE` for everything that changes the status object
+//! (activate, deactivate, a cancel, an end, a reap). An activate therefore
+//! waits for every admission in flight, and every admission after it sees
+//! `activating`: none is admitted after the activate was acknowledged.
+//!
+//! A transaction that changes the status object raises the cluster-wide
+//! epoch in the maintenance row and notifies `manager_state` with it; the
+//! notification is delivered at commit. Each replica publishes a status only
+//! if its epoch is above the one it last published, whether the change was
+//! its own or came from the listener (`crate::cluster`), so its gate and
+//! event streams never go back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use shared::{
+    Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, NewExecution, RemainingExecution,
+    Timestamp,
+};
+use tokio::sync::watch;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::{machine, Engine, EngineError, Published, Transition};
+use crate::output::OutputBatch;
+use crate::process::{ProcessEnd, ProcessIdentity};
+use crate::runner::Request;
+use crate::store::executions::COLUMNS;
+use crate::store::maintenance::MaintenanceRecord;
+use crate::store::postgres::{self as store, Pg};
+use crate::store::StoreError;
+
+/// The statuses of executions that remain (are running somewhere), as SQL.
+pub(crate) const REMAINING: &str = "('pending', 'started', 'cancelling', 'force_cancelling')";
+/// The notification channel of status changes; the payload is the epoch.
+pub const STATE_CHANNEL: &str = "manager_state";
+/// The notification channel of execution changes; the payload is
+/// `<replica> <execution id>`.
+pub const EXECUTIONS_CHANNEL: &str = "manager_executions";
+
+/// What the engine keeps on PostgreSQL: the pool, who this replica is, and
+/// the executions it runs.
+pub(super) struct Ledger {
+    pub(super) pg: Pg,
+    pub(super) replica: String,
+    pub(super) lease: Duration,
+    /// The executions this replica runs: what each one's runner is asked to do.
+    pub(super) active: Mutex<HashMap<Uuid, watch::Sender<Request>>>,
+    /// Serializes publishing (a status is published only if newer).
+    pub(super) publishing: Mutex<()>,
+}
+
+/// Which lock a transaction takes on the maintenance row.
+#[derive(Clone, Copy)]
+enum Lock {
+    /// Admissions: side by side with each other, never with a change.
+    Share,
+    /// Changes of the status object.
+    Update,
+}
+
+impl Lock {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Share => "FOR SHARE",
+            Self::Update => "FOR UPDATE",
+        }
+    }
+}
+
+/// Reads the maintenance row under `lock`.
+async fn lock_record(client: &impl GenericClient, lock: Lock) -> Result<MaintenanceRecord, StoreError> {
+    let sql = format!(
+        "SELECT status, requested_by, activation_requested_at, activated_at, reason FROM maintenance WHERE id = 1 {}",
+        lock.sql()
+    );
+    store::record(&client.query_one(&sql, &[]).await?)
+}
+
+/// How many executions remain (run somewhere).
+async fn remaining_count(client: &impl GenericClient) -> Result<usize, StoreError> {
+    let count: i64 =
+        client.query_one(&format!("SELECT COUNT(*) FROM executions WHERE status IN {REMAINING}"), &[]).await?.get(0);
+    Ok(usize::try_from(count).unwrap_or(usize::MAX))
+}
+
+/// The status object and its epoch, as `client` sees them (in a
+/// transaction: with its own writes).
+pub async fn read_status(client: &impl GenericClient) -> Result<(u64, MaintenanceStatus), StoreError> {
+    let row = client
+        .query_one(
+            "SELECT status, requested_by, activation_requested_at, activated_at, reason, epoch \
+             FROM maintenance WHERE id = 1",
+            &[],
+        )
+        .await?;
+    let record = store::record(&row)?;
+    let epoch: i64 = row.try_get("epoch")?;
+    let remaining_executions = if record.status == MaintenanceState::Deactivated {
+        Vec::new()
+    } else {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, status, deployment_id, workflow_id FROM executions WHERE status IN {REMAINING} \
+                     ORDER BY seq"
+                ),
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: &str = row.try_get(0)?;
+                let status: &str = row.try_get(1)?;
+                Ok(RemainingExecution {
+                    id: crate::store::parse_column("executions", "id", id, |s| Uuid::parse_str(s).ok())?,
+                    status: crate::store::parse_column("executions", "status", status, ExecutionStatus::parse)?,
+                    deployment_id: row.try_get(2)?,
+                    workflow_id: row.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?
+    };
+    let status = MaintenanceStatus {
+        status: record.status,
+        requested_by: record.requested_by,
+        activated_at: record.activated_at,
+        activation_requested_at: record.activation_requested_at,
+        remaining_executions,
+        reason: record.reason,
+    };
+    Ok((u64::try_from(epoch).unwrap_or_default(), status))
+}
+
+/// Raises the epoch, reads the status as this transaction leaves it and
+/// notifies every replica (delivered at commit).
+async fn bump(client: &impl GenericClient) -> Result<(u64, MaintenanceStatus), StoreError> {
+    client.execute("UPDATE maintenance SET epoch = epoch + 1 WHERE id = 1", &[]).await?;
+    let (epoch, status) = read_status(client).await?;
+    client.execute("SELECT pg_notify($1, $2)", &[&STATE_CHANNEL, &epoch.to_string()]).await?;
+    Ok((epoch, status))
+}
+
+/// Tells every replica that execution `id` changed (delivered at commit).
+async fn notify_execution(client: &impl GenericClient, replica: &str, id: Uuid) -> Result<(), StoreError> {
+    client.execute("SELECT pg_notify($1, $2)", &[&EXECUTIONS_CHANNEL, &format!("{replica} {id}")]).await?;
+    Ok(())
+}
+
+/// Writes the maintenance row and history rows of `change`.
+async fn save_change(client: &impl GenericClient, change: &machine::Change) -> Result<(), StoreError> {
+    let record = &change.record;
+    client
+        .execute(
+            "UPDATE maintenance SET status = $1, requested_by = $2, activation_requested_at = $3, \
+             activated_at = $4, reason = $5 WHERE id = 1",
+            &[
+                &record.status.as_str(),
+                &record.requested_by,
+                &record.activation_requested_at.map(|at| at.to_string()),
+                &record.activated_at.map(|at| at.to_string()),
+                &record.reason,
+            ],
+        )
+        .await?;
+    for transition in &change.transitions {
+        client
+            .execute(
+                "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &transition.at.to_string(),
+                    &transition.from.as_str(),
+                    &transition.to.as_str(),
+                    &transition.requested_by,
+                    &transition.reason,
+                ],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes the fields that change over an execution's life (and its owner).
+async fn update_execution(
+    client: &impl GenericClient,
+    execution: &Execution,
+    owner: Option<&str>,
+) -> Result<u64, StoreError> {
+    Ok(client
+        .execute(
+            "UPDATE executions SET status = $2, started_at = $3, ended_at = $4, error = $5, owner = $6 WHERE id = $1",
+            &[
+                &execution.id.to_string(),
+                &execution.status.as_str(),
+                &execution.started_at.map(|at| at.to_string()),
+                &execution.ended_at.map(|at| at.to_string()),
+                &execution.error,
+                &owner,
+            ],
+        )
+        .await?)
+}
+
+/// Executions in one of `statuses` (SQL list), in creation order, locked.
+async fn executions_where(
+    client: &impl GenericClient,
+    condition: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Execution>, StoreError> {
+    let rows = client
+        .query(&format!("SELECT {COLUMNS} FROM executions WHERE {condition} ORDER BY seq FOR UPDATE"), params)
+        .await?;
+    rows.iter().map(store::raw_execution).collect()
+}
+
+/// What a committed transaction leaves to do: the status to publish (if it
+/// changed) and the executions that changed.
+#[derive(Default)]
+pub(super) struct Committed {
+    status: Option<(u64, MaintenanceStatus)>,
+    executions: Vec<Execution>,
+}
+
+impl Engine {
+    fn ledger(&self) -> &Ledger {
+        match &self.ledger {
+            super::Ledger::Postgres(ledger) => ledger,
+            super::Ledger::Sqlite { .. } => unreachable!("a PostgreSQL call on the SQLite engine"),
+        }
+    }
+
+    /// Publishes `status` if `epoch` is above the published one; returns what
+    /// is published now.
+    pub(crate) fn publish_at(&self, epoch: u64, status: MaintenanceStatus) -> Published {
+        let ledger = self.ledger();
+        let _order = ledger.publishing.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.published();
+        if epoch <= current.epoch {
+            return current;
+        }
+        self.state_now.store(super::state_code(status.status), std::sync::atomic::Ordering::Release);
+        let published = Published { epoch, status: Arc::new(status) };
+        self.snapshot.send_replace(published.clone());
+        // No subscriber is not an error.
+        let _ = self.changes.send(published.clone());
+        published
+    }
+
+    /// Publishes what a transaction committed: its status, its executions.
+    fn after_commit(&self, committed: Committed) -> Option<Published> {
+        let published = committed.status.map(|(epoch, status)| self.publish_at(epoch, status));
+        for execution in committed.executions {
+            let _ = self.execution_changes.send(Arc::new(execution));
+        }
+        published
+    }
+
+    /// Re-reads the status from the database and publishes it if it is newer
+    /// (a notification, a reconnect, the periodic check).
+    pub(crate) async fn pg_resync(&self) -> Result<Published, StoreError> {
+        let (epoch, status) = self.ledger().pg.with(async |client| read_status(&*client).await).await?;
+        Ok(self.publish_at(epoch, status))
+    }
+
+    /// Another replica changed execution `id`: tell this replica's
+    /// subscribers, and pass a cancel on to the runner if it runs here.
+    pub(crate) async fn pg_execution_changed(&self, id: Uuid) -> Result<(), StoreError> {
+        let Some(execution) = self.ledger().pg.execution(id).await? else { return Ok(()) };
+        self.pass_on_cancel(&execution);
+        let _ = self.execution_changes.send(Arc::new(execution));
+        Ok(())
+    }
+
+    /// Asks the local runner of `execution` (if any) to stop as its status says.
+    fn pass_on_cancel(&self, execution: &Execution) {
+        let request = match execution.status {
+            ExecutionStatus::Cancelling => Request::Cancel,
+            ExecutionStatus::ForceCancelling => Request::ForceCancel,
+            _ => return,
+        };
+        let active = self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(requests) = active.get(&execution.id) {
+            requests.send_if_modified(|current| {
+                let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_));
+                let change = !softer && *current != request;
+                if change {
+                    *current = request;
+                }
+                change
+            });
+        }
+    }
+
+    fn pg_run(self: &Arc<Self>, execution: &Execution) {
+        let (requests, receiver) = watch::channel(Request::Run);
+        self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner).insert(execution.id, requests);
+        self.runner.start(execution, receiver);
+    }
+
+    pub(super) async fn pg_activate(self: &Arc<Self>, by: String, reason: String) -> Result<Transition, EngineError> {
+        let ledger = self.ledger();
+        let committed = ledger
+            .pg
+            .with(async |client| {
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let now = store::now(&tx).await?;
+                let remaining = remaining_count(&tx).await?;
+                let Some(change) = machine::activate(&record, remaining, &by, &reason, now) else {
+                    return Ok(None);
+                };
+                save_change(&tx, &change).await?;
+                let status = bump(&tx).await?;
+                tx.commit().await?;
+                Ok(Some(Committed { status: Some(status), executions: Vec::new() }))
+            })
+            .await?;
+        Ok(match committed.and_then(|committed| self.after_commit(committed)) {
+            Some(published) => Transition::Changed(published),
+            None => Transition::Unchanged,
+        })
+    }
+
+    pub(super) async fn pg_deactivate(self: &Arc<Self>, by: String) -> Result<Transition, EngineError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let committed = ledger
+            .pg
+            .with(async |client| {
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let now = store::now(&tx).await?;
+                let Some(change) = machine::deactivate(&record, &by, now) else {
+                    return Ok(None);
+                };
+                save_change(&tx, &change).await?;
+                // This replica runs the queued executions, in creation order.
+                let mut started = executions_where(&tx, "status = 'queued'", &[]).await?;
+                for execution in &mut started {
+                    execution.status = ExecutionStatus::Started;
+                    execution.started_at = Some(now);
+                    update_execution(&tx, execution, Some(&replica)).await?;
+                    notify_execution(&tx, &replica, execution.id).await?;
+                }
+                let status = bump(&tx).await?;
+                tx.commit().await?;
+                Ok(Some(Committed { status: Some(status), executions: started }))
+            })
+            .await?;
+        let Some(committed) = committed else { return Ok(Transition::Unchanged) };
+        for execution in &committed.executions {
+            self.pg_run(execution);
+        }
+        Ok(match self.after_commit(committed) {
+            Some(published) => Transition::Changed(published),
+            None => Transition::Unchanged,
+        })
+    }
+
+    pub(super) async fn pg_create(
+        self: &Arc<Self>,
+        new: NewExecution,
+        created_by: String,
+        bypass: bool,
+    ) -> Result<Execution, EngineError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let (execution, committed) = ledger
+            .pg
+            .with(async |client| {
+                let tx = client.transaction().await?;
+                // A bypass may start an execution during maintenance, which
+                // changes the status object: it must be a change like any other.
+                let record = lock_record(&tx, if bypass { Lock::Update } else { Lock::Share }).await?;
+                let status = match machine::admit(record.status, bypass, new.queue) {
+                    Ok(status) => status,
+                    Err(code) => return Ok(Err(EngineError::Refused(code))),
+                };
+                let now = store::now(&tx).await?;
+                let execution = Execution {
+                    id: Uuid::new_v4(),
+                    parameters: new.parameters_map(),
+                    workflow_id: new.workflow_id,
+                    deployment_id: new.deployment_id,
+                    status,
+                    created_at: now,
+                    started_at: (status == ExecutionStatus::Started).then_some(now),
+                    ended_at: None,
+                    created_by,
+                    error: String::new(),
+                };
+                let owner = (status == ExecutionStatus::Started).then_some(replica.as_str());
+                insert_execution(&tx, &execution, owner).await?;
+                notify_execution(&tx, &replica, execution.id).await?;
+                let changed = status == ExecutionStatus::Started && record.status != MaintenanceState::Deactivated;
+                let status = if changed { Some(bump(&tx).await?) } else { None };
+                tx.commit().await?;
+                Ok(Ok((execution.clone(), Committed { status, executions: vec![execution] })))
+            })
+            .await??;
+        if execution.status == ExecutionStatus::Started {
+            self.pg_run(&execution);
+        }
+        self.after_commit(committed);
+        Ok(execution)
+    }
+
+    pub(super) async fn pg_act(self: &Arc<Self>, id: Uuid, action: ExecutionAction) -> Result<Execution, EngineError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let (execution, committed) = ledger
+            .pg
+            .with(async |client| {
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let Some(mut execution) =
+                    executions_where(&tx, "id = $1", &[&id.to_string()]).await?.into_iter().next()
+                else {
+                    return Ok(Err(EngineError::ExecutionNotFound(id)));
+                };
+                match machine::cancel(execution.status, action) {
+                    Err(status) => return Ok(Err(EngineError::AlreadyEnded { id, status })),
+                    Ok(machine::Cancel::Queued) => {
+                        execution.status = ExecutionStatus::Cancelled;
+                        execution.ended_at = Some(store::now(&tx).await?);
+                        update_execution(&tx, &execution, None).await?;
+                    }
+                    Ok(machine::Cancel::Running { status }) => {
+                        if status == execution.status {
+                            // Nothing to write; the runner is asked again below.
+                            return Ok(Ok((execution, Committed::default())));
+                        }
+                        execution.status = status;
+                        tx.execute(
+                            "UPDATE executions SET status = $2 WHERE id = $1",
+                            &[&id.to_string(), &status.as_str()],
+                        )
+                        .await?;
+                    }
+                }
+                // The owner (this replica or another) passes the cancel on.
+                notify_execution(&tx, &replica, id).await?;
+                let changed = record.status != MaintenanceState::Deactivated && execution.status.is_remaining();
+                let status = if changed { Some(bump(&tx).await?) } else { None };
+                tx.commit().await?;
+                Ok(Ok((execution.clone(), Committed { status, executions: vec![execution] })))
+            })
+            .await??;
+        self.pass_on_cancel(&execution);
+        self.after_commit(committed);
+        Ok(execution)
+    }
+
+    pub(super) async fn pg_finish(
+        self: &Arc<Self>,
+        id: Uuid,
+        end: ProcessEnd,
+        tail: Arc<OutputBatch>,
+    ) -> Result<(), EngineError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let committed = ledger
+            .pg
+            .with(async |client| {
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let now = store::now(&tx).await?;
+                store::append_output(&tx, id, tail.first, &tail.events).await?;
+                // Only if it is still this replica's and running: a survivor
+                // may have failed it while this replica was cut off.
+                let Some(mut execution) = executions_where(
+                    &tx,
+                    &format!("id = $1 AND owner = $2 AND status IN {REMAINING}"),
+                    &[&id.to_string(), &replica],
+                )
+                .await?
+                .into_iter()
+                .next() else {
+                    tx.commit().await?;
+                    return Ok(Committed::default());
+                };
+                execution.status = end.status;
+                execution.error = end.error.clone();
+                execution.ended_at = Some(now);
+                update_execution(&tx, &execution, Some(&replica)).await?;
+                notify_execution(&tx, &replica, id).await?;
+                let mut status = None;
+                if record.status != MaintenanceState::Deactivated {
+                    if let Some(change) = machine::complete(&record, remaining_count(&tx).await?, now) {
+                        save_change(&tx, &change).await?;
+                    }
+                    status = Some(bump(&tx).await?);
+                }
+                tx.commit().await?;
+                Ok(Committed { status, executions: vec![execution] })
+            })
+            .await?;
+        ledger.active.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        self.after_commit(committed);
+        Ok(())
+    }
+
+    pub(super) async fn pg_record_process(&self, id: Uuid, identity: ProcessIdentity) -> Result<(), EngineError> {
+        let start = i64::try_from(identity.start_time).unwrap_or(i64::MAX);
+        self.ledger()
+            .pg
+            .with(async |client| {
+                client
+                    .execute(
+                        "UPDATE executions SET pgid = $2, process_start = $3 WHERE id = $1",
+                        &[&id.to_string(), &identity.pgid, &start],
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Fails the executions of replicas whose lease ran out (and completes
+    /// `activating` when nothing is left). Any replica may run it; the
+    /// maintenance row's lock makes each failure happen once. Returns how
+    /// many executions it failed.
+    pub(crate) async fn pg_reap(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let lease = i64::try_from(ledger.lease.as_millis()).unwrap_or(i64::MAX);
+        let dead = format!(
+            "status IN {REMAINING} AND owner IS NOT NULL AND owner <> $1 AND NOT EXISTS \
+             (SELECT 1 FROM replicas WHERE replicas.id = executions.owner \
+              AND replicas.last_seen > clock_timestamp() - $2 * interval '1 millisecond')"
+        );
+        let committed = ledger
+            .pg
+            .with(async |client| {
+                // Most of the time there is nothing to do: find out without locking.
+                let candidates: i64 = client
+                    .query_one(&format!("SELECT COUNT(*) FROM executions WHERE {dead}"), &[&replica, &lease])
+                    .await?
+                    .get(0);
+                let stuck: bool = client
+                    .query_one(
+                        &format!(
+                            "SELECT status = 'activating' AND NOT EXISTS \
+                             (SELECT 1 FROM executions WHERE status IN {REMAINING}) FROM maintenance WHERE id = 1"
+                        ),
+                        &[],
+                    )
+                    .await?
+                    .get(0);
+                if candidates == 0 && !stuck {
+                    return Ok(None);
+                }
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let now = store::now(&tx).await?;
+                let mut failed = executions_where(&tx, &dead, &[&replica, &lease]).await?;
+                for execution in &mut failed {
+                    let owner: String = tx
+                        .query_one("SELECT owner FROM executions WHERE id = $1", &[&execution.id.to_string()])
+                        .await?
+                        .get(0);
+                    tracing::warn!(id = %execution.id, %owner, "failing an execution of a replica whose lease ran out");
+                    execution.error = format!(
+                        "The replica `{owner}` running this execution stopped renewing its lease ({} s); replica \
+                         `{replica}` marked it failed at {now}.",
+                        ledger.lease.as_secs()
+                    );
+                    execution.status = ExecutionStatus::Failed;
+                    execution.ended_at = Some(now);
+                    update_execution(&tx, execution, Some(&owner)).await?;
+                    notify_execution(&tx, &replica, execution.id).await?;
+                }
+                let completed = machine::complete(&record, remaining_count(&tx).await?, now);
+                if let Some(change) = &completed {
+                    save_change(&tx, change).await?;
+                }
+                let status = if !failed.is_empty() || completed.is_some() { Some(bump(&tx).await?) } else { None };
+                tx.commit().await?;
+                Ok(Some(Committed { status, executions: failed }))
+            })
+            .await?;
+        let Some(committed) = committed else { return Ok(0) };
+        let count = committed.executions.len();
+        self.after_commit(committed);
+        Ok(count)
+    }
+
+    /// Renews this replica's lease and says which change it has applied.
+    pub(crate) async fn pg_heartbeat(&self, address: &str) -> Result<(), StoreError> {
+        let ledger = self.ledger();
+        let epoch = i64::try_from(self.published().epoch).unwrap_or(i64::MAX);
+        ledger
+            .pg
+            .with(async |client| {
+                client
+                    .execute(
+                        "INSERT INTO replicas (id, address, started_at, last_seen, epoch) \
+                         VALUES ($1, $2, manager_now(), clock_timestamp(), $3) \
+                         ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), epoch = $3, \
+                         address = CASE WHEN $2 = '' THEN replicas.address ELSE $2 END",
+                        &[&ledger.replica, &address, &epoch],
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// This replica lost its lease (no heartbeat for longer than it): a
+    /// survivor may fail its executions at any moment, so it stops them
+    /// itself (fencing) rather than run on unseen.
+    pub(crate) fn pg_fence(&self) -> usize {
+        let active = self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner);
+        for requests in active.values() {
+            requests.send_replace(Request::Shutdown(
+                "This replica lost its connection to the database for longer than its lease: its workflow was \
+                 stopped so that it does not run unseen, and the execution was marked failed."
+                    .into(),
+            ));
+        }
+        active.len()
+    }
+
+    pub(super) fn pg_active(&self) -> Vec<watch::Sender<Request>> {
+        self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+    }
+
+    /// This replica's name.
+    pub fn replica(&self) -> Option<&str> {
+        match &self.ledger {
+            super::Ledger::Postgres(ledger) => Some(&ledger.replica),
+            super::Ledger::Sqlite { .. } => None,
+        }
+    }
+
+    /// The pool, for the cluster's tasks.
+    pub(crate) fn pg(&self) -> Option<&Pg> {
+        match &self.ledger {
+            super::Ledger::Postgres(ledger) => Some(&ledger.pg),
+            super::Ledger::Sqlite { .. } => None,
+        }
+    }
+}
+
+/// Inserts a new execution (owned by `owner` when it runs).
+async fn insert_execution(
+    client: &impl GenericClient,
+    execution: &Execution,
+    owner: Option<&str>,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            &format!("INSERT INTO executions ({COLUMNS}, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+            &[
+                &execution.id.to_string(),
+                &execution.workflow_id,
+                &execution.deployment_id,
+                &execution.status.as_str(),
+                &serde_json::Value::Object(execution.parameters.clone()).to_string(),
+                &execution.created_at.to_string(),
+                &execution.started_at.map(|at| at.to_string()),
+                &execution.ended_at.map(|at| at.to_string()),
+                &execution.created_by,
+                &execution.error,
+                &owner,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Start-up of replica `replica`: migrates, fails the executions it ran
+/// before it stopped (killing what is left of their processes), completes
+/// `activating` if nothing remains, registers the replica, and returns the
+/// status to start from.
+pub(super) async fn recover(pg: &Pg, replica: &str) -> Result<(u64, MaintenanceStatus), StoreError> {
+    pg.migrate().await?;
+    // Kill leftovers first (it may wait), outside any transaction.
+    let leftovers: Vec<(Uuid, Option<i32>, Option<i64>)> = pg
+        .with(async |client| {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT id, pgid, process_start FROM executions WHERE owner = $1 AND status IN {REMAINING}"
+                    ),
+                    &[&replica],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let id: &str = row.try_get(0)?;
+                    let id = crate::store::parse_column("executions", "id", id, |s| Uuid::parse_str(s).ok())?;
+                    Ok((id, row.try_get(1)?, row.try_get(2)?))
+                })
+                .collect::<Result<_, StoreError>>()
+        })
+        .await?;
+    let mut killed = HashMap::new();
+    for (id, pgid, start) in leftovers {
+        if let (Some(pgid), Some(start)) = (pgid, start) {
+            let identity = ProcessIdentity { pgid, start_time: u64::try_from(start).unwrap_or_default() };
+            let said =
+                tokio::task::spawn_blocking(move || super::kill_identified(id, identity)).await.unwrap_or_default();
+            killed.insert(id, said);
+        }
+    }
+    let replica = replica.to_owned();
+    pg.with(async |client| {
+        let tx = client.transaction().await?;
+        let record = lock_record(&tx, Lock::Update).await?;
+        let now: Timestamp = store::now(&tx).await?;
+        let mut interrupted =
+            executions_where(&tx, &format!("owner = $1 AND status IN {REMAINING}"), &[&replica]).await?;
+        for execution in &mut interrupted {
+            tracing::warn!(id = %execution.id, status = %execution.status, "marking an interrupted execution failed");
+            execution.error = format!(
+                "The manager (replica `{replica}`) stopped while this execution was {}; it was marked failed when \
+                 the replica started again at {now}.{}",
+                execution.status,
+                killed.get(&execution.id).map(String::as_str).unwrap_or_default()
+            );
+            execution.status = ExecutionStatus::Failed;
+            execution.ended_at = Some(now);
+            update_execution(&tx, execution, Some(&replica)).await?;
+            notify_execution(&tx, &replica, execution.id).await?;
+        }
+        let completed = machine::complete(&record, remaining_count(&tx).await?, now);
+        if let Some(change) = &completed {
+            save_change(&tx, change).await?;
+        }
+        let status =
+            if !interrupted.is_empty() || completed.is_some() { bump(&tx).await? } else { read_status(&tx).await? };
+        tx.commit().await?;
+        Ok(status)
+    })
+    .await
+}

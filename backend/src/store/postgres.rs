@@ -1,0 +1,507 @@
+//! The PostgreSQL store (SPEC §8): several replicas share one database.
+//!
+//! The same tables and text as the SQLite store (`migrations/postgres/`), so
+//! the row parsers are shared. Connections come from a pool; every call is
+//! bounded in time, and a database that cannot be reached is
+//! [`StoreError::Unavailable`] (503 `database_unavailable`), never a hang.
+//! The engine's transactions (admission, transitions) are in
+//! `engine/postgres.rs`; this module has the schema, the reads, users and
+//! tokens, and output.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use shared::execution::ExecutionEvent;
+use shared::{Execution, MaintenanceState, MaintenanceTransition, Role, Timestamp};
+use tokio_postgres::{GenericClient, NoTls, Row};
+use uuid::Uuid;
+
+use super::events::RawEvent;
+use super::executions::{Listing, RawExecution, COLUMNS};
+use super::maintenance::{parse_time, MaintenanceRecord};
+use super::users::{TokenRecord, UserRecord};
+use super::{parse_column, StoreError};
+
+/// The schema, in order; each runs once, in a transaction of its own.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+/// The advisory lock replicas take to migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x6d61_696e_7465_6e61; // "maintena"
+/// How long any one call may wait for a connection or a reply.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Clone)]
+pub struct Pg {
+    pool: Pool,
+    config: std::sync::Arc<tokio_postgres::Config>,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg").field("dbname", &self.config.get_dbname()).finish_non_exhaustive()
+    }
+}
+
+impl Pg {
+    /// A pool of at most `size` connections to the database at `url` (a
+    /// libpq URL or key-value string); nothing is connected yet.
+    pub fn new(url: &str, size: usize) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|error| StoreError::Config(format!("--database: {error}")))?;
+        config.connect_timeout(CALL_TIMEOUT);
+        if config.get_application_name().is_none() {
+            config.application_name("manager");
+        }
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let timeouts = Timeouts { wait: Some(CALL_TIMEOUT), create: Some(CALL_TIMEOUT), recycle: Some(CALL_TIMEOUT) };
+        let pool = Pool::builder(manager)
+            .max_size(size.max(2))
+            .runtime(Runtime::Tokio1)
+            .timeouts(timeouts)
+            .build()
+            .map_err(|error| StoreError::Config(error.to_string()))?;
+        Ok(Self { pool, config: std::sync::Arc::new(config) })
+    }
+
+    /// Brings the schema up to date: the first replica to take the lock
+    /// migrates, the others wait for it and find nothing left to do.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+        let migrated = async {
+            client.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)").await?;
+            let done: i32 =
+                client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?.get(0);
+            for (index, sql) in MIGRATIONS.iter().enumerate() {
+                let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+                if version <= done {
+                    continue;
+                }
+                let tx = client.transaction().await?;
+                tx.batch_execute(sql).await?;
+                tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).await?;
+                tx.commit().await?;
+                tracing::info!(version, "migrated the PostgreSQL schema");
+            }
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+        migrated
+    }
+
+    /// A connection from the pool, within [`CALL_TIMEOUT`].
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        // (deadpool's wrapper derefs to `tokio_postgres::Client`.)
+        self.pool.get().await.map_err(|error| StoreError::Unavailable(error.to_string()))
+    }
+
+    /// The connection settings (the listener opens a connection of its own).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Runs `call` on a pooled connection, bounded by [`CALL_TIMEOUT`].
+    pub async fn with<R>(
+        &self,
+        call: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            call(&mut client).await
+        })
+        .await
+    }
+
+    /// One execution by id.
+    pub async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+        self.with(async |client| execution(&*client, id).await).await
+    }
+
+    /// A page of executions as `listing` asks, and how many match in all,
+    /// from one snapshot.
+    pub async fn executions(&self, listing: Listing) -> Result<(Vec<Execution>, u64), StoreError> {
+        let offset = i64::try_from(listing.offset).unwrap_or(i64::MAX);
+        let size = i64::from(listing.size);
+        let order = listing.order_by();
+        self.with(async |client| {
+            let tx = snapshot(client).await?;
+            let (total, rows) = match &listing.deployment_id {
+                None => {
+                    let total: i64 = tx.query_one("SELECT COUNT(*) FROM executions", &[]).await?.get(0);
+                    let sql = format!("SELECT {COLUMNS} FROM executions ORDER BY {order} LIMIT $1 OFFSET $2");
+                    (total, tx.query(&sql, &[&size, &offset]).await?)
+                }
+                Some(deployment) => {
+                    let total: i64 = tx
+                        .query_one("SELECT COUNT(*) FROM executions WHERE deployment_id = $1", &[deployment])
+                        .await?
+                        .get(0);
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM executions WHERE deployment_id = $3 ORDER BY {order} LIMIT $1 OFFSET $2"
+                    );
+                    (total, tx.query(&sql, &[&size, &offset, deployment]).await?)
+                }
+            };
+            tx.commit().await?;
+            let items = rows.iter().map(raw_execution).collect::<Result<_, _>>()?;
+            Ok((items, u64::try_from(total).unwrap_or_default()))
+        })
+        .await
+    }
+
+    /// A page of transitions, newest first, and how many there are in all.
+    pub async fn history(&self, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        self.with(async |client| {
+            let tx = snapshot(client).await?;
+            let total: i64 = tx.query_one("SELECT COUNT(*) FROM maintenance_history", &[]).await?.get(0);
+            let rows = tx
+                .query(
+                    "SELECT at, from_status, to_status, requested_by, reason FROM maintenance_history \
+                     ORDER BY seq DESC LIMIT $1 OFFSET $2",
+                    &[&i64::from(size), &offset],
+                )
+                .await?;
+            tx.commit().await?;
+            let items = rows
+                .iter()
+                .map(|row| {
+                    const TABLE: &str = "maintenance_history";
+                    Ok(MaintenanceTransition {
+                        at: parse_column(TABLE, "at", row.try_get(0)?, |s| s.parse().ok())?,
+                        from: parse_column(TABLE, "from_status", row.try_get(1)?, MaintenanceState::parse)?,
+                        to: parse_column(TABLE, "to_status", row.try_get(2)?, MaintenanceState::parse)?,
+                        requested_by: row.try_get(3)?,
+                        reason: row.try_get(4)?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok((items, u64::try_from(total).unwrap_or_default()))
+        })
+        .await
+    }
+
+    /// Output lines of execution `id` from number `from` on, at most `limit`.
+    pub async fn output_from(&self, id: Uuid, from: u64, limit: u32) -> Result<Vec<(u64, ExecutionEvent)>, StoreError> {
+        self.with(async |client| output_from(&*client, id, from, limit).await).await
+    }
+
+    /// A page of execution `id`'s output lines and how many it has, from one
+    /// snapshot; `None` if there is no such execution.
+    pub async fn output_page(
+        &self,
+        id: Uuid,
+        offset: u64,
+        size: u32,
+    ) -> Result<Option<(Vec<ExecutionEvent>, u64)>, StoreError> {
+        self.with(async |client| {
+            let tx = snapshot(client).await?;
+            if execution(&tx, id).await?.is_none() {
+                return Ok(None);
+            }
+            let total: i64 = tx
+                .query_one("SELECT COUNT(*) FROM execution_events WHERE execution_id = $1", &[&id.to_string()])
+                .await?
+                .get(0);
+            let lines = output_from(&tx, id, offset, size).await?.into_iter().map(|(_, line)| line).collect();
+            tx.commit().await?;
+            Ok(Some((lines, u64::try_from(total).unwrap_or_default())))
+        })
+        .await
+    }
+
+    /// How many output lines execution `id` has.
+    pub async fn output_count(&self, id: Uuid) -> Result<u64, StoreError> {
+        self.with(async |client| {
+            let count: i64 = client
+                .query_one("SELECT COUNT(*) FROM execution_events WHERE execution_id = $1", &[&id.to_string()])
+                .await?
+                .get(0);
+            Ok(u64::try_from(count).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Stores output lines `first`, `first + 1`, … of execution `id`.
+    pub async fn append_output(&self, id: Uuid, first: u64, events: &[ExecutionEvent]) -> Result<(), StoreError> {
+        self.with(async |client| append_output(&*client, id, first, events).await).await
+    }
+
+    /// How many users there are.
+    pub async fn user_count(&self) -> Result<u64, StoreError> {
+        self.with(async |client| {
+            let count: i64 = client.query_one("SELECT COUNT(*) FROM users", &[]).await?.get(0);
+            Ok(u64::try_from(count).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Adds a user; `false` if the name is taken.
+    pub async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        self.with(async |client| {
+            let added = client
+                .execute(
+                    "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (username) DO NOTHING",
+                    &[&user.username, &user.role.as_str(), &user.password_hash, &user.created_at.to_string()],
+                )
+                .await?;
+            Ok(added == 1)
+        })
+        .await
+    }
+
+    /// One user by name.
+    pub async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.with(async |client| {
+            let row = client
+                .query_opt(
+                    "SELECT username, role, password_hash, created_at FROM users WHERE username = $1",
+                    &[&username],
+                )
+                .await?;
+            row.as_ref().map(user).transpose()
+        })
+        .await
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.with(async |client| {
+            let rows = client
+                .query("SELECT username, role, password_hash, created_at FROM users ORDER BY username", &[])
+                .await?;
+            rows.iter().map(user).collect()
+        })
+        .await
+    }
+
+    /// Removes a user and their tokens; `false` if there was none.
+    pub async fn remove_user(&self, username: &str) -> Result<bool, StoreError> {
+        self.with(async |client| Ok(client.execute("DELETE FROM users WHERE username = $1", &[&username]).await? == 1))
+            .await
+    }
+
+    /// Sets a new password hash and revokes every token of the user; `false`
+    /// if there is no such user.
+    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<bool, StoreError> {
+        self.with(async |client| {
+            let tx = client.transaction().await?;
+            let changed = tx
+                .execute("UPDATE users SET password_hash = $2 WHERE username = $1", &[&username, &password_hash])
+                .await?;
+            tx.execute(
+                "UPDATE tokens SET revoked_at = manager_now() WHERE username = $1 AND revoked_at IS NULL",
+                &[&username],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    /// Stores a new token with the digest of its secret.
+    pub async fn insert_token(
+        &self,
+        id: Uuid,
+        digest: &str,
+        username: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.with(async |client| {
+            client
+                .execute(
+                    "INSERT INTO tokens (id, digest, username, created_at, expires_at) \
+                     VALUES ($1, $2, $3, manager_now(), $4)",
+                    &[&id.to_string(), &digest, &username, &expires_at.to_string()],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The token with this id and the digest of its secret.
+    pub async fn token_digest(&self, id: Uuid) -> Result<Option<(TokenRecord, String)>, StoreError> {
+        self.with(async |client| {
+            let row = client
+                .query_opt(
+                    "SELECT tokens.username, users.role, tokens.expires_at, tokens.revoked_at, tokens.digest \
+                     FROM tokens JOIN users ON users.username = tokens.username WHERE tokens.id = $1",
+                    &[&id.to_string()],
+                )
+                .await?;
+            row.map(|row| {
+                let role: &str = row.try_get(1)?;
+                let expires_at: &str = row.try_get(2)?;
+                let record = TokenRecord {
+                    id,
+                    username: row.try_get(0)?,
+                    role: parse_column("users", "role", role, Role::parse)?,
+                    expires_at: parse_column("tokens", "expires_at", expires_at, |s| s.parse().ok())?,
+                    revoked_at: parse_time("tokens", row.try_get(3)?)?,
+                };
+                Ok((record, row.try_get(4)?))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    /// The credential-change counter.
+    pub async fn credential_changes(&self) -> Result<i64, StoreError> {
+        self.with(async |client| {
+            Ok(client.query_one("SELECT n FROM credential_changes WHERE id = 1", &[]).await?.get(0))
+        })
+        .await
+    }
+
+    /// Revokes a token; `false` if there is no such token or it was already revoked.
+    pub async fn revoke_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.with(async |client| {
+            let changed = client
+                .execute(
+                    "UPDATE tokens SET revoked_at = manager_now() WHERE id = $1 AND revoked_at IS NULL",
+                    &[&id.to_string()],
+                )
+                .await?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
+
+/// Bounds a database call in time: past [`CALL_TIMEOUT`] (twice, to leave
+/// room for a connection and a query) it is [`StoreError::Unavailable`].
+pub async fn bounded<R>(call: impl Future<Output = Result<R, StoreError>>) -> Result<R, StoreError> {
+    match tokio::time::timeout(CALL_TIMEOUT * 2, call).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable(format!("no answer within {:?}", CALL_TIMEOUT * 2))),
+    }
+}
+
+/// A read-only transaction that sees one snapshot (a page and its total agree).
+async fn snapshot(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, StoreError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
+/// The database clock, as our timestamp text.
+pub async fn now(client: &impl GenericClient) -> Result<Timestamp, StoreError> {
+    let text: String = client.query_one("SELECT manager_now()", &[]).await?.get(0);
+    parse_column("clock", "manager_now()", &text, |s| s.parse().ok())
+}
+
+/// One execution by id.
+pub async fn execution(client: &impl GenericClient, id: Uuid) -> Result<Option<Execution>, StoreError> {
+    let row = client.query_opt(&format!("SELECT {COLUMNS} FROM executions WHERE id = $1"), &[&id.to_string()]).await?;
+    row.as_ref().map(raw_execution).transpose()
+}
+
+/// Output lines of execution `id` from number `from` on, at most `limit`.
+pub async fn output_from(
+    client: &impl GenericClient,
+    id: Uuid,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<(u64, ExecutionEvent)>, StoreError> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT seq, at, stream, line FROM execution_events WHERE execution_id = $1 AND seq >= $2 \
+             ORDER BY seq LIMIT $3",
+            &[&id.to_string(), &from, &i64::from(limit)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| RawEvent(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?).parse())
+        .collect()
+}
+
+/// Stores output lines (in the caller's transaction, or on their own).
+pub async fn append_output(
+    client: &impl GenericClient,
+    id: Uuid,
+    first: u64,
+    events: &[ExecutionEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let first = i64::try_from(first).unwrap_or(i64::MAX);
+    let (ats, streams, lines): (Vec<String>, Vec<&str>, Vec<&str>) = events
+        .iter()
+        .map(|event| (event.at.to_string(), event.stream.as_str(), event.line.as_str()))
+        .fold((Vec::new(), Vec::new(), Vec::new()), |(mut ats, mut streams, mut lines), (at, stream, line)| {
+            ats.push(at);
+            streams.push(stream);
+            lines.push(line);
+            (ats, streams, lines)
+        });
+    // One statement for the whole batch.
+    client
+        .execute(
+            "INSERT INTO execution_events (execution_id, seq, at, stream, line) \
+             SELECT $1, $2 + n - 1, at, stream, line \
+             FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS batch (at, stream, line, n)",
+            &[&id.to_string(), &first, &ats, &streams, &lines],
+        )
+        .await?;
+    Ok(())
+}
+
+/// An execution row in [`COLUMNS`] order.
+pub fn raw_execution(row: &Row) -> Result<Execution, StoreError> {
+    let mut columns: [Option<String>; 10] = Default::default();
+    for (index, column) in columns.iter_mut().enumerate() {
+        *column = row.try_get(index)?;
+    }
+    RawExecution(columns).parse()
+}
+
+/// The maintenance row (without its epoch).
+pub fn record(row: &Row) -> Result<MaintenanceRecord, StoreError> {
+    const TABLE: &str = "maintenance";
+    Ok(MaintenanceRecord {
+        status: parse_column(TABLE, "status", row.try_get("status")?, MaintenanceState::parse)?,
+        requested_by: row.try_get("requested_by")?,
+        activation_requested_at: parse_time(TABLE, row.try_get("activation_requested_at")?)?,
+        activated_at: parse_time(TABLE, row.try_get("activated_at")?)?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+fn user(row: &Row) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        username: row.try_get(0)?,
+        role: parse_column("users", "role", row.try_get(1)?, Role::parse)?,
+        password_hash: row.try_get(2)?,
+        created_at: parse_column("users", "created_at", row.try_get(3)?, |s| s.parse().ok())?,
+    })
+}
+
+/// Whether `error` means the database could not be reached (rather than
+/// refusing a statement): no connection, a closed one, or the server
+/// shutting down or starting up.
+pub fn is_unavailable(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        // No SQL state: the connection itself failed.
+        None => true,
+        Some(state) => {
+            let code = state.code();
+            code.starts_with("08") || code.starts_with("57P")
+        }
+    }
+}
