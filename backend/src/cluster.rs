@@ -46,9 +46,10 @@ impl Cluster {
     /// the heartbeat and the reaper.
     pub async fn start(engine: &Arc<Engine>, lease: Duration) -> Result<Arc<Self>, StoreError> {
         let cluster = Arc::new(Self { address: Mutex::new(String::new()), database_up: AtomicBool::new(true), lease });
-        engine.pg_heartbeat("").await?;
+        let client = connect(engine).await?;
+        engine.pg_heartbeat(&client, "").await?;
         tokio::spawn(listen(Arc::downgrade(engine), Arc::downgrade(&cluster)));
-        tokio::spawn(beat(Arc::downgrade(engine), Arc::downgrade(&cluster)));
+        tokio::spawn(beat(Arc::downgrade(engine), Arc::downgrade(&cluster), client));
         Ok(cluster)
     }
 
@@ -84,17 +85,34 @@ impl Cluster {
     }
 }
 
-/// Renews the lease, re-reads the status and reaps, every third of the lease.
-async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>) {
+/// Renews the lease, re-reads the status and reaps, every third of the
+/// lease; renews it also right after each change this replica applies, so
+/// `GET /maintenance/replicas` shows who enforces it within milliseconds.
+async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgres::Client) {
+    let mut client = Some(client);
     let Some(lease) = cluster.upgrade().map(|cluster| cluster.lease) else { return };
+    let Some(mut applied) = engine.upgrade().map(|engine| engine.subscribe()) else { return };
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renewed = Instant::now();
     let mut fenced = false;
     loop {
-        ticks.tick().await;
+        let periodic = tokio::select! {
+            _ = ticks.tick() => true,
+            change = applied.recv() => match change {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => false,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        };
         let (Some(engine), Some(cluster)) = (engine.upgrade(), cluster.upgrade()) else { return };
-        match engine.pg_heartbeat(&cluster.address()).await {
+        if client.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
+            client = connect(&engine).await.ok();
+        }
+        let renewal = match &client {
+            Some(client) => engine.pg_heartbeat(client, &cluster.address()).await,
+            None => Err(StoreError::Unavailable("the heartbeat cannot connect".into())),
+        };
+        match renewal {
             Ok(()) => {
                 renewed = Instant::now();
                 fenced = false;
@@ -111,6 +129,9 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>) {
                 continue;
             }
         }
+        if !periodic {
+            continue;
+        }
         if let Err(error) = engine.pg_resync().await {
             tracing::warn!(%error, "could not re-read the status");
         }
@@ -120,6 +141,21 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>) {
             Err(error) => tracing::warn!(%error, "could not check for replicas whose lease ran out"),
         }
     }
+}
+
+/// A connection of its own (not from the pool), within the call timeout.
+async fn connect(engine: &Engine) -> Result<tokio_postgres::Client, StoreError> {
+    let config =
+        engine.pg().map(|pg| pg.config().clone()).ok_or_else(|| StoreError::Config("not on PostgreSQL".into()))?;
+    crate::store::postgres::bounded(async {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            // Ends when the connection does; the client then reports it closed.
+            let _ = connection.await;
+        });
+        Ok(client)
+    })
+    .await
 }
 
 /// What the listener's connection hears.

@@ -19,6 +19,8 @@ pub const RETRY_AFTER_SECONDS: u32 = 60;
 
 /// What a client is told to wait before retrying a request refused as overloaded.
 pub const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
+/// `Retry-After` of 503 `database_unavailable`: replicas reconnect within a couple of seconds.
+pub const DATABASE_RETRY_AFTER_SECONDS: u64 = 2;
 
 /// Everything a handler or middleware can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,9 @@ pub enum AppError {
     /// 503 with `Retry-After`: more work is queued than the manager accepts.
     #[error("The manager is overloaded: too many requests are waiting; retry shortly")]
     Overloaded,
+    /// 503 with `Retry-After`: the database cannot be reached (SPEC §8).
+    #[error("The manager cannot reach its database; retry shortly")]
+    DatabaseUnavailable,
     /// 503 with `Retry-After`: refused by maintenance mode.
     #[error("{}", shared::error::MAINTENANCE_MESSAGE)]
     Maintenance(ErrorCode),
@@ -79,6 +84,7 @@ impl AppError {
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
             Self::Overloaded => ErrorCode::Overloaded,
+            Self::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
             Self::Maintenance(code) => *code,
             Self::Internal(_) => ErrorCode::InternalError,
         }
@@ -100,6 +106,7 @@ impl IntoResponse for AppError {
         let retry_after = match self {
             Self::Maintenance(_) => Some(u64::from(RETRY_AFTER_SECONDS)),
             Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),
+            Self::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER_SECONDS),
             Self::TooManyRequests(seconds) => Some(seconds),
             _ => None,
         };
@@ -126,6 +133,11 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Task(error) => error.into(),
+            StoreError::Busy => Self::Overloaded,
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                Self::DatabaseUnavailable
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -42,6 +42,42 @@ pub struct ServerStatus {
     pub status: String,
     /// The maintenance-mode state, so monitoring sees it without signing in.
     pub maintenance: crate::MaintenanceState,
+    /// `available`, or `unavailable` while this replica cannot reach its
+    /// database (SPEC §8): the gate keeps enforcing the last state applied.
+    #[serde(default = "available")]
+    pub database: String,
+    /// This replica's name, on PostgreSQL (several replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+}
+
+fn available() -> String {
+    "available".into()
+}
+
+/// One replica of the manager (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Replica {
+    /// Its name (`--replica-id`).
+    pub id: String,
+    /// Where it serves (`host:port`; empty until it serves).
+    pub address: String,
+    /// When it last renewed its lease (the database's clock).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub last_seen: crate::Timestamp,
+    /// The last status change (epoch) it applied.
+    pub epoch: u64,
+    /// How many executions it runs.
+    pub running_executions: u64,
+}
+
+/// Body of `GET /maintenance/replicas`: the live replicas (lease not expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplicasResponse {
+    /// The replicas, by name.
+    pub items: Vec<Replica>,
 }
 
 /// Body of list responses (Cloudify's shape): the items and how they were paged.

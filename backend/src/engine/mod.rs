@@ -312,6 +312,11 @@ impl Engine {
         }
     }
 
+    /// How many executions run in this process.
+    pub fn running(&self) -> usize {
+        self.active_requests().len()
+    }
+
     /// What the runners of the executions running here are asked.
     fn active_requests(&self) -> Vec<watch::Sender<Request>> {
         match &self.ledger {

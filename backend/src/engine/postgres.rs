@@ -1,9 +1,9 @@
 //! The engine on PostgreSQL (SPEC §8): several replicas, one database.
 //!
-//! Every decision is made in a transaction that holds the one maintenance
-//! row's lock: `FOR SHARE` when an execution is admitted (admissions run side
-//! by side), `FOR UPDATE` for everything that changes the status object
-//! (activate, deactivate, a cancel, an end, a reap). An activate therefore
+//! Every decision is made in a transaction that holds the decision lock (an
+//! advisory transaction lock): shared when an execution is admitted
+//! (admissions run side by side), exclusive for everything that changes the
+//! status object (activate, deactivate, a cancel, an end, a reap). An activate therefore
 //! waits for every admission in flight, and every admission after it sees
 //! `activating`: none is admitted after the activate was acknowledged.
 //!
@@ -55,7 +55,12 @@ pub(super) struct Ledger {
     pub(super) publishing: Mutex<()>,
 }
 
-/// Which lock a transaction takes on the maintenance row.
+/// Which lock a transaction takes on the maintenance decision. An advisory
+/// transaction lock, not the row's own lock: the lock manager queues
+/// requests in order, so an activate waiting for the admissions in flight
+/// holds back the ones that come after it (a row lock would let share
+/// lockers keep jumping ahead of it, and an activate under a stream of
+/// creates could wait for ever).
 #[derive(Clone, Copy)]
 enum Lock {
     /// Admissions: side by side with each other, never with a change.
@@ -64,22 +69,25 @@ enum Lock {
     Update,
 }
 
-impl Lock {
-    fn sql(self) -> &'static str {
-        match self {
-            Self::Share => "FOR SHARE",
-            Self::Update => "FOR UPDATE",
-        }
-    }
-}
+/// The advisory lock key of maintenance decisions.
+const DECISION_LOCK: i64 = 0x6d61_696e_7465_6e62;
 
-/// Reads the maintenance row under `lock`.
+/// Takes `lock` (held to the end of the transaction), then reads the
+/// maintenance row: a statement after the lock sees every change committed
+/// before it was granted.
 async fn lock_record(client: &impl GenericClient, lock: Lock) -> Result<MaintenanceRecord, StoreError> {
-    let sql = format!(
-        "SELECT status, requested_by, activation_requested_at, activated_at, reason FROM maintenance WHERE id = 1 {}",
-        lock.sql()
-    );
-    store::record(&client.query_one(&sql, &[]).await?)
+    let take = match lock {
+        Lock::Share => "SELECT pg_advisory_xact_lock_shared($1)",
+        Lock::Update => "SELECT pg_advisory_xact_lock($1)",
+    };
+    client.execute(take, &[&DECISION_LOCK]).await?;
+    let row = client
+        .query_one(
+            "SELECT status, requested_by, activation_requested_at, activated_at, reason FROM maintenance WHERE id = 1",
+            &[],
+        )
+        .await?;
+    store::record(&row)
 }
 
 /// How many executions remain (run somewhere).
@@ -534,7 +542,7 @@ impl Engine {
         let dead = format!(
             "status IN {REMAINING} AND owner IS NOT NULL AND owner <> $1 AND NOT EXISTS \
              (SELECT 1 FROM replicas WHERE replicas.id = executions.owner \
-              AND replicas.last_seen > clock_timestamp() - $2 * interval '1 millisecond')"
+              AND replicas.last_seen > clock_timestamp() - $2::bigint * interval '1 millisecond')"
         );
         let committed = ledger
             .pg
@@ -592,23 +600,62 @@ impl Engine {
         Ok(count)
     }
 
-    /// Renews this replica's lease and says which change it has applied.
-    pub(crate) async fn pg_heartbeat(&self, address: &str) -> Result<(), StoreError> {
+    /// Renews this replica's lease and says which change it has applied, on
+    /// `client` (a connection of the heartbeat's own: a pool busy with
+    /// requests must not delay it past the lease), within the call timeout.
+    pub(crate) async fn pg_heartbeat(&self, client: &tokio_postgres::Client, address: &str) -> Result<(), StoreError> {
         let ledger = self.ledger();
         let epoch = i64::try_from(self.published().epoch).unwrap_or(i64::MAX);
-        ledger
+        store::bounded(async {
+            client
+                .execute(
+                    "INSERT INTO replicas (id, address, started_at, last_seen, epoch) \
+                     VALUES ($1, $2, manager_now(), clock_timestamp(), $3) \
+                     ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), epoch = $3, \
+                     address = CASE WHEN $2 = '' THEN replicas.address ELSE $2 END",
+                    &[&ledger.replica, &address, &epoch],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The replicas whose lease has not run out, by name, with the change
+    /// each applied and how many executions each runs.
+    pub async fn pg_replicas(&self, lease: Duration) -> Result<Vec<shared::api::Replica>, StoreError> {
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        self.ledger()
             .pg
             .with(async |client| {
-                client
-                    .execute(
-                        "INSERT INTO replicas (id, address, started_at, last_seen, epoch) \
-                         VALUES ($1, $2, manager_now(), clock_timestamp(), $3) \
-                         ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), epoch = $3, \
-                         address = CASE WHEN $2 = '' THEN replicas.address ELSE $2 END",
-                        &[&ledger.replica, &address, &epoch],
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT r.id, r.address, \
+                             to_char(r.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), r.epoch, \
+                             (SELECT COUNT(*) FROM executions e WHERE e.owner = r.id AND e.status IN {REMAINING}) \
+                             FROM replicas r WHERE r.last_seen > clock_timestamp() - $1::bigint * interval '1 millisecond' \
+                             ORDER BY r.id"
+                        ),
+                        &[&lease],
                     )
                     .await?;
-                Ok(())
+                rows.iter()
+                    .map(|row| {
+                        let last_seen: &str = row.try_get(2)?;
+                        let epoch: i64 = row.try_get(3)?;
+                        let running: i64 = row.try_get(4)?;
+                        Ok(shared::api::Replica {
+                            id: row.try_get(0)?,
+                            address: row.try_get(1)?,
+                            last_seen: crate::store::parse_column("replicas", "last_seen", last_seen, |s| {
+                                s.parse().ok()
+                            })?,
+                            epoch: u64::try_from(epoch).unwrap_or_default(),
+                            running_executions: u64::try_from(running).unwrap_or_default(),
+                        })
+                    })
+                    .collect()
             })
             .await
     }

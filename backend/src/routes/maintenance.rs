@@ -4,14 +4,16 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
-use shared::api::{ListResponse, EPOCH_HEADER};
+use shared::api::{ListResponse, Replica, ReplicasResponse, EPOCH_HEADER};
 use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
 
 use crate::auth::{AdminUser, CurrentUser};
 use crate::engine::{Published, Transition};
 use crate::error::{AppError, OptionalJson};
 use crate::routes::{list_response, ListQuery};
+use crate::server::LocalAddr;
 use crate::state::AppState;
 
 /// The longest activation reason accepted, in characters.
@@ -95,4 +97,27 @@ pub async fn history(
     let (size, offset) = ListQuery::paging(query)?;
     let (items, total) = state.reader.history(size, offset).await?;
     Ok(Json(list_response(items, total, size, offset)))
+}
+
+/// The replicas serving this manager and the change each has applied
+/// (SPEC §8): those whose lease has not run out. On SQLite, this process.
+#[utoipa::path(get, path = "/maintenance/replicas", tag = "maintenance",
+    responses((status = 200, body = ReplicasResponse), (status = 401, body = shared::ApiError),
+              (status = 503, body = shared::ApiError)))]
+pub async fn replicas(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    local: Option<Extension<LocalAddr>>,
+) -> Result<Json<ReplicasResponse>, AppError> {
+    let items = match &state.cluster {
+        Some(cluster) => state.engine.pg_replicas(cluster.lease()).await?,
+        None => vec![Replica {
+            id: "local".into(),
+            address: local.map(|Extension(LocalAddr(address))| address.to_string()).unwrap_or_default(),
+            last_seen: shared::Timestamp::now(),
+            epoch: state.engine.published().epoch,
+            running_executions: state.engine.running() as u64,
+        }],
+    };
+    Ok(Json(ReplicasResponse { items }))
 }

@@ -78,6 +78,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(maintenance::activate))
         .routes(routes!(maintenance::deactivate))
         .routes(routes!(maintenance::history))
+        .routes(routes!(maintenance::replicas))
         .routes(routes!(events::events))
         .routes(routes!(executions::list, executions::create))
         .routes(routes!(executions::get, executions::act))

@@ -23,7 +23,13 @@ pub async fn version() -> Json<VersionInfo> {
 /// Whether the manager runs, and its maintenance state, for monitoring.
 #[utoipa::path(get, path = "/status", tag = "system", security(()), responses((status = 200, body = ServerStatus)))]
 pub async fn status(State(state): State<AppState>) -> Json<ServerStatus> {
-    Json(ServerStatus { status: "running".into(), maintenance: state.engine.state() })
+    let database_up = state.cluster.as_ref().is_none_or(|cluster| cluster.database_up());
+    Json(ServerStatus {
+        status: "running".into(),
+        maintenance: state.engine.state(),
+        database: if database_up { "available" } else { "unavailable" }.into(),
+        replica: state.engine.replica().map(str::to_owned),
+    })
 }
 
 /// Liveness: 200 `OK` while the manager serves requests.

@@ -65,6 +65,9 @@ pub enum StoreError {
     /// The database cannot be reached (503 `database_unavailable`, retry later).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// Every pooled connection stayed busy for the whole wait (503 `overloaded`).
+    #[error("every database connection is busy")]
+    Busy,
     /// PostgreSQL refused a statement.
     #[error("database error: {0}")]
     Postgres(String),

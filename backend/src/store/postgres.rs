@@ -96,7 +96,11 @@ impl Pg {
     /// A connection from the pool, within [`CALL_TIMEOUT`].
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         // (deadpool's wrapper derefs to `tokio_postgres::Client`.)
-        self.pool.get().await.map_err(|error| StoreError::Unavailable(error.to_string()))
+        self.pool.get().await.map_err(|error| match error {
+            // Every connection is busy: the database answers, this replica has too much to do.
+            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => StoreError::Busy,
+            other => StoreError::Unavailable(other.to_string()),
+        })
     }
 
     /// The connection settings (the listener opens a connection of its own).
@@ -496,12 +500,19 @@ pub fn is_unavailable(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
         return true;
     }
-    match error.code() {
-        // No SQL state: the connection itself failed.
-        None => true,
-        Some(state) => {
-            let code = state.code();
-            code.starts_with("08") || code.starts_with("57P")
-        }
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || code.starts_with("57P");
     }
+    // Not the server's answer: a socket that failed, or a connection that
+    // could not be made or timed out (a value that does not convert is ours).
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    let text = error.to_string();
+    text.starts_with("error connecting to server") || text.starts_with("timeout")
 }

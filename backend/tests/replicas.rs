@@ -1,0 +1,287 @@
+//! SPEC §8: several replicas on one PostgreSQL database act as one manager.
+//! Real replicas (each its own pool, listener and heartbeat) on a real,
+//! throwaway PostgreSQL server (pg-harness), over real HTTP. These run on
+//! PostgreSQL whatever `MANAGER_TEST_STORE` says.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Api, ADMIN_PASSWORD, LONG, PATIENCE};
+use futures_util::future::join_all;
+use manager::config::Config;
+use manager::Manager;
+use shared::{ErrorCode, MaintenanceState, MaintenanceStatus};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// One replica running inside the test process.
+struct Replica {
+    api: Api,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _data_dir: TempDir,
+}
+
+impl Replica {
+    async fn start(url: &str, id: &str) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = config(data_dir.path(), url, id);
+        let manager = Manager::open(&config).await.expect("open replica");
+        let listener = TcpListener::bind(&config.bind).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(manager.serve(listener, shutdown.clone()));
+        let api = Api::anonymous(address).signed_in("admin", ADMIN_PASSWORD).await;
+        Self { api, shutdown, server, _data_dir: data_dir }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.server).await.expect("graceful stop").unwrap().unwrap();
+    }
+}
+
+fn config(data_dir: &Path, url: &str, id: &str) -> Config {
+    Config {
+        dist: "/nonexistent-dist".into(),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        workflows: manager::workflows::EXAMPLES.into(),
+        database: Some(url.to_owned()),
+        replica_id: Some(id.to_owned()),
+        // Long enough that a loaded 2-core machine renews it in time; the
+        // tests of dead replicas set their own.
+        lease_seconds: 10,
+        ..Config::local(data_dir.to_owned())
+    }
+}
+
+/// `n` replicas `r1`…`rn` on a fresh database, started one after the other.
+async fn cluster(n: usize) -> (String, Vec<Replica>) {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let mut replicas = Vec::new();
+    for index in 1..=n {
+        replicas.push(Replica::start(&url, &format!("r{index}")).await);
+    }
+    (url, replicas)
+}
+
+async fn wait_until<F: AsyncFn() -> bool>(what: &str, condition: F) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Replicas starting together on an empty database: the schema is made
+/// once (under the migration lock), the first admin once, and all serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_on_an_empty_database_migrate_once_and_all_serve() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let replicas = join_all((1..=3).map(|index| {
+        let url = url.clone();
+        async move { Replica::start(&url, &format!("r{index}")).await }
+    }))
+    .await;
+    for replica in &replicas {
+        assert_eq!(replica.api.status().await.status, MaintenanceState::Deactivated);
+    }
+    // postgresql://postgres@/NAME?host=…
+    let database = url.split_once("@/").and_then(|(_, rest)| rest.split('?').next()).expect("database name");
+    let server = pg_harness::shared();
+    assert_eq!(server.psql(database, "SELECT COUNT(*) FROM schema_migrations").unwrap().trim(), "1");
+    assert_eq!(server.psql(database, "SELECT COUNT(*) FROM users").unwrap().trim(), "1");
+    let listed = replicas[0].api.get("/maintenance/replicas").await;
+    assert_eq!(listed.status(), 200);
+    let listed: shared::api::ReplicasResponse = listed.json().await.unwrap();
+    let ids: Vec<_> = listed.items.iter().map(|replica| replica.id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2", "r3"]);
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// One manager whichever replica answers: a token minted on one works on
+/// all; revoking it on one ends its event streams on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_made_on_one_replica_work_on_all_and_revocation_ends_streams_everywhere() {
+    let (_, replicas) = cluster(3).await;
+    let token = replicas[0].api.token.clone().expect("token");
+    let mut streams = Vec::new();
+    for replica in &replicas {
+        let api = Api { token: Some(token.clone()), ..replica.api.clone() };
+        assert_eq!(api.get("/maintenance").await.status(), 200, "the token works on every replica");
+        let mut stream = api.events().await;
+        stream.next().await;
+        streams.push(stream);
+    }
+    let id = token.split('.').next().unwrap();
+    let revoke = replicas[2].api.request(reqwest::Method::DELETE, &format!("/tokens/{id}")).send().await.unwrap();
+    assert_eq!(revoke.status(), 204);
+    for (index, stream) in streams.iter_mut().enumerate() {
+        let ended = tokio::time::timeout(PATIENCE, async { while stream.next_any().await.is_some() {} }).await;
+        assert!(ended.is_ok(), "replica r{}'s stream did not end", index + 1);
+    }
+    for replica in &replicas {
+        let api = Api { token: Some(token.clone()), ..replica.api.clone() };
+        assert_eq!(api.get("/maintenance").await.status(), 401);
+    }
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// An activate on one replica is applied by the others at once: they refuse
+/// new executions, and their event streams send it with the same `id:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_activate_on_one_replica_reaches_the_others_with_the_same_epoch() {
+    let (_, replicas) = cluster(3).await;
+    let mut streams = Vec::new();
+    for replica in &replicas[1..] {
+        let mut stream = replica.api.events().await;
+        stream.next().await;
+        streams.push(stream);
+    }
+    let response = replicas[0].api.post("/maintenance/activate", None).await;
+    assert_eq!(response.status(), 200);
+    let epoch: u64 = response.headers()[shared::api::EPOCH_HEADER].to_str().unwrap().parse().unwrap();
+    let acknowledged = Instant::now();
+    for replica in &replicas[1..] {
+        // Applied within the SPEC's 100 ms (the bench measures it; here the
+        // loaded CI machine only has to apply it, and never go back).
+        wait_until("the activate to reach another replica", async || {
+            replica.api.create(LONG, false).await.status() == 503
+        })
+        .await;
+    }
+    println!("applied on r2 and r3 within {:?} of the acknowledgement", acknowledged.elapsed());
+    for stream in &mut streams {
+        let (id, status) = stream.next_with_epoch().await;
+        assert_eq!(id, epoch, "the same epoch on every replica");
+        assert_eq!(status.status, MaintenanceState::Activated);
+    }
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// Creates spread over three replicas race an activate on one: none is
+/// admitted after the activate's acknowledgement; every admitted one is a
+/// remaining execution of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn creates_on_three_replicas_racing_an_activate_are_admitted_only_before_it() {
+    const ROUNDS: usize = 20;
+    const CREATES_PER_ROUND: usize = 200;
+    let (_, replicas) = cluster(3).await;
+    let (mut admitted_total, mut refused_total) = (0, 0);
+    for round in 0..ROUNDS {
+        let creates: Vec<_> = (0..CREATES_PER_ROUND)
+            .map(|n| {
+                let api = replicas[n % replicas.len()].api.clone();
+                tokio::spawn(async move {
+                    // Spread over ~100 ms, so that they straddle the activate
+                    // (a burst would queue every create for the pool ahead of it).
+                    tokio::time::sleep(Duration::from_micros(500 * n as u64)).await;
+                    let response = api.create(LONG, false).await;
+                    match response.status().as_u16() {
+                        201 => Ok(response.json::<shared::Execution>().await.unwrap().id),
+                        503 => Err(response.json::<shared::ApiError>().await.unwrap().error_code),
+                        other => panic!("unexpected status {other}"),
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let activated = replicas[round % replicas.len()].api.activate(None).await;
+        let remaining: HashSet<Uuid> = activated.remaining_executions.iter().map(|e| e.id).collect();
+        let refusal = match activated.status {
+            MaintenanceState::Activating => ErrorCode::EnteringMaintenanceMode,
+            _ => ErrorCode::MaintenanceModeActive,
+        };
+        let mut admitted = Vec::new();
+        for outcome in join_all(creates).await {
+            match outcome.unwrap() {
+                Ok(id) => admitted.push(id),
+                Err(code) => {
+                    assert_eq!(code, refusal, "round {round}");
+                    refused_total += 1;
+                }
+            }
+        }
+        for id in &admitted {
+            assert!(remaining.contains(id), "round {round}: {id} got 201 but is not a remaining execution");
+        }
+        assert_eq!(remaining.len(), admitted.len(), "round {round}: remaining holds exactly the admitted");
+        admitted_total += admitted.len();
+        let api = &replicas[0].api;
+        for id in &admitted {
+            let response =
+                api.post(&format!("/executions/{id}"), Some(serde_json::json!({"action": "force-cancel"}))).await;
+            if response.status() != 200 {
+                let execution = api.execution(*id).await;
+                panic!("round {round}: force-cancel {id}: {} ({:?})", response.status(), execution);
+            }
+        }
+        api.wait_for_status(|status| status.status == MaintenanceState::Activated).await;
+        api.deactivate().await;
+    }
+    println!("admitted {admitted_total}, refused {refused_total} over {ROUNDS} rounds on 3 replicas");
+    assert!(refused_total > 0, "no create was ever refused: the test raced nothing");
+    assert!(admitted_total > 0, "no create was ever admitted: the test raced nothing");
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// The last executions end at the same moment on two replicas: `activated`
+/// happens once (one history row, one event per subscriber).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_finishers_on_two_replicas_activate_exactly_once() {
+    let (_, replicas) = cluster(2).await;
+    for round in 0..5 {
+        let first = replicas[0].api.create(1.0, false).await;
+        let second = replicas[1].api.create(1.0, false).await;
+        assert_eq!((first.status().as_u16(), second.status().as_u16()), (201, 201));
+        let mut streams = Vec::new();
+        for replica in &replicas {
+            let mut stream = replica.api.events().await;
+            stream.next().await;
+            streams.push(stream);
+        }
+        assert_eq!(replicas[0].api.activate(None).await.status, MaintenanceState::Activating);
+        for stream in &mut streams {
+            let mut activated = 0;
+            // Until the stream has shown `activated`, then a little longer for a second one.
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            loop {
+                let wait =
+                    if activated > 0 { Duration::from_millis(500) } else { deadline - tokio::time::Instant::now() };
+                match tokio::time::timeout(wait, stream.next_or_end()).await {
+                    Ok(Some(status)) if status.status == MaintenanceState::Activated => activated += 1,
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            assert_eq!(activated, 1, "round {round}: one `activated` event per subscriber");
+        }
+        let history: shared::api::ListResponse<shared::MaintenanceTransition> =
+            replicas[1].api.get("/maintenance/history?_size=1000").await.json().await.unwrap();
+        let activations = history.items.iter().filter(|step| step.to == MaintenanceState::Activated).count();
+        assert_eq!(activations, round + 1, "round {round}: one history row per activation");
+        replicas[1].api.deactivate().await;
+    }
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// What every replica's status says, for messages.
+#[allow(dead_code)]
+async fn statuses(replicas: &[Replica]) -> Vec<MaintenanceStatus> {
+    join_all(replicas.iter().map(|replica| replica.api.status())).await
+}
