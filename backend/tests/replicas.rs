@@ -9,11 +9,11 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Api, ADMIN_PASSWORD, LONG, PATIENCE};
+use common::{assert_error, Api, ManagerProcess, ADMIN_PASSWORD, LONG, PATIENCE};
 use futures_util::future::join_all;
 use manager::config::Config;
 use manager::Manager;
-use shared::{ErrorCode, MaintenanceState, MaintenanceStatus};
+use shared::{ErrorCode, MaintenanceState};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,8 +29,12 @@ struct Replica {
 
 impl Replica {
     async fn start(url: &str, id: &str) -> Self {
+        Self::start_with_lease(url, id, 10).await
+    }
+
+    async fn start_with_lease(url: &str, id: &str, lease_seconds: u64) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let config = config(data_dir.path(), url, id);
+        let config = Config { lease_seconds, ..config(data_dir.path(), url, id) };
         let manager = Manager::open(&config).await.expect("open replica");
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -280,8 +284,126 @@ async fn racing_finishers_on_two_replicas_activate_exactly_once() {
     }
 }
 
-/// What every replica's status says, for messages.
-#[allow(dead_code)]
-async fn statuses(replicas: &[Replica]) -> Vec<MaintenanceStatus> {
-    join_all(replicas.iter().map(|replica| replica.api.status())).await
+/// A replica as a process of its own (to SIGKILL it), with a 2 s lease.
+async fn replica_process(data_dir: &Path, url: &str, id: &str) -> ManagerProcess {
+    ManagerProcess::start_with_env(
+        data_dir,
+        &[("MANAGER_DATABASE_URL", url), ("MANAGER_REPLICA_ID", id), ("MANAGER_LEASE_SECONDS", "2")],
+    )
+    .signed_in()
+    .await
+}
+
+/// SIGKILL the replica running the last remaining execution: once its lease
+/// runs out a survivor fails that execution (naming the dead replica) and
+/// the manager becomes `activated`, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_survivor_fails_a_dead_replicas_executions_after_its_lease_and_activation_completes() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica_process(dir_a.path(), &url, "a").await;
+    let b = replica_process(dir_b.path(), &url, "b").await;
+    let on_a = a.api.start(LONG).await;
+    let on_b = b.api.start(LONG).await;
+    assert_eq!(b.api.activate(None).await.remaining_executions.len(), 2);
+    b.api.force_cancel(on_b.id).await;
+    b.api.wait_for_end(on_b.id).await;
+    assert_eq!(b.api.status().await.status, MaintenanceState::Activating, "a's execution remains");
+
+    let killed = Instant::now();
+    a.kill();
+    let status = b.api.wait_for_status(|status| status.status == MaintenanceState::Activated).await;
+    println!("activated {:?} after the SIGKILL (lease 2 s)", killed.elapsed());
+    assert!(killed.elapsed() >= Duration::from_secs(1), "failed before the lease could run out");
+    assert!(status.remaining_executions.is_empty());
+    let failed = b.api.execution(on_a.id).await;
+    assert_eq!(failed.status, shared::ExecutionStatus::Failed);
+    assert!(failed.error.contains("replica `a`"), "{}", failed.error);
+    let history: shared::api::ListResponse<shared::MaintenanceTransition> =
+        b.api.get("/maintenance/history").await.json().await.unwrap();
+    assert_eq!(history.items.iter().filter(|step| step.to == MaintenanceState::Activated).count(), 1);
+}
+
+/// A replica that restarts (same name) fails its own interrupted executions
+/// at once, and only those: another replica's execution keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_replica_fails_only_its_own_executions() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica_process(dir_a.path(), &url, "a").await;
+    let b = replica_process(dir_b.path(), &url, "b").await;
+    let on_a = a.api.start(LONG).await;
+    let on_b = b.api.start(LONG).await;
+    a.kill();
+    let a = replica_process(dir_a.path(), &url, "a").await;
+    let failed = a.api.execution(on_a.id).await;
+    assert_eq!(failed.status, shared::ExecutionStatus::Failed);
+    assert!(failed.error.contains("replica `a`"), "{}", failed.error);
+    // Well past b's lease: b renews it, so its execution is untouched.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.api.execution(on_b.id).await.status, shared::ExecutionStatus::Started);
+    b.api.force_cancel(on_b.id).await;
+    b.api.wait_for_end(on_b.id).await;
+}
+
+/// PostgreSQL stops for a few seconds: each replica's gate keeps enforcing
+/// what it last applied and public routes answer; what needs the database
+/// gets 503 `database_unavailable` with `Retry-After` in bounded time (never
+/// a 500); nothing acknowledged is lost; replicas recover by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_the_database_is_down_replicas_enforce_the_last_state_and_answer_503() {
+    let server = pg_harness::PgServer::start().expect("a PostgreSQL server of this test's own");
+    let url = server.fresh_database().expect("database");
+    let a = Replica::start(&url, "a").await;
+    let b = Replica::start(&url, "b").await;
+    let activated = a.api.activate(Some("before the outage")).await;
+    assert_eq!(activated.status, MaintenanceState::Activated);
+    wait_until("b to apply the activate", async || b.api.status().await.status == MaintenanceState::Activated).await;
+
+    server.stop().expect("stop PostgreSQL");
+    for replica in [&a, &b] {
+        // The gate: memory only.
+        assert_error(replica.api.get("/executions").await, 503, ErrorCode::MaintenanceModeActive).await;
+        // Public routes.
+        assert_eq!(replica.api.get("/version").await.status(), 200);
+        wait_until("/status to say the database is unavailable", async || {
+            let status: shared::api::ServerStatus = replica.api.get("/status").await.json().await.unwrap();
+            status.database == "unavailable"
+        })
+        .await;
+        // What needs the database: 503 + Retry-After, within the bounded call time.
+        for request in [
+            replica.api.request(reqwest::Method::GET, "/maintenance/history"),
+            replica.api.request(reqwest::Method::POST, "/maintenance/deactivate"),
+            replica.api.http.post(replica.api.url("/tokens")).basic_auth("admin", Some(ADMIN_PASSWORD)),
+        ] {
+            let started = Instant::now();
+            let response = request.send().await.unwrap();
+            assert!(started.elapsed() < Duration::from_secs(10), "answered in bounded time");
+            assert!(response.headers().contains_key("retry-after"));
+            assert_error(response, 503, ErrorCode::DatabaseUnavailable).await;
+        }
+    }
+
+    server.start_again().expect("start PostgreSQL again");
+    wait_until("a to reach the database again", async || a.api.get("/maintenance/history").await.status() == 200).await;
+    // Nothing acknowledged was lost; the refused deactivate did not happen.
+    let history: shared::api::ListResponse<shared::MaintenanceTransition> =
+        a.api.get("/maintenance/history").await.json().await.unwrap();
+    assert_eq!(history.items.len(), 2, "activating and activated, nothing else");
+    assert_eq!(history.items[0].reason, "before the outage");
+    // They agree again: a change on one reaches the other.
+    wait_until("b to reach the database again", async || b.api.get("/maintenance/history").await.status() == 200).await;
+    assert_eq!(b.api.deactivate().await.status, MaintenanceState::Deactivated);
+    wait_until("a to apply b's deactivate", async || a.api.status().await.status == MaintenanceState::Deactivated)
+        .await;
+    for replica in [&a, &b] {
+        wait_until("/status to say the database is available", async || {
+            let status: shared::api::ServerStatus = replica.api.get("/status").await.json().await.unwrap();
+            status.database == "available"
+        })
+        .await;
+    }
+    a.stop().await;
+    b.stop().await;
 }
