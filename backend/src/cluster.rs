@@ -6,6 +6,9 @@
 //!   status only if the epoch is above the one it published. After every
 //!   (re)connect it listens first and then re-reads, so nothing committed
 //!   meanwhile is missed.
+//!   Output stored by another replica is announced as an empty batch ending
+//!   where the stored lines end, so this replica's streams catch up from the
+//!   store.
 //! - **Heartbeat**: renews this replica's lease (and says which change it has
 //!   applied) every third of the lease; re-reads the status too, a safety net
 //!   under the notifications. A replica that cannot renew its lease for
@@ -28,6 +31,8 @@ use uuid::Uuid;
 
 use crate::engine::postgres::{EXECUTIONS_CHANNEL, STATE_CHANNEL};
 use crate::engine::Engine;
+use crate::output::OutputBatch;
+use crate::store::postgres::OUTPUT_CHANNEL;
 use crate::store::StoreError;
 
 /// The longest pause between attempts to reconnect the listener.
@@ -161,7 +166,15 @@ async fn connect(engine: &Engine) -> Result<tokio_postgres::Client, StoreError> 
 /// What the listener's connection hears.
 enum Heard {
     State(u64),
-    Execution { replica: String, id: Uuid },
+    Execution {
+        replica: String,
+        id: Uuid,
+    },
+    /// Output of execution `id` is stored up to line `end` (exclusive).
+    Output {
+        id: Uuid,
+        end: u64,
+    },
 }
 
 /// Listens for changes on a connection of its own; reconnects with backoff.
@@ -183,6 +196,9 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
                             EXECUTIONS_CHANNEL => note.payload().split_once(' ').and_then(|(replica, id)| {
                                 Some(Heard::Execution { replica: replica.to_owned(), id: Uuid::parse_str(id).ok()? })
                             }),
+                            OUTPUT_CHANNEL => note.payload().split_once(' ').and_then(|(id, end)| {
+                                Some(Heard::Output { id: Uuid::parse_str(id).ok()?, end: end.parse().ok()? })
+                            }),
                             _ => None,
                         };
                         if heard.is_some_and(|heard| sender.send(heard).is_err()) {
@@ -192,7 +208,9 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
                 }
                 // The connection ended: dropping `sender` tells the loop below.
             });
-            client.batch_execute(&format!("LISTEN {STATE_CHANNEL}; LISTEN {EXECUTIONS_CHANNEL}")).await?;
+            client
+                .batch_execute(&format!("LISTEN {STATE_CHANNEL}; LISTEN {EXECUTIONS_CHANNEL}; LISTEN {OUTPUT_CHANNEL}"))
+                .await?;
             Ok::<_, tokio_postgres::Error>(client)
         };
         let client = match tokio::time::timeout(crate::store::postgres::CALL_TIMEOUT, connected).await {
@@ -238,6 +256,12 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
                     }
                 }
                 Heard::Execution { .. } => {}
+                // No lines, numbered from the end of what is stored: a stream
+                // that has not seen them catches up from the store (on the
+                // replica that stored them, its streams have them already).
+                Heard::Output { id, end } => {
+                    engine.output().announce(Arc::new(OutputBatch { execution_id: id, first: end, events: Vec::new() }))
+                }
             }
         }
         drop(client);

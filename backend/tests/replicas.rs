@@ -33,8 +33,12 @@ impl Replica {
     }
 
     async fn start_with_lease(url: &str, id: &str, lease_seconds: u64) -> Self {
+        Self::start_with(url, id, |config| Config { lease_seconds, ..config }).await
+    }
+
+    async fn start_with(url: &str, id: &str, adjust: impl FnOnce(Config) -> Config) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let config = Config { lease_seconds, ..config(data_dir.path(), url, id) };
+        let config = adjust(config(data_dir.path(), url, id));
         let manager = Manager::open(&config).await.expect("open replica");
         let listener = TcpListener::bind(&config.bind).await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -282,6 +286,51 @@ async fn racing_finishers_on_two_replicas_activate_exactly_once() {
     for replica in replicas {
         replica.stop().await;
     }
+}
+
+/// An execution runs on replica A; its output streams live on replica B
+/// (lines stored on A reach B's stream while the program runs), and a
+/// cancel sent to B stops the program on A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn output_streams_live_on_another_replica_and_a_cancel_there_reaches_the_owner() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let workflows = tempfile::tempdir().unwrap();
+    let flag = workflows.path().join("go");
+    common::write_workflow(
+        workflows.path(),
+        "waiting.sh",
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.02; done\necho first\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done",
+            flag.display()
+        ),
+    );
+    let with_workflows = |config: Config| Config { workflows: workflows.path().to_owned(), ..config };
+    let a = Replica::start_with(&url, "a", with_workflows).await;
+    let b = Replica::start_with(&url, "b", with_workflows).await;
+    let created =
+        a.api.post("/executions", Some(serde_json::json!({"workflow_id": "waiting", "deployment_id": "web"}))).await;
+    assert_eq!(created.status(), 201);
+    let execution: shared::Execution = created.json().await.unwrap();
+    // Open on B before any line exists: the line must come live, not from the first read.
+    let stream = b.api.get(&format!("/executions/{}/events/stream", execution.id)).await;
+    let mut events = common::Events::from_response(stream);
+    std::fs::write(&flag, "").unwrap();
+    let first = tokio::time::timeout(PATIENCE, events.next_any()).await.expect("a line in time").expect("a line");
+    assert_eq!((first.name.as_str(), first.id.as_deref()), ("line", Some("0")));
+    assert!(!b.api.execution(execution.id).await.status.is_end(), "the line came while it ran");
+
+    assert_eq!(b.api.cancel(execution.id).await.status, shared::ExecutionStatus::Cancelling);
+    let end = loop {
+        let event = tokio::time::timeout(PATIENCE, events.next_any()).await.expect("in time").expect("an `end`");
+        if event.name != "line" {
+            break event;
+        }
+    };
+    assert_eq!(end.name, "end");
+    let ended: shared::Execution = serde_json::from_str(&end.data).unwrap();
+    assert_eq!(ended.status, shared::ExecutionStatus::Cancelled, "{}", ended.error);
+    a.stop().await;
+    b.stop().await;
 }
 
 /// A replica as a process of its own (to SIGKILL it), with a 2 s lease.

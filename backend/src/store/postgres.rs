@@ -28,6 +28,9 @@ use super::{parse_column, StoreError};
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
 /// The advisory lock replicas take to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6d61_696e_7465_6e61; // "maintena"
+/// The notification channel of stored output; the payload is
+/// `<execution id> <number of the next line>`.
+pub const OUTPUT_CHANNEL: &str = "manager_output";
 /// How long any one call may wait for a connection or a reply.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -460,6 +463,10 @@ pub async fn append_output(
             &[&id.to_string(), &first, &ats, &streams, &lines],
         )
         .await?;
+    // Streams of this execution on other replicas catch up from the store
+    // (delivered at commit: after the lines can be read).
+    let end = first.saturating_add(i64::try_from(events.len()).unwrap_or(i64::MAX));
+    client.execute("SELECT pg_notify($1, $2)", &[&OUTPUT_CHANNEL, &format!("{id} {end}")]).await?;
     Ok(())
 }
 
