@@ -409,6 +409,31 @@ async fn while_the_database_is_down_replicas_enforce_the_last_state_and_answer_5
     assert_eq!(activated.status, MaintenanceState::Activated);
     wait_until("b to apply the activate", async || b.api.status().await.status == MaintenanceState::Activated).await;
 
+    // Load on both replicas through the outage: reads, queued creates (admitted
+    // while activated), the status. Never a 500; every 201 stays.
+    let load = CancellationToken::new();
+    let loaders: Vec<_> = [&a, &b]
+        .into_iter()
+        .flat_map(|replica| [replica.api.clone(), replica.api.clone()])
+        .map(|api| {
+            let load = load.clone();
+            tokio::spawn(async move {
+                let (mut statuses, mut acknowledged) = (Vec::new(), Vec::new());
+                while !load.is_cancelled() {
+                    let created = api.create(1.0, true).await;
+                    statuses.push(created.status().as_u16());
+                    if created.status() == 201 {
+                        acknowledged.push(created.json::<shared::Execution>().await.unwrap().id);
+                    }
+                    statuses.push(api.get("/maintenance").await.status().as_u16());
+                    statuses.push(api.get("/maintenance/history").await.status().as_u16());
+                }
+                (statuses, acknowledged)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     server.stop().expect("stop PostgreSQL");
     for replica in [&a, &b] {
         // The gate: memory only.
@@ -434,8 +459,24 @@ async fn while_the_database_is_down_replicas_enforce_the_last_state_and_answer_5
         }
     }
 
+    tokio::time::sleep(Duration::from_secs(2)).await;
     server.start_again().expect("start PostgreSQL again");
     wait_until("a to reach the database again", async || a.api.get("/maintenance/history").await.status() == 200).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    load.cancel();
+    let (mut statuses, mut acknowledged) = (Vec::new(), Vec::new());
+    for loader in loaders {
+        let (mine, ids) = loader.await.unwrap();
+        statuses.extend(mine);
+        acknowledged.extend(ids);
+    }
+    assert!(statuses.iter().all(|status| *status < 500 || *status == 503), "only 503s: {statuses:?}");
+    assert!(statuses.contains(&503), "the outage was seen");
+    assert!(!acknowledged.is_empty(), "creates were acknowledged");
+    for id in &acknowledged {
+        assert_eq!(b.api.execution(*id).await.status, shared::ExecutionStatus::Queued, "acknowledged {id} was kept");
+    }
+    println!("{} requests under the outage, {} creates acknowledged and kept", statuses.len(), acknowledged.len());
     // Nothing acknowledged was lost; the refused deactivate did not happen.
     let history: shared::api::ListResponse<shared::MaintenanceTransition> =
         a.api.get("/maintenance/history").await.json().await.unwrap();
