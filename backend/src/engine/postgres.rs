@@ -725,8 +725,8 @@ async fn insert_execution(
 
 /// Start-up of replica `replica`: migrates, fails the executions it ran
 /// before it stopped (killing what is left of their processes), completes
-/// `activating` if nothing remains, registers the replica, and returns the
-/// status to start from.
+/// `activating` if nothing remains, and returns the status to start from,
+/// as a new epoch.
 pub(super) async fn recover(pg: &Pg, replica: &str) -> Result<(u64, MaintenanceStatus), StoreError> {
     pg.migrate().await?;
     // Kill leftovers first (it may wait), outside any transaction.
@@ -768,8 +768,8 @@ pub(super) async fn recover(pg: &Pg, replica: &str) -> Result<(u64, MaintenanceS
         for execution in &mut interrupted {
             tracing::warn!(id = %execution.id, status = %execution.status, "marking an interrupted execution failed");
             execution.error = format!(
-                "The manager (replica `{replica}`) stopped while this execution was {}; it was marked failed when \
-                 the replica started again at {now}.{}",
+                "The manager stopped while this execution was {}; it was marked failed when the manager \
+                 (replica `{replica}`) started again at {now}.{}",
                 execution.status,
                 killed.get(&execution.id).map(String::as_str).unwrap_or_default()
             );
@@ -782,8 +782,9 @@ pub(super) async fn recover(pg: &Pg, replica: &str) -> Result<(u64, MaintenanceS
         if let Some(change) = &completed {
             save_change(&tx, change).await?;
         }
-        let status =
-            if !interrupted.is_empty() || completed.is_some() { bump(&tx).await? } else { read_status(&tx).await? };
+        // A start is a change too (as on SQLite): a client that saw the
+        // status before can tell this replica's answers are not older.
+        let status = bump(&tx).await?;
         tx.commit().await?;
         Ok(status)
     })
