@@ -333,6 +333,32 @@ async fn output_streams_live_on_another_replica_and_a_cancel_there_reaches_the_o
     b.stop().await;
 }
 
+/// An execution recorded as running on a replica that runs no program for
+/// it (its start's commit went through while the replica stopped waiting)
+/// does not stay `started` for ever: the replica's reaper fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_execution_recorded_as_running_here_that_is_not_is_failed() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let a = Replica::start_with_lease(&url, "a", 3).await;
+    let database = url.split_once("@/").and_then(|(_, rest)| rest.split('?').next()).expect("database name");
+    let id = Uuid::new_v4();
+    pg_harness::shared()
+        .psql(
+            database,
+            &format!(
+                "INSERT INTO executions (id, workflow_id, deployment_id, status, parameters, created_at, started_at, \
+                 created_by, owner) VALUES ('{id}', 'install', 'web', 'started', '{{}}', \
+                 '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'admin', 'a')"
+            ),
+        )
+        .expect("insert");
+    wait_until("the orphan to be failed", async || a.api.execution(id).await.status.is_end()).await;
+    let failed = a.api.execution(id).await;
+    assert_eq!(failed.status, shared::ExecutionStatus::Failed);
+    assert!(failed.error.contains("runs no program for it"), "{}", failed.error);
+    a.stop().await;
+}
+
 /// A replica as a process of its own (to SIGKILL it), with a 2 s lease.
 async fn replica_process(data_dir: &Path, url: &str, id: &str) -> ManagerProcess {
     ManagerProcess::start_with_env(

@@ -37,6 +37,10 @@ use crate::store::StoreError;
 
 /// The statuses of executions that remain (are running somewhere), as SQL.
 pub(crate) const REMAINING: &str = "('pending', 'started', 'cancelling', 'force_cancelling')";
+/// How old an execution recorded as running on this replica, but unknown to
+/// its runners, must be before the reaper fails it (well past a start's
+/// bounded commit).
+const ORPHAN_AGE: Duration = Duration::from_secs(30);
 /// The notification channel of status changes; the payload is the epoch.
 pub const STATE_CHANNEL: &str = "manager_state";
 /// The notification channel of execution changes; the payload is
@@ -531,25 +535,40 @@ impl Engine {
         Ok(())
     }
 
-    /// Fails the executions of replicas whose lease ran out (and completes
-    /// `activating` when nothing is left). Any replica may run it; the
+    /// Fails the executions of replicas whose lease ran out, and this
+    /// replica's orphans (and completes `activating` when nothing is left). Any replica may run it; the
     /// maintenance row's lock makes each failure happen once. Returns how
     /// many executions it failed.
     pub(crate) async fn pg_reap(self: &Arc<Self>) -> Result<usize, StoreError> {
         let ledger = self.ledger();
         let replica = ledger.replica.clone();
         let lease = i64::try_from(ledger.lease.as_millis()).unwrap_or(i64::MAX);
+        // Also this replica's own orphans: recorded as running here, but no
+        // runner here has them (a start whose commit went through while its
+        // caller gave up waiting). Only old ones: a start commits before its
+        // runner is registered.
+        let running_here: Vec<String> =
+            ledger.active.lock().unwrap_or_else(PoisonError::into_inner).keys().map(Uuid::to_string).collect();
         let dead = format!(
-            "status IN {REMAINING} AND owner IS NOT NULL AND owner <> $1 AND NOT EXISTS \
-             (SELECT 1 FROM replicas WHERE replicas.id = executions.owner \
-              AND replicas.last_seen > clock_timestamp() - $2::bigint * interval '1 millisecond')"
+            "status IN {REMAINING} AND owner IS NOT NULL AND ( \
+               (owner <> $1 AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.id = executions.owner \
+                 AND replicas.last_seen > clock_timestamp() - $2::bigint * interval '1 millisecond')) \
+               OR (owner = $1 AND NOT (id = ANY($3)) AND started_at < \
+                 to_char((clock_timestamp() - $4::bigint * interval '1 millisecond') AT TIME ZONE 'UTC', \
+                   'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')))"
         );
+        let orphan_age = i64::try_from(ORPHAN_AGE.as_millis()).unwrap_or(i64::MAX);
         let committed = ledger
             .pg
             .with(async |client| {
                 // Most of the time there is nothing to do: find out without locking.
                 let candidates: i64 = client
-                    .query_one(&format!("SELECT COUNT(*) FROM executions WHERE {dead}"), &[&replica, &lease])
+                    .query_one(&format!("SELECT COUNT(*) FROM executions WHERE {dead}"), &[
+                        &replica,
+                        &lease,
+                        &running_here,
+                        &orphan_age,
+                    ])
                     .await?
                     .get(0);
                 let stuck: bool = client
@@ -568,18 +587,26 @@ impl Engine {
                 let tx = client.transaction().await?;
                 let record = lock_record(&tx, Lock::Update).await?;
                 let now = store::now(&tx).await?;
-                let mut failed = executions_where(&tx, &dead, &[&replica, &lease]).await?;
+                let mut failed = executions_where(&tx, &dead, &[&replica, &lease, &running_here, &orphan_age]).await?;
                 for execution in &mut failed {
                     let owner: String = tx
                         .query_one("SELECT owner FROM executions WHERE id = $1", &[&execution.id.to_string()])
                         .await?
                         .get(0);
-                    tracing::warn!(id = %execution.id, %owner, "failing an execution of a replica whose lease ran out");
-                    execution.error = format!(
-                        "The replica `{owner}` running this execution stopped renewing its lease ({} s); replica \
-                         `{replica}` marked it failed at {now}.",
-                        ledger.lease.as_secs()
-                    );
+                    execution.error = if owner == replica {
+                        tracing::warn!(id = %execution.id, "failing an execution recorded as running here that is not");
+                        format!(
+                            "Replica `{replica}` recorded this execution as running but runs no program for it (its \
+                             start was not confirmed); it was marked failed at {now}."
+                        )
+                    } else {
+                        tracing::warn!(id = %execution.id, %owner, "failing an execution of a replica whose lease ran out");
+                        format!(
+                            "The replica `{owner}` running this execution stopped renewing its lease ({} s); replica \
+                             `{replica}` marked it failed at {now}.",
+                            ledger.lease.as_secs()
+                        )
+                    };
                     execution.status = ExecutionStatus::Failed;
                     execution.ended_at = Some(now);
                     update_execution(&tx, execution, Some(&owner)).await?;
