@@ -35,6 +35,8 @@ use crate::output::OutputBatch;
 use crate::store::postgres::OUTPUT_CHANNEL;
 use crate::store::StoreError;
 
+/// How often the listener checks that its connection still answers.
+const LISTENER_CHECK: Duration = Duration::from_secs(5);
 /// The longest pause between attempts to reconnect the listener.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(2);
 
@@ -55,6 +57,7 @@ impl Cluster {
         engine.pg_heartbeat(&client, "").await?;
         tokio::spawn(listen(Arc::downgrade(engine), Arc::downgrade(&cluster)));
         tokio::spawn(beat(Arc::downgrade(engine), Arc::downgrade(&cluster), client));
+        tokio::spawn(upkeep(Arc::downgrade(engine), lease));
         Ok(cluster)
     }
 
@@ -90,9 +93,13 @@ impl Cluster {
     }
 }
 
-/// Renews the lease, re-reads the status and reaps, every third of the
-/// lease; renews it also right after each change this replica applies, so
+/// Renews the lease every third of it, on a connection of its own and with
+/// nothing else in the loop (a busy pool or a slow reap must not delay it),
+/// and right after each change this replica applies, so
 /// `GET /maintenance/replicas` shows who enforces it within milliseconds.
+/// Once the last renewal that worked was sent longer ago than two thirds of
+/// the lease, the others may soon take this replica for dead: it stops its
+/// executions (fencing) and admits none until a renewal works again.
 async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgres::Client) {
     let mut client = Some(client);
     let Some(lease) = cluster.upgrade().map(|cluster| cluster.lease) else { return };
@@ -100,43 +107,53 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renewed = Instant::now();
-    let mut fenced = false;
     loop {
-        let periodic = tokio::select! {
-            _ = ticks.tick() => true,
-            change = applied.recv() => match change {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => false,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        tokio::select! {
+            _ = ticks.tick() => {}
+            change = applied.recv() => if let Err(tokio::sync::broadcast::error::RecvError::Closed) = change {
+                return;
             },
-        };
+        }
         let (Some(engine), Some(cluster)) = (engine.upgrade(), cluster.upgrade()) else { return };
+        let sent = Instant::now();
         if client.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
-            client = connect(&engine).await.ok();
+            client = tokio::time::timeout(lease / 3, connect(&engine)).await.ok().and_then(Result::ok);
         }
         let renewal = match &client {
-            Some(client) => engine.pg_heartbeat(client, &cluster.address()).await,
+            Some(client) => tokio::time::timeout(lease / 3, engine.pg_heartbeat(client, &cluster.address()))
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("the lease renewal timed out".into()))),
             None => Err(StoreError::Unavailable("the heartbeat cannot connect".into())),
         };
         match renewal {
             Ok(()) => {
-                renewed = Instant::now();
-                fenced = false;
+                renewed = sent;
+                engine.pg_set_lease_held(true);
                 cluster.saw_database(true);
             }
             Err(error) => {
                 tracing::warn!(%error, "could not renew this replica's lease");
+                // A connection that failed once is not trusted again.
+                client = None;
                 cluster.saw_database(false);
-                if !fenced && renewed.elapsed() > lease {
+                if renewed.elapsed() > lease * 2 / 3 && engine.pg_set_lease_held(false) {
                     let stopped = engine.pg_fence();
-                    tracing::error!(stopped, "lease lost: stopping this replica's executions");
-                    fenced = true;
+                    tracing::error!(stopped, "lease about to run out: stopping this replica's executions");
                 }
-                continue;
             }
         }
-        if !periodic {
-            continue;
-        }
+    }
+}
+
+/// Every third of the lease: re-reads the status (a safety net under the
+/// notifications), fails what dead replicas ran, and brings this replica's
+/// runners in line with the database.
+async fn upkeep(engine: Weak<Engine>, lease: Duration) {
+    let mut ticks = tokio::time::interval(lease / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(engine) = engine.upgrade() else { return };
         if let Err(error) = engine.pg_resync().await {
             tracing::warn!(%error, "could not re-read the status");
         }
@@ -144,6 +161,9 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
             Ok(0) => {}
             Ok(reaped) => tracing::warn!(reaped, "failed the executions of replicas whose lease ran out"),
             Err(error) => tracing::warn!(%error, "could not check for replicas whose lease ran out"),
+        }
+        if let Err(error) = engine.pg_reconcile_runners().await {
+            tracing::warn!(%error, "could not check this replica's executions");
         }
     }
 }
@@ -233,7 +253,12 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
         // Listening now: whatever was committed before is read here.
         let Some(this) = engine.upgrade() else { return };
         if this.pg_resync().await.is_err() {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
             continue;
+        }
+        if let Err(error) = this.pg_reconcile_runners().await {
+            tracing::warn!(%error, "could not check this replica's executions after reconnecting");
         }
         if let Some(cluster) = cluster.upgrade() {
             cluster.saw_database(true);
@@ -241,27 +266,60 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
         pause = Duration::from_millis(50);
         let me = this.replica().unwrap_or_default().to_owned();
         drop(this);
-        while let Some(heard) = heard.recv().await {
+        let mut alive = tokio::time::interval(LISTENER_CHECK);
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        alive.tick().await;
+        loop {
+            let first = tokio::select! {
+                heard = heard.recv() => match heard {
+                    Some(first) => first,
+                    None => break,
+                },
+                _ = alive.tick() => {
+                    // A connection that went silent (a vanished peer) is not
+                    // closed for a long time: ask, and reconnect if no answer.
+                    let answered = tokio::time::timeout(LISTENER_CHECK, client.simple_query("SELECT 1")).await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            // Everything heard so far, at once: the newest status first, each
+            // execution once, each execution's output once.
+            let mut epoch = None;
+            let mut executions = Vec::new();
+            let mut outputs = std::collections::HashMap::new();
+            let mut next = Some(first);
+            while let Some(heard_now) = next.take().or_else(|| heard.try_recv().ok()) {
+                match heard_now {
+                    Heard::State(number) => epoch = epoch.max(Some(number)),
+                    Heard::Execution { replica, id } if replica != me && !executions.contains(&id) => {
+                        executions.push(id)
+                    }
+                    Heard::Execution { .. } => {}
+                    Heard::Output { id, end } => {
+                        let seen = outputs.entry(id).or_insert(end);
+                        *seen = end.max(*seen);
+                    }
+                }
+            }
             let Some(engine) = engine.upgrade() else { return };
-            match heard {
-                Heard::State(epoch) if epoch > engine.published().epoch => {
-                    if let Err(error) = engine.pg_resync().await {
-                        tracing::warn!(%error, epoch, "could not read a status change");
-                    }
+            if let Some(epoch) = epoch.filter(|epoch| *epoch > engine.published().epoch) {
+                if let Err(error) = engine.pg_resync().await {
+                    tracing::warn!(%error, epoch, "could not read a status change");
                 }
-                Heard::State(_) => {}
-                Heard::Execution { replica, id } if replica != me => {
-                    if let Err(error) = engine.pg_execution_changed(id).await {
-                        tracing::warn!(%error, %id, "could not read an execution's change");
-                    }
+            }
+            for id in executions {
+                if let Err(error) = engine.pg_execution_changed(id).await {
+                    tracing::warn!(%error, %id, "could not read an execution's change");
                 }
-                Heard::Execution { .. } => {}
-                // No lines, numbered from the end of what is stored: a stream
-                // that has not seen them catches up from the store (on the
-                // replica that stored them, its streams have them already).
-                Heard::Output { id, end } => {
-                    engine.output().announce(Arc::new(OutputBatch { execution_id: id, first: end, events: Vec::new() }))
-                }
+            }
+            // No lines, numbered from the end of what is stored: a stream
+            // that has not seen them catches up from the store (on the
+            // replica that stored them, its streams have them already).
+            for (id, end) in outputs {
+                engine.output().announce(Arc::new(OutputBatch { execution_id: id, first: end, events: Vec::new() }));
             }
         }
         drop(client);

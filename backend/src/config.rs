@@ -127,8 +127,10 @@ impl Config {
     }
 
     /// How many PostgreSQL connections this replica's pool may hold.
+    /// (16: three replicas and their listeners and heartbeats stay within
+    /// PostgreSQL's default 100 connections.)
     pub fn pool_size(&self) -> usize {
-        32
+        16
     }
 
     /// How long a replica's lease lasts.

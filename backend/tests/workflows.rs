@@ -112,7 +112,7 @@ async fn cancel_terms_the_group_and_the_trap_runs_and_force_cancel_kills_grandch
 async fn output_from_both_streams_is_stored_in_order_paged_capped_and_live() {
     let (app, _dir) = manager_with(
         &[
-            ("both", "echo one\necho two >&2\nsleep 0.1\necho three"),
+            ("both", "echo one\nsleep 0.1\necho two >&2\nsleep 0.1\necho three"),
             ("chatty", "i=0\nwhile [ $i -lt 10005 ]; do echo \"line $i\"; i=$((i+1)); done"),
             ("waiting", "echo first\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done"),
         ],

@@ -34,15 +34,16 @@ CREATE TABLE maintenance_history (
 
 CREATE TABLE executions (
     seq           bigserial PRIMARY KEY,
-    id            text NOT NULL UNIQUE,
-    workflow_id   text NOT NULL,
-    deployment_id text NOT NULL,
-    status        text NOT NULL,
+    -- Sorted as SQLite sorts text (byte order), whatever the database's collation.
+    id            text COLLATE "C" NOT NULL UNIQUE,
+    workflow_id   text COLLATE "C" NOT NULL,
+    deployment_id text COLLATE "C" NOT NULL,
+    status        text COLLATE "C" NOT NULL,
     parameters    text NOT NULL,
     created_at    text NOT NULL,
     started_at    text,
     ended_at      text,
-    created_by    text NOT NULL,
+    created_by    text COLLATE "C" NOT NULL,
     error         text NOT NULL DEFAULT '',
     -- The replica running it (NULL: not running, e.g. queued).
     owner         text,
@@ -109,5 +110,7 @@ CREATE TABLE replicas (
     started_at text NOT NULL,
     last_seen  timestamptz NOT NULL,
     -- The last status change this replica applied.
-    epoch      bigint NOT NULL DEFAULT 0
+    epoch      bigint NOT NULL DEFAULT 0,
+    -- Its --lease-seconds, in milliseconds: it is dead once last_seen is older.
+    lease_ms   bigint NOT NULL DEFAULT 10000
 );

@@ -168,6 +168,7 @@ impl Engine {
             lease,
             active: Mutex::new(std::collections::HashMap::new()),
             publishing: Mutex::new(()),
+            lease_held: std::sync::atomic::AtomicBool::new(true),
         };
         Ok(Self::new(Ledger::Postgres(ledger), epoch, status, runner))
     }

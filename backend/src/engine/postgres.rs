@@ -57,6 +57,8 @@ pub(super) struct Ledger {
     pub(super) active: Mutex<HashMap<Uuid, watch::Sender<Request>>>,
     /// Serializes publishing (a status is published only if newer).
     pub(super) publishing: Mutex<()>,
+    /// Whether this replica's lease is fresh; when not, it admits nothing to run here.
+    pub(super) lease_held: std::sync::atomic::AtomicBool,
 }
 
 /// Which lock a transaction takes on the maintenance decision. An advisory
@@ -266,7 +268,12 @@ impl Engine {
 
     /// Publishes what a transaction committed: its status, its executions.
     fn after_commit(&self, committed: Committed) -> Option<Published> {
-        let published = committed.status.map(|(epoch, status)| self.publish_at(epoch, status));
+        // The answer is the status of this very change, even if the listener
+        // has published a later one meanwhile.
+        let published = committed.status.map(|(epoch, status)| {
+            self.publish_at(epoch, status.clone());
+            Published { epoch, status: Arc::new(status) }
+        });
         for execution in committed.executions {
             let _ = self.execution_changes.send(Arc::new(execution));
         }
@@ -276,7 +283,22 @@ impl Engine {
     /// Re-reads the status from the database and publishes it if it is newer
     /// (a notification, a reconnect, the periodic check).
     pub(crate) async fn pg_resync(&self) -> Result<Published, StoreError> {
-        let (epoch, status) = self.ledger().pg.with(async |client| read_status(&*client).await).await?;
+        let (epoch, status) = self
+            .ledger()
+            .pg
+            .with(async |client| {
+                // One snapshot: the row, its epoch and the remaining executions agree.
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await?;
+                let status = read_status(&tx).await?;
+                tx.commit().await?;
+                Ok(status)
+            })
+            .await?;
         Ok(self.publish_at(epoch, status))
     }
 
@@ -285,6 +307,11 @@ impl Engine {
     pub(crate) async fn pg_execution_changed(&self, id: Uuid) -> Result<(), StoreError> {
         let Some(execution) = self.ledger().pg.execution(id).await? else { return Ok(()) };
         self.pass_on_cancel(&execution);
+        if execution.status.is_end() {
+            // Failed by another replica (this one was taken for dead): its
+            // program must not run on unseen.
+            self.stop_runner(id, "Another replica marked this execution failed; its workflow here was stopped.");
+        }
         let _ = self.execution_changes.send(Arc::new(execution));
         Ok(())
     }
@@ -307,6 +334,50 @@ impl Engine {
                 change
             });
         }
+    }
+
+    /// Stops the local runner of execution `id`, if there is one.
+    fn stop_runner(&self, id: Uuid, why: &str) {
+        let active = self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(requests) = active.get(&id) {
+            requests.send_replace(Request::Shutdown(why.to_owned()));
+        }
+    }
+
+    /// Brings this replica's runners in line with the database (after a
+    /// listener reconnect, and on every beat, in case a notification was
+    /// missed): a cancel stored for one is passed on; one that another
+    /// replica ended, or that is no longer this replica's, is stopped.
+    pub(crate) async fn pg_reconcile_runners(&self) -> Result<(), StoreError> {
+        let ids: Vec<String> =
+            self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner).keys().map(Uuid::to_string).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let replica = self.ledger().replica.clone();
+        let rows = self
+            .ledger()
+            .pg
+            .with(async |client| {
+                let rows = client
+                    .query(&format!("SELECT {COLUMNS}, owner FROM executions WHERE id = ANY($1)"), &[&ids])
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((store::raw_execution(row)?, row.try_get::<_, Option<String>>(10)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        for (execution, owner) in rows {
+            if execution.status.is_end() || owner.as_deref() != Some(replica.as_str()) {
+                self.stop_runner(
+                    execution.id,
+                    "Another replica marked this execution failed; its workflow here was stopped.",
+                );
+            } else {
+                self.pass_on_cancel(&execution);
+            }
+        }
+        Ok(())
     }
 
     fn pg_run(self: &Arc<Self>, execution: &Execution) {
@@ -394,6 +465,10 @@ impl Engine {
                     Ok(status) => status,
                     Err(code) => return Ok(Err(EngineError::Refused(code))),
                 };
+                if status == ExecutionStatus::Started && !ledger.lease_held.load(std::sync::atomic::Ordering::Acquire) {
+                    // The others may be about to take this replica for dead.
+                    return Err(StoreError::Unavailable("this replica's lease is not renewed".into()));
+                }
                 let now = store::now(&tx).await?;
                 let execution = Execution {
                     id: Uuid::new_v4(),
@@ -481,9 +556,11 @@ impl Engine {
             .pg
             .with(async |client| {
                 let tx = client.transaction().await?;
+                // The last lines go in this transaction, before the decision
+                // lock is taken: other decisions do not wait for them.
+                store::append_output(&tx, id, tail.first, &tail.events).await?;
                 let record = lock_record(&tx, Lock::Update).await?;
                 let now = store::now(&tx).await?;
-                store::append_output(&tx, id, tail.first, &tail.events).await?;
                 // Only if it is still this replica's and running: a survivor
                 // may have failed it while this replica was cut off.
                 let Some(mut execution) = executions_where(
@@ -494,8 +571,11 @@ impl Engine {
                 .await?
                 .into_iter()
                 .next() else {
+                    // Already ended: by an earlier try whose reply was lost,
+                    // or by a survivor. Tell this replica's streams how.
+                    let ended = store::execution(&tx, id).await?;
                     tx.commit().await?;
-                    return Ok(Committed::default());
+                    return Ok(Committed { status: None, executions: ended.into_iter().collect() });
                 };
                 execution.status = end.status;
                 execution.error = end.error.clone();
@@ -552,8 +632,8 @@ impl Engine {
         let dead = format!(
             "status IN {REMAINING} AND owner IS NOT NULL AND ( \
                (owner <> $1 AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.id = executions.owner \
-                 AND replicas.last_seen > clock_timestamp() - $2::bigint * interval '1 millisecond')) \
-               OR (owner = $1 AND NOT (id = ANY($3)) AND started_at < \
+                 AND replicas.last_seen > clock_timestamp() - replicas.lease_ms * interval '1 millisecond')) \
+               OR (owner = $1 AND $2::bigint >= 0 AND NOT (id = ANY($3)) AND started_at < \
                  to_char((clock_timestamp() - $4::bigint * interval '1 millisecond') AT TIME ZONE 'UTC', \
                    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')))"
         );
@@ -602,9 +682,8 @@ impl Engine {
                     } else {
                         tracing::warn!(id = %execution.id, %owner, "failing an execution of a replica whose lease ran out");
                         format!(
-                            "The replica `{owner}` running this execution stopped renewing its lease ({} s); replica \
-                             `{replica}` marked it failed at {now}.",
-                            ledger.lease.as_secs()
+                            "The replica `{owner}` running this execution stopped renewing its lease; replica \
+                             `{replica}` marked it failed at {now}."
                         )
                     };
                     execution.status = ExecutionStatus::Failed;
@@ -633,14 +712,15 @@ impl Engine {
     pub(crate) async fn pg_heartbeat(&self, client: &tokio_postgres::Client, address: &str) -> Result<(), StoreError> {
         let ledger = self.ledger();
         let epoch = i64::try_from(self.published().epoch).unwrap_or(i64::MAX);
+        let lease = i64::try_from(ledger.lease.as_millis()).unwrap_or(i64::MAX);
         store::bounded(async {
             client
                 .execute(
-                    "INSERT INTO replicas (id, address, started_at, last_seen, epoch) \
-                     VALUES ($1, $2, manager_now(), clock_timestamp(), $3) \
-                     ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), epoch = $3, \
+                    "INSERT INTO replicas (id, address, started_at, last_seen, epoch, lease_ms) \
+                     VALUES ($1, $2, manager_now(), clock_timestamp(), $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), epoch = $3, lease_ms = $4, \
                      address = CASE WHEN $2 = '' THEN replicas.address ELSE $2 END",
-                    &[&ledger.replica, &address, &epoch],
+                    &[&ledger.replica, &address, &epoch, &lease],
                 )
                 .await?;
             Ok(())
@@ -650,8 +730,7 @@ impl Engine {
 
     /// The replicas whose lease has not run out, by name, with the change
     /// each applied and how many executions each runs.
-    pub async fn pg_replicas(&self, lease: Duration) -> Result<Vec<shared::api::Replica>, StoreError> {
-        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    pub async fn pg_replicas(&self) -> Result<Vec<shared::api::Replica>, StoreError> {
         self.ledger()
             .pg
             .with(async |client| {
@@ -661,10 +740,10 @@ impl Engine {
                             "SELECT r.id, r.address, \
                              to_char(r.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), r.epoch, \
                              (SELECT COUNT(*) FROM executions e WHERE e.owner = r.id AND e.status IN {REMAINING}) \
-                             FROM replicas r WHERE r.last_seen > clock_timestamp() - $1::bigint * interval '1 millisecond' \
+                             FROM replicas r WHERE r.last_seen > clock_timestamp() - r.lease_ms * interval '1 millisecond' \
                              ORDER BY r.id"
                         ),
-                        &[&lease],
+                        &[],
                     )
                     .await?;
                 rows.iter()
@@ -685,6 +764,11 @@ impl Engine {
                     .collect()
             })
             .await
+    }
+
+    /// Records whether the lease is held; returns whether that changed.
+    pub(crate) fn pg_set_lease_held(&self, held: bool) -> bool {
+        self.ledger().lease_held.swap(held, std::sync::atomic::Ordering::AcqRel) != held
     }
 
     /// This replica lost its lease (no heartbeat for longer than it): a

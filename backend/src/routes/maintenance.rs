@@ -110,7 +110,7 @@ pub async fn replicas(
     local: Option<Extension<LocalAddr>>,
 ) -> Result<Json<ReplicasResponse>, AppError> {
     let items = match &state.cluster {
-        Some(cluster) => state.engine.pg_replicas(cluster.lease()).await?,
+        Some(_) => state.engine.pg_replicas().await?,
         None => vec![Replica {
             id: "local".into(),
             address: local.map(|Extension(LocalAddr(address))| address.to_string()).unwrap_or_default(),

@@ -88,6 +88,8 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         if postgres::is_unavailable(&error) {
             Self::Unavailable(error.to_string())
+        } else if postgres::is_busy(&error) {
+            Self::Busy
         } else {
             // The server's message and detail, not just "db error".
             Self::Postgres(match error.as_db_error() {

@@ -31,8 +31,17 @@ const MIGRATION_LOCK: i64 = 0x6d61_696e_7465_6e61; // "maintena"
 /// The notification channel of stored output; the payload is
 /// `<execution id> <number of the next line>`.
 pub const OUTPUT_CHANNEL: &str = "manager_output";
-/// How long any one call may wait for a connection or a reply.
+/// How long a connection may take to open, and a pooled one to be checked.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a call may wait for a free pooled connection (a burst of
+/// requests queues here; past it: 503 `overloaded`).
+const POOL_WAIT: Duration = Duration::from_secs(8);
+/// The longest a whole call may take, waiting included (then 503).
+pub const CALL_BOUND: Duration = Duration::from_secs(12);
+/// How long the server waits for the decision lock (then 503 `overloaded`).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long the server keeps a session idle inside a transaction.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
 
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone)]
@@ -54,12 +63,28 @@ impl Pg {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|error| StoreError::Config(format!("--database: {error}")))?;
         config.connect_timeout(CALL_TIMEOUT);
+        // A peer that vanished without closing is noticed (keepalives), and
+        // the server ends a session that holds a transaction open while its
+        // replica hangs (so one frozen replica cannot hold every other's
+        // decisions), and a lock wait ends in bounded time.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(5));
+        config.keepalives_interval(Duration::from_secs(2));
+        config.keepalives_retries(3);
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={} -c lock_timeout={}",
+            config.get_options().unwrap_or_default(),
+            IDLE_IN_TRANSACTION.as_millis(),
+            LOCK_TIMEOUT.as_millis()
+        );
+        config.options(options.trim());
         if config.get_application_name().is_none() {
             config.application_name("manager");
         }
         let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let timeouts = Timeouts { wait: Some(CALL_TIMEOUT), create: Some(CALL_TIMEOUT), recycle: Some(CALL_TIMEOUT) };
+            // Verified: a connection whose call timed out is checked before it is used again.
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Verified });
+        let timeouts = Timeouts { wait: Some(POOL_WAIT), create: Some(CALL_TIMEOUT), recycle: Some(CALL_TIMEOUT) };
         let pool = Pool::builder(manager)
             .max_size(size.max(2))
             .runtime(Runtime::Tokio1)
@@ -73,6 +98,8 @@ impl Pg {
     /// migrates, the others wait for it and find nothing left to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
+        // Replicas starting together wait for the first one's migration.
+        client.batch_execute("SET lock_timeout = 0").await?;
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let migrated = async {
             client.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)").await?;
@@ -93,6 +120,7 @@ impl Pg {
         }
         .await;
         client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+        client.batch_execute("RESET lock_timeout").await?;
         migrated
     }
 
@@ -383,12 +411,12 @@ impl Pg {
     }
 }
 
-/// Bounds a database call in time: past [`CALL_TIMEOUT`] (twice, to leave
-/// room for a connection and a query) it is [`StoreError::Unavailable`].
+/// Bounds a database call in time: past [`CALL_BOUND`] it is
+/// [`StoreError::Unavailable`].
 pub async fn bounded<R>(call: impl Future<Output = Result<R, StoreError>>) -> Result<R, StoreError> {
-    match tokio::time::timeout(CALL_TIMEOUT * 2, call).await {
+    match tokio::time::timeout(CALL_BOUND, call).await {
         Ok(result) => result,
-        Err(_) => Err(StoreError::Unavailable(format!("no answer within {:?}", CALL_TIMEOUT * 2))),
+        Err(_) => Err(StoreError::Unavailable(format!("no answer within {CALL_BOUND:?}"))),
     }
 }
 
@@ -454,12 +482,14 @@ pub async fn append_output(
             lines.push(line);
             (ats, streams, lines)
         });
-    // One statement for the whole batch.
+    // One statement for the whole batch. A retry of a batch whose commit
+    // went through (its reply lost) stores nothing twice and succeeds.
     client
         .execute(
             "INSERT INTO execution_events (execution_id, seq, at, stream, line) \
              SELECT $1, $2 + n - 1, at, stream, line \
-             FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS batch (at, stream, line, n)",
+             FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS batch (at, stream, line, n) \
+             ON CONFLICT (execution_id, seq) DO NOTHING",
             &[&id.to_string(), &first, &ats, &streams, &lines],
         )
         .await?;
@@ -500,6 +530,12 @@ fn user(row: &Row) -> Result<UserRecord, StoreError> {
     })
 }
 
+/// Whether `error` is a wait that ran out (the decision lock, a cancelled
+/// statement): the database answers, it is too busy (503 `overloaded`).
+pub fn is_busy(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| matches!(db.code().code(), "55P03" | "57014"))
+}
+
 /// Whether `error` means the database could not be reached (rather than
 /// refusing a statement): no connection, a closed one, or the server
 /// shutting down or starting up.
@@ -509,7 +545,8 @@ pub fn is_unavailable(error: &tokio_postgres::Error) -> bool {
     }
     if let Some(db) = error.as_db_error() {
         let code = db.code().code();
-        return code.starts_with("08") || code.starts_with("57P");
+        // Connection exceptions, the server going down, a session it ended.
+        return code.starts_with("08") || code.starts_with("57P") || code == "25P03";
     }
     // Not the server's answer: a socket that failed, or a connection that
     // could not be made or timed out (a value that does not convert is ours).
