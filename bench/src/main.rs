@@ -1,8 +1,12 @@
 //! `cargo run --release -p bench`: the manager's figures for BENCHMARKS.md.
 //! Everything runs on loopback; every loop is bounded in count and time.
+//! `bench callgrind-gate …` is the child the replicas section runs under
+//! valgrind (see `callgrind.rs`).
 //! Comparisons (gate vs no gate) alternate their runs in one process so that
 //! machine noise falls on both sides.
 
+mod callgrind;
+mod replicas;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -28,16 +32,23 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 6] = ["gate", "status", "fan-out", "processes", "panel", "workflows"];
+const SECTIONS: [&str; 7] = ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas"];
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The child that `valgrind` runs for the replicas section: one thread, no load generator.
+    if args.first().map(String::as_str) == Some(callgrind::SUBCOMMAND) {
+        return callgrind::answer_in_process(&args[1..]);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(sections(args))
+}
+
+async fn sections(only: Vec<String>) -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    // The fan-out holds a thousand streams, both ends in this process.
+    // The fan-outs hold thousands of streams, both ends in this process.
     manager::server::raise_open_file_limit()?;
     println!("# manager benchmarks ({} cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // `bench [section…]` runs only the named sections; no argument runs all.
-    let only: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if let Some(unknown) = only.iter().find(|o| !SECTIONS.contains(&o.as_str())) {
         bail!("unknown section {unknown:?}; the sections are {}", SECTIONS.join(", "));
@@ -60,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
     if wanted("workflows") {
         workflows::figures(&root).await?;
     }
+    if wanted("replicas") {
+        replicas::figures().await?;
+    }
     Ok(())
 }
 
@@ -68,16 +82,60 @@ struct Served {
     base: String,
     token: String,
     manager_state: manager::state::AppState,
+    /// Its PostgreSQL database's URL (`None` on SQLite).
+    database: Option<String>,
     _data: tempfile::TempDir,
     _stop: tokio_util::sync::DropGuard,
 }
 
 async fn serve(gated: bool) -> anyhow::Result<Served> {
-    let data = tempfile::tempdir()?;
+    serve_on(StoreKind::Sqlite, gated).await
+}
+
+/// Where a manager served by the bench keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    /// SQLite in a temporary data dir on disk: every commit fsync'd.
+    Sqlite,
+    /// SQLite with its data dir on tmpfs, where fsync costs nothing.
+    SqliteTmpfs,
+    /// A fresh database on the bench's own PostgreSQL server (pg-harness,
+    /// which runs it with `fsync=off`).
+    Postgres,
+}
+
+impl StoreKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::SqliteTmpfs => "SQLite on tmpfs",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A fresh database on the PostgreSQL server the bench starts on first use
+/// (it ends with the bench's process).
+async fn fresh_database() -> anyhow::Result<String> {
+    let created = tokio::task::spawn_blocking(|| pg_harness::shared().fresh_database()).await;
+    created.context("starting PostgreSQL (pg-harness)")?.context("a fresh PostgreSQL database")
+}
+
+async fn serve_on(store: StoreKind, gated: bool) -> anyhow::Result<Served> {
+    let data = match store {
+        StoreKind::SqliteTmpfs => tempfile::tempdir_in(workflows::TMPFS)?,
+        StoreKind::Sqlite | StoreKind::Postgres => tempfile::tempdir()?,
+    };
+    let database = match store {
+        StoreKind::Postgres => Some(fresh_database().await?),
+        StoreKind::Sqlite | StoreKind::SqliteTmpfs => None,
+    };
     let config = Config {
         dist: "/nonexistent".into(),
         admin_password: Some(PASSWORD.into()),
         workflows: manager::workflows::EXAMPLES.into(),
+        replica_id: database.is_some().then(|| "bench".to_owned()),
+        database: database.clone(),
         ..Config::local(data.path().to_owned())
     };
     let manager = Manager::open(&config).await?;
@@ -95,7 +153,7 @@ async fn serve(gated: bool) -> anyhow::Result<Served> {
     // The production accept loop (request-head timeout, connection shedding).
     tokio::spawn(manager::server::serve(listener, router, config.connection_limits(), shutdown));
     drop(manager);
-    Ok(Served { base, token, manager_state: state, _data: data, _stop: stop.drop_guard() })
+    Ok(Served { base, token, manager_state: state, database, _data: data, _stop: stop.drop_guard() })
 }
 
 /// Requests per second and latency percentiles of one load run.

@@ -299,7 +299,7 @@ impl Drop for ManagerProcess {
 }
 
 /// `(comm, utime, stime, cutime, cstime)` of a `/proc/…/stat` line, in clock ticks.
-fn parse_stat(stat: &str) -> anyhow::Result<(String, f64, f64, f64, f64)> {
+pub(crate) fn parse_stat(stat: &str) -> anyhow::Result<(String, f64, f64, f64, f64)> {
     // The name may hold spaces and parentheses: it ends at the last ") ".
     let (head, rest) = stat.rsplit_once(") ").context("a /proc stat line")?;
     let name = head.split_once(" (").map_or(head, |(_, name)| name).to_owned();

@@ -8,7 +8,7 @@
 
 mod chatty;
 mod latency;
-mod manager_process;
+pub(crate) mod manager_process;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -27,7 +27,7 @@ const CHATTY_COUNTS: [usize; 5] = [500, 100, 50, 20, 10];
 /// The bound on any one wait of a sample (a start, an end, an event).
 const PATIENCE: Duration = Duration::from_secs(30);
 /// Where a data dir on tmpfs goes (fsync costs nothing there).
-const TMPFS: &str = "/dev/shm";
+pub const TMPFS: &str = "/dev/shm";
 
 /// The programs, by workflow id. Each prints the wall clock in nanoseconds
 /// at the moment measured, with `date` (an exec of its own, which the floor
