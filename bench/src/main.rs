@@ -246,7 +246,7 @@ async fn status_cost() -> anyhow::Result<()> {
         let url = format!("{}/api/v3.1/executions", filled.base);
         let token = filled.token.clone();
         async move {
-            let body = serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": duration}});
+            let body = serde_json::json!({"workflow_id": "install", "deployment_id": "d", "parameters": {"duration_seconds": duration}});
             let response = client.post(url).header(shared::api::TOKEN_HEADER, token).json(&body).send().await?;
             anyhow::ensure!(response.status() == 201, "create: {}", response.status());
             anyhow::Ok(())
@@ -333,7 +333,7 @@ async fn fan_out() -> anyhow::Result<()> {
     let force_cancel = shared::execution::ExecutionActionRequest { action: shared::ExecutionAction::ForceCancel };
     let long_execution = || {
         serde_json::from_value::<shared::NewExecution>(
-            serde_json::json!({"workflow_id": "w", "deployment_id": "d", "parameters": {"duration_seconds": 3600}}),
+            serde_json::json!({"workflow_id": "install", "deployment_id": "d", "parameters": {"duration_seconds": 3600}}),
         )
     };
 
