@@ -91,7 +91,7 @@ impl Manager {
                 (engine, reader, auth_store, None)
             }
             Some(url) => {
-                let pg = store::postgres::Pg::new(url, config.pool_size())?;
+                let pg = store::postgres::Pg::new(url, config.pool_size(), capacity)?;
                 let replica = config.replica_id();
                 let engine = Engine::recover_postgres(
                     pg.clone(),

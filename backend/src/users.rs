@@ -74,7 +74,7 @@ pub fn run(config: &Config, command: UsersCommand, stdin: &mut dyn BufRead) -> a
                             Store::Sqlite(Db::new(conn, "users", 16)?)
                         }
                         Some(url) => {
-                            let pg = crate::store::postgres::Pg::new(url, 2)?;
+                            let pg = crate::store::postgres::Pg::new(url, 2, 16)?;
                             pg.migrate().await.context("opening the PostgreSQL database of --database")?;
                             Store::Postgres(pg)
                         }

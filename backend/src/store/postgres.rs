@@ -48,6 +48,9 @@ const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
 pub struct Pg {
     pool: Pool,
     config: std::sync::Arc<tokio_postgres::Config>,
+    /// At most this many calls wait for a connection; more are refused at
+    /// once as busy (`--queue-capacity`, as SQLite's threads' queues).
+    capacity: usize,
 }
 
 impl std::fmt::Debug for Pg {
@@ -58,8 +61,9 @@ impl std::fmt::Debug for Pg {
 
 impl Pg {
     /// A pool of at most `size` connections to the database at `url` (a
-    /// libpq URL or key-value string); nothing is connected yet.
-    pub fn new(url: &str, size: usize) -> Result<Self, StoreError> {
+    /// libpq URL or key-value string), with at most `capacity` calls waiting
+    /// for one; nothing is connected yet.
+    pub fn new(url: &str, size: usize, capacity: usize) -> Result<Self, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|error| StoreError::Config(format!("--database: {error}")))?;
         config.connect_timeout(CALL_TIMEOUT);
@@ -91,7 +95,7 @@ impl Pg {
             .timeouts(timeouts)
             .build()
             .map_err(|error| StoreError::Config(error.to_string()))?;
-        Ok(Self { pool, config: std::sync::Arc::new(config) })
+        Ok(Self { pool, config: std::sync::Arc::new(config), capacity: capacity.max(1) })
     }
 
     /// Brings the schema up to date: the first replica to take the lock
@@ -127,6 +131,9 @@ impl Pg {
     /// A connection from the pool, within [`CALL_TIMEOUT`].
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         // (deadpool's wrapper derefs to `tokio_postgres::Client`.)
+        if self.pool.status().waiting >= self.capacity {
+            return Err(StoreError::Busy);
+        }
         self.pool.get().await.map_err(|error| match error {
             // Every connection is busy: the database answers, this replica has too much to do.
             deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => StoreError::Busy,
