@@ -184,6 +184,20 @@ async fn wait_text(client: &Client, css: &str, text: &str) -> Result<String> {
     }
 }
 
+/// Waits until the element's text is `text`.
+async fn wait_exact_text(client: &Client, css: &str, text: &str) -> Result {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if element.text().await.ok().as_deref() == Some(text) {
+                return Ok(());
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never showed exactly {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the element's attribute equals `value`.
 async fn wait_attr(client: &Client, css: &str, attribute: &str, value: &str) -> Result {
     let deadline = Instant::now() + PATIENCE;
@@ -1043,6 +1057,150 @@ async fn a_truncated_output_shows_the_managers_marker_in_words() {
                 .await?;
             assert!(at.as_f64() < Some(2.0), "the newest line in view: {at}");
             assert_accessible(&admin, "the execution page with a truncated output").await?;
+            Ok(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_card_says_how_many_replicas_enforce_it() {
+    browser_test(|browser| async move {
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        wait_exact_text(&admin, "#replicas", "1 of 1 replicas enforcing").await?;
+        // After a change the one replica has applied it too.
+        browser.app.api.activate(Some("one replica")).await;
+        wait_text(&admin, "#status-reason", "one replica").await?;
+        wait_exact_text(&admin, "#replicas", "1 of 1 replicas enforcing").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Counts the browser's fetches to URLs containing `path` (from now on) and
+/// can hold new ones back before they are sent ([`hold_counted`]): a test
+/// then knows that every answer the panel has was made before a change.
+async fn count_fetches(client: &Client, path: &str) -> Result {
+    client
+        .execute(
+            "const [path] = arguments;
+             const real = window.fetch;
+             const counted = window.__counted = { sent: 0, inflight: 0, hold: null, release: null };
+             window.fetch = async (input, init) => {
+               const url = typeof input === 'string' ? input : input.url;
+               if (!url.includes(path)) return real.call(window, input, init);
+               if (counted.hold) await counted.hold;
+               counted.sent += 1;
+               counted.inflight += 1;
+               try { return await real.call(window, input, init); }
+               finally { counted.inflight -= 1; }
+             };
+             return null;",
+            vec![json!(path)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// How many counted fetches have been sent.
+async fn counted_sent(client: &Client) -> Result<u64> {
+    let sent = client.execute("return window.__counted.sent;", vec![]).await?;
+    Ok(sent.as_u64().expect("a count"))
+}
+
+/// Holds new counted fetches back and waits until those sent are answered.
+async fn hold_counted(client: &Client) -> Result {
+    client
+        .execute(
+            "const counted = window.__counted;
+             counted.hold = new Promise(resolve => { counted.release = resolve; });
+             return null;",
+            vec![],
+        )
+        .await?;
+    let deadline = Instant::now() + PATIENCE;
+    while client.execute("return window.__counted.inflight;", vec![]).await? != json!(0) {
+        assert!(Instant::now() < deadline, "a counted fetch was never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Lets the held counted fetches go, and the next ones through.
+async fn release_counted(client: &Client) -> Result {
+    client.execute("const c = window.__counted; c.hold = null; c.release(); return null;", vec![]).await?;
+    Ok(())
+}
+
+/// Two replicas on one PostgreSQL database (SPEC §8): the panel on replica
+/// one counts both, follows a change made through replica two live, names
+/// the replicas that have not applied it yet, and counts both again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_panel_on_one_replica_follows_a_change_made_on_another_and_counts_both_enforcing() {
+    let url = pg_harness::shared().fresh_database().expect("a fresh PostgreSQL database");
+    let first_url = url.clone();
+    browser_test_on(
+        |dist| async move {
+            let data_dir = tempfile::tempdir().unwrap();
+            let config =
+                Config { dist, replica_id: Some("r1".into()), ..TestApp::config_on(data_dir.path(), Some(first_url)) };
+            TestApp::spawn_config(data_dir, config).await
+        },
+        |browser| async move {
+            let data_dir = tempfile::tempdir().unwrap();
+            let config = Config { replica_id: Some("r2".into()), ..TestApp::config_on(data_dir.path(), Some(url)) };
+            let second = TestApp::spawn_config(data_dir, config).await;
+            let addresses = [&browser.app.api.base, &second.api.base].map(|base| base.replace("http://", ""));
+
+            let admin = browser.open().await?;
+            count_fetches(&admin, "/maintenance/replicas").await?;
+            record_console_errors(&admin).await?;
+            sign_in(&admin, "admin", common::ADMIN_PASSWORD).await?;
+            mark_page(&admin).await?;
+            wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+            wait_exact_text(&admin, "#replicas", "2 of 2 replicas enforcing").await?;
+
+            // Once both replicas have said where they serve, the panel reads
+            // the list again; then its reads are held back, so the list it
+            // shows after the change was read before it.
+            let api = &browser.app.api;
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let listed: shared::api::ReplicasResponse =
+                    api.get("/maintenance/replicas").await.json().await.unwrap();
+                let serving: Vec<_> = listed.items.iter().map(|replica| replica.address.clone()).collect();
+                if serving == addresses {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the replicas list {listed:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let sent = counted_sent(&admin).await?;
+            let deadline = Instant::now() + PATIENCE;
+            while counted_sent(&admin).await? <= sent {
+                assert!(Instant::now() < deadline, "the panel did not read the replicas again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            hold_counted(&admin).await?;
+
+            // Activated through replica two: replica one's panel shows it live.
+            second.api.activate(Some("from replica two")).await;
+            wait_attr(&admin, "#banner", "data-state", "activated").await?;
+            wait_text(&admin, "#status-reason", "from replica two").await?;
+            let lagging =
+                format!("0 of 2 replicas enforcing — not yet: r1 at {}, r2 at {}", addresses[0], addresses[1]);
+            wait_exact_text(&admin, "#replicas", &lagging).await?;
+            screenshot(&admin, "10-replicas-not-yet").await?;
+            assert_accessible(&admin, "the maintenance page, replicas not yet enforcing").await?;
+
+            // The replicas have applied it (each renewed its row): both enforce it.
+            release_counted(&admin).await?;
+            wait_exact_text(&admin, "#replicas", "2 of 2 replicas enforcing").await?;
+            screenshot(&admin, "11-replicas").await?;
+            assert_accessible(&admin, "the maintenance page, two replicas enforcing").await?;
+            assert_not_reloaded(&admin).await?;
+            assert_no_console_errors(&admin).await?;
+            second.stop().await;
             Ok(())
         },
     )

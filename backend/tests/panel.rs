@@ -91,3 +91,26 @@ async fn built_panel_renders_the_sign_in_form_in_a_real_browser() {
     assert!(dom.contains(r#"aria-label="Sign in""#), "the page shows the sign-in form; DOM:\n{dom}");
     assert!(dom.contains(r#"id="password""#), "with a password field; DOM:\n{dom}");
 }
+
+/// The panel's wasm and js stay within 150 000 bytes gzipped (ARCHITECTURE.md,
+/// BENCHMARKS.md), measured as `scripts/bench panel` does: `gzip -9c` of each.
+/// Needs the build: `scripts/test` builds it and sets `PANEL_DIST`.
+#[test]
+fn built_panel_stays_within_150_000_bytes_gzipped() {
+    let Some(dist) = std::env::var_os("PANEL_DIST") else {
+        eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run this test");
+        return;
+    };
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(&dist).expect("PANEL_DIST is a directory") {
+        let path = entry.unwrap().path();
+        if matches!(path.extension().and_then(|ext| ext.to_str()), Some("wasm" | "js")) {
+            let gzip = Command::new("gzip").arg("-9c").arg(&path).output().expect("run gzip");
+            assert!(gzip.status.success(), "gzip {}", path.display());
+            sizes.push((path, gzip.stdout.len()));
+        }
+    }
+    assert_eq!(sizes.len(), 2, "one .wasm and one .js in the build: {sizes:?}");
+    let total: usize = sizes.iter().map(|(_, size)| size).sum();
+    assert!(total <= 150_000, "the panel is {total} bytes gzipped, over 150 000: {sizes:?}");
+}

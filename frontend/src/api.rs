@@ -8,7 +8,7 @@ use std::fmt;
 use js_sys::futures::JsFuture;
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
-use shared::api::{path, ListResponse, Workflow, EPOCH_HEADER, TOKEN_HEADER};
+use shared::api::{path, ListResponse, Replica, ReplicasResponse, Workflow, EPOCH_HEADER, TOKEN_HEADER};
 use shared::execution::ExecutionActionRequest;
 use shared::{ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, MaintenanceStatus, TokenResponse};
 use uuid::Uuid;
@@ -87,6 +87,12 @@ pub async fn activate(token: &str, reason: String) -> Result<Option<Epoched>, Fe
 /// `POST /maintenance/deactivate`; `None` if it was already off (304).
 pub async fn deactivate(token: &str) -> Result<Option<Epoched>, FetchError> {
     send_change("/maintenance/deactivate", token, None::<&()>).await
+}
+
+/// `GET /maintenance/replicas`: the live replicas, each with the last change (epoch) it applied.
+pub async fn replicas(token: &str) -> Result<Vec<Replica>, FetchError> {
+    let list: ReplicasResponse = send("GET", "/maintenance/replicas", token, None::<&()>).await?;
+    Ok(list.items)
 }
 
 /// `GET /executions` (newest first).

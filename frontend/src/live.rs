@@ -75,6 +75,12 @@ impl Live {
         self.status.with(|held| held.as_ref().map(|held| held.status.clone()))
     }
 
+    /// The epoch of the newest status (none until one arrives, or from a
+    /// manager that sends none); tracked.
+    pub fn epoch(&self) -> Option<u64> {
+        self.status.with(|held| held.as_ref().and_then(|held| held.epoch))
+    }
+
     /// Reads the newest status in place; tracked.
     pub fn with_status<T>(&self, read: impl FnOnce(Option<&MaintenanceStatus>) -> T) -> T {
         self.status.with(|held| read(held.as_ref().map(|held| &held.status)))

@@ -341,17 +341,23 @@ impl TestApp {
 
     /// The tests' defaults: the shipped workflows, no panel, the test admin.
     pub fn config(data_dir: &Path) -> Config {
+        Self::config_on(data_dir, test_database(data_dir))
+    }
+
+    /// [`TestApp::config`] on the database at `url` (SQLite in the data dir if none).
+    pub fn config_on(data_dir: &Path, url: Option<String>) -> Config {
         Config {
             dist: "/nonexistent-dist".into(),
             admin_password: Some(ADMIN_PASSWORD.into()),
             workflows: manager::workflows::EXAMPLES.into(),
-            database: test_database(data_dir),
+            database: url,
             replica_id: Some(TEST_REPLICA.into()),
             ..Config::local(data_dir.to_owned())
         }
     }
 
-    async fn spawn_config(data_dir: TempDir, config: Config) -> Self {
+    /// A manager running `config` on `data_dir`, signed in as the first admin.
+    pub async fn spawn_config(data_dir: TempDir, config: Config) -> Self {
         let manager = Manager::open(&config).await.expect("open manager");
         let state = manager.state().clone();
         let listener = TcpListener::bind(&config.bind).await.expect("bind");

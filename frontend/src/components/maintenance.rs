@@ -6,6 +6,7 @@ use shared::{ExecutionAction, MaintenanceState, RemainingExecution};
 use uuid::Uuid;
 
 use crate::api;
+use crate::components::replicas::Replicas;
 use crate::components::status_card::StatusCard;
 use crate::form;
 use crate::live::Live;
@@ -18,9 +19,11 @@ use crate::task::Task;
 pub fn MaintenancePage() -> impl IntoView {
     let live = expect_context::<Live>();
     let session = expect_context::<Session>();
+    // Kept across status changes (the card is made again for each).
+    let replicas = Replicas::watch();
     view! {
         {move || match live.status() {
-            Some(status) => view! { <StatusCard status /> }.into_any(),
+            Some(status) => view! { <StatusCard status replicas=replicas.clone() /> }.into_any(),
             None => view! { <p class="muted">"Loading the maintenance status…"</p> }.into_any(),
         }}
         {session.is_admin.then(|| view! { <AdminControls /> })}

@@ -5,5 +5,6 @@ pub mod execution;
 pub mod executions;
 pub mod login;
 pub mod maintenance;
+pub mod replicas;
 pub mod start_form;
 pub mod status_card;

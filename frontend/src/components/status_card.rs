@@ -3,11 +3,12 @@
 use leptos::prelude::*;
 use shared::{MaintenanceState, MaintenanceStatus, Timestamp};
 
+use crate::components::replicas::Replicas;
 use crate::live::local_time;
 
-/// Shows one status object.
+/// Shows one status object, and how many replicas enforce it.
 #[component]
-pub fn StatusCard(status: MaintenanceStatus) -> impl IntoView {
+pub fn StatusCard(status: MaintenanceStatus, replicas: Replicas) -> impl IntoView {
     let state = status.status;
     let shown = |value: String| if value.is_empty() { "—".to_owned() } else { value };
     let time = |at: Option<Timestamp>| {
@@ -35,6 +36,7 @@ pub fn StatusCard(status: MaintenanceStatus) -> impl IntoView {
                 <dd id="remaining-count">{status.remaining_executions.len()}</dd>
                 <dt>"Reason"</dt>
                 <dd id="status-reason">{shown(status.reason)}</dd>
+                {replicas.line()}
             </dl>
         </section>
     }
