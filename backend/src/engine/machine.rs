@@ -5,7 +5,11 @@
 //! PostgreSQL: the maintenance row's lock), asks these functions, and writes
 //! their answer in that same transaction.
 
-use shared::{ErrorCode, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceTransition, Timestamp};
+use shared::{
+    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceTransition, NewExecution,
+    Timestamp,
+};
+use uuid::Uuid;
 
 use crate::store::maintenance::MaintenanceRecord;
 
@@ -29,6 +33,23 @@ pub fn admit(state: MaintenanceState, bypass: bool, queue: bool) -> Result<Execu
         (_, false, true) => Ok(ExecutionStatus::Queued),
         (MaintenanceState::Activating, false, false) => Err(ErrorCode::EnteringMaintenanceMode),
         (MaintenanceState::Activated, false, false) => Err(ErrorCode::MaintenanceModeActive),
+    }
+}
+
+/// The execution `new` becomes when admitted as `status` at `now` (a new id;
+/// started at once unless queued).
+pub fn new_execution(new: NewExecution, created_by: String, status: ExecutionStatus, now: Timestamp) -> Execution {
+    Execution {
+        id: Uuid::new_v4(),
+        parameters: new.parameters_map(),
+        workflow_id: new.workflow_id,
+        deployment_id: new.deployment_id,
+        status,
+        created_at: now,
+        started_at: (status == ExecutionStatus::Started).then_some(now),
+        ended_at: None,
+        created_by,
+        error: String::new(),
     }
 }
 

@@ -502,19 +502,7 @@ impl Core {
         runner: &Runner,
     ) -> Result<Execution, EngineError> {
         let status = machine::admit(self.record.status, bypass, new.queue).map_err(EngineError::Refused)?;
-        let now = Timestamp::now();
-        let execution = Execution {
-            id: Uuid::new_v4(),
-            parameters: new.parameters_map(),
-            workflow_id: new.workflow_id,
-            deployment_id: new.deployment_id,
-            status,
-            created_at: now,
-            started_at: (status == ExecutionStatus::Started).then_some(now),
-            ended_at: None,
-            created_by,
-            error: String::new(),
-        };
+        let execution = machine::new_execution(new, created_by, status, Timestamp::now());
         execution_store::insert(&self.conn, &execution)?;
         self.outbox.push(execution.clone());
         if status == ExecutionStatus::Started {

@@ -200,6 +200,20 @@ async fn save_change(client: &impl GenericClient, change: &machine::Change) -> R
     Ok(())
 }
 
+/// `activating → activated` at `now` if no execution remains, written in the
+/// caller's transaction (which holds the exclusive lock); whether it happened.
+async fn complete_if_done(
+    client: &impl GenericClient,
+    record: &MaintenanceRecord,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let Some(change) = machine::complete(record, remaining_count(client).await?, now) else {
+        return Ok(false);
+    };
+    save_change(client, &change).await?;
+    Ok(true)
+}
+
 /// Writes the fields that change over an execution's life (and its owner).
 async fn update_execution(
     client: &impl GenericClient,
@@ -469,19 +483,7 @@ impl Engine {
                     // The others may be about to take this replica for dead.
                     return Err(StoreError::Unavailable("this replica's lease is not renewed".into()));
                 }
-                let now = store::now(&tx).await?;
-                let execution = Execution {
-                    id: Uuid::new_v4(),
-                    parameters: new.parameters_map(),
-                    workflow_id: new.workflow_id,
-                    deployment_id: new.deployment_id,
-                    status,
-                    created_at: now,
-                    started_at: (status == ExecutionStatus::Started).then_some(now),
-                    ended_at: None,
-                    created_by,
-                    error: String::new(),
-                };
+                let execution = machine::new_execution(new, created_by, status, store::now(&tx).await?);
                 let owner = (status == ExecutionStatus::Started).then_some(replica.as_str());
                 insert_execution(&tx, &execution, owner).await?;
                 notify_execution(&tx, &replica, execution.id).await?;
@@ -691,11 +693,8 @@ impl Engine {
                     update_execution(&tx, execution, Some(&owner)).await?;
                     notify_execution(&tx, &replica, execution.id).await?;
                 }
-                let completed = machine::complete(&record, remaining_count(&tx).await?, now);
-                if let Some(change) = &completed {
-                    save_change(&tx, change).await?;
-                }
-                let status = if !failed.is_empty() || completed.is_some() { Some(bump(&tx).await?) } else { None };
+                let completed = complete_if_done(&tx, &record, now).await?;
+                let status = if !failed.is_empty() || completed { Some(bump(&tx).await?) } else { None };
                 tx.commit().await?;
                 Ok(Some(Committed { status, executions: failed }))
             })
@@ -889,10 +888,7 @@ pub(super) async fn recover(pg: &Pg, replica: &str) -> Result<(u64, MaintenanceS
             update_execution(&tx, execution, Some(&replica)).await?;
             notify_execution(&tx, &replica, execution.id).await?;
         }
-        let completed = machine::complete(&record, remaining_count(&tx).await?, now);
-        if let Some(change) = &completed {
-            save_change(&tx, change).await?;
-        }
+        complete_if_done(&tx, &record, now).await?;
         // A start is a change too (as on SQLite): a client that saw the
         // status before can tell this replica's answers are not older.
         let status = bump(&tx).await?;
