@@ -297,6 +297,7 @@ mod tests {
             activation_requested_at: Some(at),
             remaining_executions: vec![],
             reason: String::new(),
+            ..MaintenanceStatus::default()
         }
     }
 

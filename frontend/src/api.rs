@@ -80,7 +80,10 @@ pub async fn maintenance_status(token: &str) -> Result<Epoched, FetchError> {
 
 /// `POST /maintenance/activate`; `None` if it was already on (304).
 pub async fn activate(token: &str, reason: String) -> Result<Option<Epoched>, FetchError> {
-    let body = ActivateRequest { reason: Some(reason).filter(|reason| !reason.trim().is_empty()) };
+    let body = ActivateRequest {
+        reason: Some(reason).filter(|reason| !reason.trim().is_empty()),
+        ..ActivateRequest::default()
+    };
     send_change("/maintenance/activate", token, Some(&body)).await
 }
 

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409: the resource is in a state that does not allow the request.
     Conflict,
+    /// 409: a window would overlap another scheduled or active one (SPEC §10).
+    WindowOverlaps,
     /// 413: the body is larger than the manager accepts.
     PayloadTooLarge,
     /// 429: too many failed sign-ins; wait `Retry-After` seconds.
@@ -34,6 +36,8 @@ pub enum ErrorCode {
     EnteringMaintenanceMode,
     /// 503 while `activated`: most requests are refused.
     MaintenanceModeActive,
+    /// 503 while `activated` read-only: reads pass, other methods are refused (SPEC §10).
+    MaintenanceModeReadOnly,
     /// 503: the manager has more work queued than it accepts; retry after `Retry-After`.
     Overloaded,
     /// 503: the database cannot be reached; retry after `Retry-After` (SPEC §8).
@@ -53,10 +57,12 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
+            Self::WindowOverlaps => "window_overlaps",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyRequests => "too_many_requests",
             Self::EnteringMaintenanceMode => "entering_maintenance_mode",
             Self::MaintenanceModeActive => "maintenance_mode_active",
+            Self::MaintenanceModeReadOnly => "maintenance_mode_read_only",
             Self::Overloaded => "overloaded",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::InternalError => "internal_error",
@@ -71,11 +77,12 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::Conflict => 409,
+            Self::Conflict | Self::WindowOverlaps => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,
             Self::EnteringMaintenanceMode
             | Self::MaintenanceModeActive
+            | Self::MaintenanceModeReadOnly
             | Self::Overloaded
             | Self::DatabaseUnavailable => 503,
             Self::InternalError => 500,

@@ -11,11 +11,14 @@ pub mod execution;
 pub mod maintenance;
 pub mod sse;
 pub mod time;
+pub mod window;
 
 pub use auth::{Role, TokenResponse};
 pub use error::{ApiError, ErrorCode};
 pub use execution::{Execution, ExecutionAction, ExecutionStatus, NewExecution};
 pub use maintenance::{
-    ActivateRequest, MaintenanceState, MaintenanceStatus, MaintenanceTransition, RemainingExecution,
+    ActivateRequest, HistoryEvent, MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTransition,
+    RemainingExecution,
 };
 pub use time::Timestamp;
+pub use window::{ExtendWindow, NewWindow, Window, WindowState};

@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use crate::execution::ExecutionStatus;
 use crate::time::{empty_if_none, Timestamp};
+use crate::window::Window;
+
+/// The longest drain deadline accepted, in seconds (a week).
+pub const MAX_DRAIN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Where the manager is in the maintenance-mode cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -41,6 +45,62 @@ impl MaintenanceState {
 impl fmt::Display for MaintenanceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How much maintenance mode closes (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceMode {
+    /// Most requests are refused (SPEC §3).
+    #[default]
+    Full,
+    /// Reads (GET, HEAD) pass everywhere; other methods are refused.
+    ReadOnly,
+}
+
+impl MaintenanceMode {
+    /// The wire name (`"read_only"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::ReadOnly => "read_only",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Full, Self::ReadOnly].into_iter().find(|mode| mode.as_str() == text)
+    }
+}
+
+impl fmt::Display for MaintenanceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serde for the status object's `mode`: `""` while deactivated.
+pub mod mode_or_empty {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::MaintenanceMode;
+
+    /// Writes `None` as `""`.
+    pub fn serialize<S: Serializer>(value: &Option<MaintenanceMode>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.map(MaintenanceMode::as_str).unwrap_or_default())
+    }
+
+    /// Reads `""` (or `null`) as `None`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MaintenanceMode>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) if text.is_empty() => Ok(None),
+            Some(text) => MaintenanceMode::parse(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown mode {text:?}"))),
+        }
     }
 }
 
@@ -82,6 +142,18 @@ pub struct MaintenanceStatus {
     /// The reason the admin gave on activation; `""` if none.
     #[serde(default)]
     pub reason: String,
+    /// `full` or `read_only`; `""` when deactivated (SPEC §10).
+    #[serde(with = "mode_or_empty", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub mode: Option<MaintenanceMode>,
+    /// When the drain deadline falls: remaining executions are then cancelled,
+    /// and force-cancelled after the cancel grace; `""` if none.
+    #[serde(with = "empty_if_none", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub drain_deadline_at: Option<Timestamp>,
+    /// The window in its notice period, or the active one; `null` otherwise.
+    #[serde(default)]
+    pub upcoming: Option<Window>,
 }
 
 /// Body of `POST /maintenance/activate`; the body itself is optional.
@@ -93,9 +165,103 @@ pub struct ActivateRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub reason: Option<String>,
+    /// Seconds `activating` may last before the remaining executions are
+    /// cancelled (then force-cancelled after the cancel grace); none: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604800))]
+    pub drain_deadline_seconds: Option<u64>,
+    /// `full` (the default) or `read_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<MaintenanceMode>,
 }
 
-/// One state change of maintenance mode, as `GET /maintenance/history` lists it.
+/// What a history row records (SPEC §10): a transition of the state, a step
+/// of a drain deadline, or something that happened to a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryEvent {
+    /// `deactivated → activating` (an admin, or a window's start).
+    Activate,
+    /// `activating → activated`: nothing remained.
+    Activated,
+    /// Back to `deactivated` (an admin, or a window's end).
+    Deactivated,
+    /// The drain deadline passed: the remaining executions were cancelled.
+    DrainCancel,
+    /// The cancel grace after the deadline passed: the ones still alive were force-cancelled.
+    DrainForceCancel,
+    /// A window was scheduled.
+    WindowScheduled,
+    /// A window's end was moved.
+    WindowExtended,
+    /// A scheduled window was cancelled.
+    WindowCancelled,
+    /// A window's start came: maintenance mode is its.
+    WindowStarted,
+    /// A window's end came, or it was ended early.
+    WindowEnded,
+    /// The manager was down for a whole window: it never started.
+    WindowMissed,
+}
+
+impl HistoryEvent {
+    /// Every event, in declaration order.
+    pub const ALL: [Self; 11] = [
+        Self::Activate,
+        Self::Activated,
+        Self::Deactivated,
+        Self::DrainCancel,
+        Self::DrainForceCancel,
+        Self::WindowScheduled,
+        Self::WindowExtended,
+        Self::WindowCancelled,
+        Self::WindowStarted,
+        Self::WindowEnded,
+        Self::WindowMissed,
+    ];
+
+    /// The wire name (`"drain_cancel"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Activate => "activate",
+            Self::Activated => "activated",
+            Self::Deactivated => "deactivated",
+            Self::DrainCancel => "drain_cancel",
+            Self::DrainForceCancel => "drain_force_cancel",
+            Self::WindowScheduled => "window_scheduled",
+            Self::WindowExtended => "window_extended",
+            Self::WindowCancelled => "window_cancelled",
+            Self::WindowStarted => "window_started",
+            Self::WindowEnded => "window_ended",
+            Self::WindowMissed => "window_missed",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|event| event.as_str() == text)
+    }
+
+    /// The event of a plain state transition into `to`.
+    pub fn of_transition(to: MaintenanceState) -> Self {
+        match to {
+            MaintenanceState::Activating => Self::Activate,
+            MaintenanceState::Activated => Self::Activated,
+            MaintenanceState::Deactivated => Self::Deactivated,
+        }
+    }
+}
+
+impl fmt::Display for HistoryEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of the maintenance audit, as `GET /maintenance/history` lists it:
+/// a state change, a drain escalation or a window's event (`from == to` for
+/// the last two unless they changed the state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaintenanceTransition {
@@ -105,10 +271,19 @@ pub struct MaintenanceTransition {
     pub from: MaintenanceState,
     /// The state after.
     pub to: MaintenanceState,
-    /// The admin whose request caused it (for `activating → activated`, the one who activated).
+    /// The admin whose request caused it (for `activating → activated`, the one who activated;
+    /// for a window's start and end, the window's author).
     pub requested_by: String,
-    /// The reason given on activation; `""` if none.
+    /// The reason given on activation (or the window's); `""` if none.
     pub reason: String,
+    /// What happened.
+    pub event: HistoryEvent,
+    /// The window it belongs to, if any.
+    #[serde(default)]
+    pub window_id: Option<Uuid>,
+    /// Details in words (which executions a drain step cancelled, a window's new end…); `""` if none.
+    #[serde(default)]
+    pub detail: String,
 }
 
 #[cfg(test)]
@@ -124,11 +299,12 @@ mod tests {
             activation_requested_at: Some("2017-04-04T05:16:21.407Z".parse().unwrap()),
             remaining_executions: vec![],
             reason: String::new(),
+            ..MaintenanceStatus::default()
         };
         let json = serde_json::to_string(&status).unwrap();
         assert_eq!(
             json,
-            r#"{"status":"activating","requested_by":"admin","activated_at":"","activation_requested_at":"2017-04-04T05:16:21.407Z","remaining_executions":[],"reason":""}"#
+            r#"{"status":"activating","requested_by":"admin","activated_at":"","activation_requested_at":"2017-04-04T05:16:21.407Z","remaining_executions":[],"reason":"","mode":"","drain_deadline_at":"","upcoming":null}"#
         );
         assert_eq!(serde_json::from_str::<MaintenanceStatus>(&json).unwrap(), status);
     }
@@ -147,9 +323,13 @@ mod tests {
                 workflow_id: "install".into(),
             }],
             reason: "upgrade to 7.1".into(),
+            mode: Some(MaintenanceMode::ReadOnly),
+            drain_deadline_at: Some("2017-04-04T05:26:21.407Z".parse().unwrap()),
+            upcoming: None,
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["remaining_executions"][0]["status"], "started");
+        assert_eq!(json["mode"], "read_only");
         assert_eq!(serde_json::from_value::<MaintenanceStatus>(json).unwrap(), status);
     }
 
@@ -169,5 +349,18 @@ mod tests {
         let with = serde_json::from_str::<ActivateRequest>(r#"{"reason":"upgrade"}"#).unwrap();
         assert_eq!(with.reason.as_deref(), Some("upgrade"));
         assert!(serde_json::from_str::<ActivateRequest>(r#"{"reson":"typo"}"#).is_err());
+        let full =
+            serde_json::from_str::<ActivateRequest>(r#"{"reason":"r","drain_deadline_seconds":60,"mode":"read_only"}"#)
+                .unwrap();
+        assert_eq!((full.drain_deadline_seconds, full.mode), (Some(60), Some(MaintenanceMode::ReadOnly)));
+        assert!(serde_json::from_str::<ActivateRequest>(r#"{"mode":"readonly"}"#).is_err());
+    }
+
+    #[test]
+    fn history_event_names_are_the_wire_names() {
+        for event in HistoryEvent::ALL {
+            assert_eq!(serde_json::to_string(&event).unwrap(), format!("\"{event}\""));
+            assert_eq!(HistoryEvent::parse(event.as_str()), Some(event));
+        }
     }
 }

@@ -139,7 +139,16 @@ pub fn cancel(status: ExecutionStatus, action: ExecutionAction) -> Result<Cancel
 }
 
 fn transition(to: &MaintenanceRecord, from: MaintenanceState, at: Timestamp, by: &str) -> MaintenanceTransition {
-    MaintenanceTransition { at, from, to: to.status, requested_by: by.to_owned(), reason: to.reason.clone() }
+    MaintenanceTransition {
+        at,
+        from,
+        to: to.status,
+        requested_by: by.to_owned(),
+        reason: to.reason.clone(),
+        event: shared::HistoryEvent::of_transition(to.status),
+        window_id: None,
+        detail: String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -426,6 +426,7 @@ impl Core {
             activation_requested_at: self.record.activation_requested_at,
             remaining_executions,
             reason: self.record.reason.clone(),
+            ..MaintenanceStatus::default()
         }
     }
 

@@ -147,6 +147,7 @@ pub async fn read_status(client: &impl GenericClient) -> Result<(u64, Maintenanc
         activation_requested_at: record.activation_requested_at,
         remaining_executions,
         reason: record.reason,
+        ..MaintenanceStatus::default()
     };
     Ok((u64::try_from(epoch).unwrap_or_default(), status))
 }

@@ -126,6 +126,9 @@ fn history_now(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Mainten
             to: parse_column("maintenance_history", "to_status", &to, MaintenanceState::parse)?,
             requested_by,
             reason,
+            event: shared::HistoryEvent::of_transition(MaintenanceState::parse(&to).unwrap_or_default()),
+            window_id: None,
+            detail: String::new(),
         })
     })
     .collect::<Result<Vec<_>, _>>()
@@ -162,6 +165,9 @@ mod tests {
             to: MaintenanceState::Activating,
             requested_by: "admin".into(),
             reason: "upgrade".into(),
+            event: shared::HistoryEvent::Activate,
+            window_id: None,
+            detail: String::new(),
         };
         let tx = conn.transaction().unwrap();
         save_change(&tx, &Change { record: record.clone(), transitions: vec![transition.clone()] }).unwrap();

@@ -219,6 +219,9 @@ impl Pg {
                         to: parse_column(TABLE, "to_status", row.try_get(2)?, MaintenanceState::parse)?,
                         requested_by: row.try_get(3)?,
                         reason: row.try_get(4)?,
+                        event: shared::HistoryEvent::Activate,
+                        window_id: None,
+                        detail: String::new(),
                     })
                 })
                 .collect::<Result<_, StoreError>>()?;

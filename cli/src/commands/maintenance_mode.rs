@@ -43,7 +43,7 @@ async fn activate(client: &Client, wait: bool, timeout: Option<u64>, reason: Opt
         return Err(CliError::Usage("'--timeout' was used without '--wait'.".into()));
     }
     println!("Entering maintenance mode...");
-    let body = reason.map(|reason| ActivateRequest { reason: Some(reason) });
+    let body = reason.map(|reason| ActivateRequest { reason: Some(reason), ..ActivateRequest::default() });
     let already = match client.post::<_, MaintenanceStatus>("/maintenance/activate", body.as_ref()).await? {
         Outcome::Done(_) => false,
         Outcome::Unchanged => {
