@@ -54,15 +54,8 @@ pub fn status_lines(status: &MaintenanceStatus, verbose: bool) -> Vec<String> {
         )),
     }
     if verbose && !remaining.is_empty() {
-        let items: Vec<Map<String, Value>> = remaining
-            .iter()
-            .filter_map(|execution| match serde_json::to_value(execution) {
-                Ok(Value::Object(item)) => Some(item),
-                _ => None,
-            })
-            .collect();
         let columns = ["id", "deployment_id", "workflow_id", "status"];
-        lines.extend(table::print_data(&columns, &[], &items, "Remaining executions:", Some(50)));
+        lines.extend(table::print_data(&columns, &[], &objects(remaining), "Remaining executions:", Some(50)));
     }
     if status.status == MaintenanceState::Activated {
         // The reference ends this line with its own "\n": an empty line follows.
@@ -252,15 +245,8 @@ pub const DEBUG_HINT: &str = "Debug messages are only shown when you use very ve
 
 /// `cfy workflows list`: the catalog as a Cloudify table.
 pub fn workflows_table(workflows: &[shared::api::Workflow]) -> Vec<String> {
-    let items: Vec<Map<String, Value>> = workflows
-        .iter()
-        .filter_map(|workflow| match serde_json::to_value(workflow) {
-            Ok(Value::Object(item)) => Some(item),
-            _ => None,
-        })
-        .collect();
     let mut lines = vec!["Listing workflows...".to_owned()];
-    lines.extend(table::print_data(&["id", "description"], &[], &items, "Workflows:", None));
+    lines.extend(table::print_data(&["id", "description"], &[], &objects(workflows), "Workflows:", None));
     lines.push(format!("Showing {} workflows", workflows.len()));
     lines
 }
