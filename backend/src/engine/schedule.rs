@@ -110,17 +110,7 @@ pub fn schedule(facts: &Facts, new: NewWindow, by: &str, id: Uuid) -> Result<(Wi
     let mut windows = facts.windows.to_vec();
     windows.push(window.clone());
     let row = window_row(facts.record, &window, HistoryEvent::WindowScheduled, by, now, span(&window));
-    let change = finish(
-        &windows,
-        now,
-        Change {
-            record: facts.record.clone(),
-            transitions: vec![row],
-            windows: vec![window.clone()],
-            ..Change::default()
-        },
-    );
-    Ok((window, change))
+    Ok((window.clone(), written(facts, &windows, window, row)))
 }
 
 /// Checks an activation's `drain_deadline_seconds`.
@@ -152,17 +142,7 @@ pub fn extend(facts: &Facts, window: &Window, ends_at: Timestamp, by: &str) -> R
     let detail = format!("end {} -> {ends_at}", window.ends_at.map_or_else(|| "none".to_owned(), |at| at.to_string()));
     let row = window_row(facts.record, &extended, HistoryEvent::WindowExtended, by, facts.now, detail);
     let windows = replace(facts.windows, &extended);
-    let change = finish(
-        &windows,
-        facts.now,
-        Change {
-            record: facts.record.clone(),
-            transitions: vec![row],
-            windows: vec![extended.clone()],
-            ..Change::default()
-        },
-    );
-    Ok((extended, change))
+    Ok((extended.clone(), written(facts, &windows, extended, row)))
 }
 
 /// Cancels a scheduled window, or ends an active one early (deactivating).
@@ -173,17 +153,7 @@ pub fn cancel(facts: &Facts, window: &Window, by: &str) -> Result<(Window, Chang
             let cancelled = Window { state: WindowState::Cancelled, ended_at: Some(now), ..window.clone() };
             let row = window_row(facts.record, &cancelled, HistoryEvent::WindowCancelled, by, now, String::new());
             let windows = replace(facts.windows, &cancelled);
-            let change = finish(
-                &windows,
-                now,
-                Change {
-                    record: facts.record.clone(),
-                    transitions: vec![row],
-                    windows: vec![cancelled.clone()],
-                    ..Change::default()
-                },
-            );
-            Ok((cancelled, change))
+            Ok((cancelled.clone(), written(facts, &windows, cancelled, row)))
         }
         WindowState::Active => {
             let mut change = Change { record: facts.record.clone(), ..Change::default() };
@@ -397,6 +367,13 @@ fn drain(change: &mut Change, facts: &Facts) {
         detail,
     };
     change.transitions.push(row);
+}
+
+/// A change that writes `window` with its history `row`, the windows then being `windows`.
+fn written(facts: &Facts, windows: &[Window], window: Window, row: MaintenanceTransition) -> Change {
+    let change =
+        Change { record: facts.record.clone(), transitions: vec![row], windows: vec![window], ..Change::default() };
+    finish(windows, facts.now, change)
 }
 
 /// Sets the announced window as the windows now stand.
