@@ -466,7 +466,8 @@ impl Engine {
         // reading it, storing the epoch and replacing it cannot interleave
         // with another change; readers never wait on the store's I/O.
         let current = self.published();
-        if *current.status == status && !std::mem::take(&mut core.windows_changed) {
+        let windows_changed = std::mem::take(&mut core.windows_changed);
+        if *current.status == status && !windows_changed {
             return current;
         }
         self.schedule_changed.notify_one();

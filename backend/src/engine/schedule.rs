@@ -126,14 +126,14 @@ pub fn check_drain_deadline(seconds: Option<u64>) -> Result<(), WindowError> {
 
 /// Moves the end of `window` (scheduled or active) to `ends_at`.
 pub fn extend(facts: &Facts, window: &Window, ends_at: Timestamp, by: &str) -> Result<(Window, Change), WindowError> {
-    if window.state.is_over() {
-        return Err(WindowError::Over { id: window.id, state: window.state });
-    }
     if ends_at <= window.starts_at {
         return Err(invalid("ends_at", format!("{ends_at} is not after the window's start ({})", window.starts_at)));
     }
     if ends_at <= facts.now {
         return Err(invalid("ends_at", format!("{ends_at} is not in the future (now is {})", facts.now)));
+    }
+    if window.state.is_over() {
+        return Err(WindowError::Over { id: window.id, state: window.state });
     }
     if let Some(other) = overlapping(facts.windows, Some(window.id), window.starts_at, Some(ends_at)) {
         return Err(overlaps(other));
@@ -191,7 +191,9 @@ pub fn tick(facts: &Facts) -> Option<Change> {
         if window.state == WindowState::Scheduled {
             if window.ends_at.is_some_and(|end| end <= now) {
                 let missed = Window { state: WindowState::Missed, ended_at: Some(now), ..window.clone() };
-                let detail = "the manager was not running at any time during the window".to_owned();
+                let detail = "its end came before the manager could start it (the manager was not running, or \
+                              could not reach its database, from its start to its end)"
+                    .to_owned();
                 change.transitions.push(window_row(
                     &change.record,
                     &missed,
@@ -339,10 +341,12 @@ fn drain(change: &mut Change, facts: &Facts) {
             (HistoryEvent::DrainCancel, ids, "cancelled")
         }
         DrainStage::Cancelled if record.drain_force_at.is_some_and(|at| at <= now) => {
+            // Those the deadline (or an admin) cancelled and that are still
+            // alive; not one admitted since with the admins' bypass.
             let ids: Vec<Uuid> = facts
                 .remaining
                 .iter()
-                .filter(|(_, status)| *status != ExecutionStatus::ForceCancelling)
+                .filter(|(_, status)| *status == ExecutionStatus::Cancelling)
                 .map(|(id, _)| *id)
                 .collect();
             record.drain_stage = DrainStage::ForceCancelled;
