@@ -90,6 +90,15 @@ pub struct Auth {
     password_checks: AtomicU64,
     /// The credential-change counter as last read (see [`revocation`]).
     credential_changes: watch::Sender<i64>,
+    /// Wakes the watcher of [`revocation`] when a stream opens (it sleeps while none is open).
+    streams_opened: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Auth {
+    fn drop(&mut self) {
+        // The watcher sleeps on this; it ends once it finds the Auth gone.
+        self.streams_opened.notify_one();
+    }
 }
 
 impl Auth {
@@ -103,6 +112,7 @@ impl Auth {
             hashing: Arc::new(Semaphore::new(cores)),
             password_checks: AtomicU64::new(0),
             credential_changes: watch::Sender::new(0),
+            streams_opened: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Open event streams end when their credentials stop working: a token
 //! revoked, a password changed, a user removed — also by `manager users …` in
 //! another process. One task watches the credential-change counter (migration
-//! 0005, kept by triggers) while any stream is open; when it moves, each
-//! stream re-checks its own credentials and ends if they no longer work.
+//! 0005, kept by triggers) while any stream is open, and sleeps while none is
+//! (an idle manager wakes for nothing); when it moves, each stream re-checks
+//! its own credentials and ends if they no longer work.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -16,13 +17,22 @@ pub const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// Watches the counter for as long as `auth` lives. Call inside a tokio runtime.
 pub fn watch(auth: Weak<Auth>) {
+    let Some(opened) = auth.upgrade().map(|auth| Arc::clone(&auth.streams_opened)) else { return };
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(POLL_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let Some(strong) = auth.upgrade() else { return };
+            if strong.credential_changes.receiver_count() == 0 {
+                drop(strong);
+                // Until a stream opens (a permit is kept if one opened meanwhile).
+                opened.notified().await;
+                ticks.reset();
+                continue;
+            }
+            strong.read_credential_changes().await;
+            drop(strong);
             ticks.tick().await;
-            let Some(auth) = auth.upgrade() else { return };
-            auth.read_credential_changes().await;
         }
     });
 }
@@ -50,6 +60,7 @@ impl Auth {
     pub fn until_revoked(self: Arc<Self>, user: CurrentUser) -> impl Future<Output = ()> + Send + 'static {
         let mut changes = self.credential_changes.subscribe();
         changes.mark_changed();
+        self.streams_opened.notify_one();
         async move { self.watch_user(&mut changes, &user).await }
     }
 
