@@ -1,12 +1,15 @@
 //! `cargo run --release -p bench`: the manager's figures for BENCHMARKS.md.
 //! Everything runs on loopback; every loop is bounded in count and time.
 //! `bench callgrind-gate …` is the child the replicas section runs under
-//! valgrind (see `callgrind.rs`).
+//! valgrind (see `callgrind.rs`). Options go among the section names:
+//! `--idle-seconds N` (the windows section's idle measurement, default 60)
+//! and `--lease-seconds N` (the lease of its idle PostgreSQL manager, default 10).
 //! Comparisons (gate vs no gate) alternate their runs in one process so that
 //! machine noise falls on both sides.
 
 mod callgrind;
 mod replicas;
+mod windows;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +35,7 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 7] = ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas"];
+const SECTIONS: [&str; 8] = ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,7 +46,49 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(sections(args))
 }
 
-async fn sections(only: Vec<String>) -> anyhow::Result<()> {
+/// What can be set on the command line besides the sections.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    /// How long the windows section watches an idle manager.
+    idle: Duration,
+    /// `--lease-seconds` of the windows section's idle manager on PostgreSQL.
+    lease_seconds: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { idle: Duration::from_secs(60), lease_seconds: 10 }
+    }
+}
+
+/// Splits the arguments into section names and [`Options`]
+/// (`--name value` or `--name=value`).
+fn parse_arguments(args: Vec<String>) -> anyhow::Result<(Vec<String>, Options)> {
+    let mut options = Options::default();
+    let mut sections = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            sections.push(arg);
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name.to_owned(), value.to_owned()),
+            None => (flag.to_owned(), args.next().with_context(|| format!("--{flag} needs a value"))?),
+        };
+        let seconds: u64 = value.parse().with_context(|| format!("--{name} {value:?}: a whole number of seconds"))?;
+        match name.as_str() {
+            "idle-seconds" if seconds > 0 => options.idle = Duration::from_secs(seconds),
+            "lease-seconds" if seconds >= 2 => options.lease_seconds = seconds,
+            "idle-seconds" | "lease-seconds" => bail!("--{name} {seconds}: too small"),
+            _ => bail!("unknown option --{name}; the options are --idle-seconds and --lease-seconds"),
+        }
+    }
+    Ok((sections, options))
+}
+
+async fn sections(args: Vec<String>) -> anyhow::Result<()> {
+    let (only, options) = parse_arguments(args)?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     // The fan-outs hold thousands of streams, both ends in this process.
     manager::server::raise_open_file_limit()?;
@@ -73,6 +118,9 @@ async fn sections(only: Vec<String>) -> anyhow::Result<()> {
     }
     if wanted("replicas") {
         replicas::figures().await?;
+    }
+    if wanted("windows") {
+        windows::figures(&root, options).await?;
     }
     Ok(())
 }

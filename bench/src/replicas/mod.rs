@@ -14,7 +14,7 @@
 //! PostgreSQL server of the `pg-harness` crate that ends with the bench.
 
 mod admissions;
-mod cpu;
+pub(crate) mod cpu;
 mod fan_out;
 mod gate;
 mod propagation;
@@ -75,6 +75,13 @@ pub struct Replica {
 impl Replica {
     /// Opens a replica named `id` on `database` and serves it on a free port.
     pub async fn start(database: &str, id: &str) -> anyhow::Result<Self> {
+        Self::start_on(Some(database), id).await
+    }
+
+    /// Opens a manager on `database` (`None`: SQLite in a temporary data
+    /// dir, and `id` is not used) and serves it on a free port, scheduler
+    /// included, as the `manager` binary does.
+    pub async fn start_on(database: Option<&str>, id: &str) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let config = replica_config(data.path(), database, id);
         let manager = Manager::open(&config).await.with_context(|| format!("opening replica {id}"))?;
@@ -109,13 +116,13 @@ pub async fn maintenance(client: &reqwest::Client, base: &str, token: &str, verb
     Ok(())
 }
 
-fn replica_config(data_dir: &Path, database: &str, id: &str) -> Config {
+fn replica_config(data_dir: &Path, database: Option<&str>, id: &str) -> Config {
     Config {
         dist: "/nonexistent".into(),
         admin_password: Some(PASSWORD.into()),
         workflows: manager::workflows::EXAMPLES.into(),
-        database: Some(database.to_owned()),
-        replica_id: Some(id.to_owned()),
+        database: database.map(str::to_owned),
+        replica_id: database.map(|_| id.to_owned()),
         ..Config::local(data_dir.to_owned())
     }
 }

@@ -72,12 +72,23 @@ impl ManagerProcess {
     /// Starts `binary` on a fresh data dir in `data_parent` over `workflows`
     /// and takes a token.
     pub async fn start(binary: &Path, workflows: &Path, data_parent: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, workflows, data_parent, &[]).await
+    }
+
+    /// [`ManagerProcess::start`] with more command-line arguments (`--database URL`…).
+    pub async fn start_with(
+        binary: &Path,
+        workflows: &Path,
+        data_parent: &Path,
+        more: &[String],
+    ) -> anyhow::Result<Self> {
         let data = tempfile::tempdir_in(data_parent)?;
         let mut child = Command::new(binary)
             .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent", "--cancel-grace-seconds", "10", "--data-dir"])
             .arg(data.path())
             .arg("--workflows")
             .arg(workflows)
+            .args(more)
             .env("MANAGER_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
