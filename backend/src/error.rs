@@ -10,6 +10,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use shared::{ApiError, ErrorCode};
 
+use crate::engine::schedule::WindowError;
 use crate::engine::EngineError;
 use crate::store::StoreError;
 use crate::worker::WorkerError;
@@ -46,6 +47,9 @@ pub enum AppError {
     /// 409: the resource's state does not allow the request.
     #[error("{0}")]
     Conflict(String),
+    /// 409 `window_overlaps`: another window is scheduled or active then (SPEC §10).
+    #[error("{0}")]
+    WindowOverlaps(String),
     /// 413.
     #[error("The request body is larger than the manager accepts")]
     PayloadTooLarge,
@@ -81,6 +85,7 @@ impl AppError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::WindowOverlaps(_) => ErrorCode::WindowOverlaps,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
             Self::Overloaded => ErrorCode::Overloaded,
@@ -123,6 +128,12 @@ impl From<EngineError> for AppError {
             EngineError::Refused(code) => Self::Maintenance(code),
             EngineError::ExecutionNotFound(_) => Self::NotFound(error.to_string()),
             EngineError::AlreadyEnded { .. } => Self::Conflict(error.to_string()),
+            EngineError::Window(window) => match window {
+                WindowError::Invalid { .. } => Self::BadRequest(window.to_string()),
+                WindowError::Overlaps { .. } => Self::WindowOverlaps(window.to_string()),
+                WindowError::NotFound(_) => Self::NotFound(window.to_string()),
+                WindowError::Over { .. } => Self::Conflict(window.to_string()),
+            },
             EngineError::Store(error) => error.into(),
             EngineError::Task(error) => error.into(),
         }

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderName, Method};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::{ready, BoxFuture, Either, Ready};
 use shared::api::API_PREFIX;
-use shared::{ErrorCode, MaintenanceState};
+use shared::{ErrorCode, MaintenanceMode, MaintenanceState};
 use tower::{Layer, Service};
 
 use crate::auth::{has_credentials, CurrentUser};
@@ -97,17 +97,28 @@ fn classify(method: &Method, path: &str) -> Route {
     }
 }
 
-/// The gate's rule: SPEC §3 as a pure function.
-pub fn decide(state: MaintenanceState, method: &Method, path: &str) -> GateDecision {
+/// The gate's rule: SPEC §3 and §10 as a pure function. Read-only differs
+/// from full only once `activated`: reads pass everywhere, and what full
+/// refuses is refused as `maintenance_mode_read_only`.
+pub fn decide(state: MaintenanceState, mode: MaintenanceMode, method: &Method, path: &str) -> GateDecision {
     match state {
         MaintenanceState::Deactivated => GateDecision::Pass,
         MaintenanceState::Activating => match classify(method, path) {
             Route::ExecutionChange => GateDecision::Reject(ErrorCode::EnteringMaintenanceMode),
             Route::Panel | Route::AllowListed | Route::EngineDecides | Route::Other => GateDecision::Pass,
         },
-        MaintenanceState::Activated => match classify(method, path) {
-            Route::Panel | Route::AllowListed | Route::EngineDecides => GateDecision::Pass,
-            Route::ExecutionChange | Route::Other => GateDecision::Reject(ErrorCode::MaintenanceModeActive),
+        MaintenanceState::Activated => match (classify(method, path), mode) {
+            (Route::Panel | Route::AllowListed | Route::EngineDecides, _) => GateDecision::Pass,
+            (Route::ExecutionChange | Route::Other, MaintenanceMode::Full) => {
+                GateDecision::Reject(ErrorCode::MaintenanceModeActive)
+            }
+            (Route::ExecutionChange | Route::Other, MaintenanceMode::ReadOnly) => {
+                if method == Method::GET || method == Method::HEAD {
+                    GateDecision::Pass
+                } else {
+                    GateDecision::Reject(ErrorCode::MaintenanceModeReadOnly)
+                }
+            }
         },
     }
 }
@@ -158,7 +169,8 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let code = match decide(self.state.engine.state(), request.method(), request.uri().path()) {
+        let (state, mode) = self.state.engine.gate_state();
+        let code = match decide(state, mode, request.method(), request.uri().path()) {
             // The bypass header matters only where the gate would refuse: a
             // passing request is the handler's, credentials and all.
             GateDecision::Pass => return Either::Left(self.inner.call(request)),
@@ -213,6 +225,7 @@ async fn bypassing_admin(state: &AppState, request: &mut Request) -> Result<bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use MaintenanceMode::{Full, ReadOnly};
     use MaintenanceState::{Activated, Activating, Deactivated};
 
     const ID: &str = "/api/v3.1/executions/6b4f4d0e-2b8a-4e4b-9a57-1d1d2b3c4d5e";
@@ -230,22 +243,22 @@ mod tests {
     fn deactivated_gates_nothing() {
         for (method, path) in [(Method::POST, "/api/v3.1/executions"), (Method::DELETE, ID), (Method::GET, "/api/v2/x")]
         {
-            assert_eq!(decide(Deactivated, &method, path), GateDecision::Pass, "{method} {path}");
+            assert_eq!(decide(Deactivated, Full, &method, path), GateDecision::Pass, "{method} {path}");
         }
     }
 
     #[test]
     fn activating_blocks_execution_changes_but_not_creation_or_cancel() {
         use ErrorCode::EnteringMaintenanceMode as Entering;
-        assert_eq!(decide(Activating, &Method::PUT, "/api/v3.1/executions"), reject(Entering));
-        assert_eq!(decide(Activating, &Method::PATCH, ID), reject(Entering));
-        assert_eq!(decide(Activating, &Method::DELETE, ID), reject(Entering));
-        assert_eq!(decide(Activating, &Method::POST, &format!("{ID}/extra")), reject(Entering));
+        assert_eq!(decide(Activating, Full, &Method::PUT, "/api/v3.1/executions"), reject(Entering));
+        assert_eq!(decide(Activating, Full, &Method::PATCH, ID), reject(Entering));
+        assert_eq!(decide(Activating, Full, &Method::DELETE, ID), reject(Entering));
+        assert_eq!(decide(Activating, Full, &Method::POST, &format!("{ID}/extra")), reject(Entering));
         // The engine refuses or queues these under its lock.
-        assert_eq!(decide(Activating, &Method::POST, "/api/v3.1/executions"), GateDecision::Pass);
-        assert_eq!(decide(Activating, &Method::POST, ID), GateDecision::Pass);
-        assert_eq!(decide(Activating, &Method::GET, "/api/v3.1/executions"), GateDecision::Pass);
-        assert_eq!(decide(Activating, &Method::GET, "/api/v3.1/anything"), GateDecision::Pass);
+        assert_eq!(decide(Activating, Full, &Method::POST, "/api/v3.1/executions"), GateDecision::Pass);
+        assert_eq!(decide(Activating, Full, &Method::POST, ID), GateDecision::Pass);
+        assert_eq!(decide(Activating, Full, &Method::GET, "/api/v3.1/executions"), GateDecision::Pass);
+        assert_eq!(decide(Activating, Full, &Method::GET, "/api/v3.1/anything"), GateDecision::Pass);
     }
 
     #[test]
@@ -265,7 +278,7 @@ mod tests {
             (Method::GET, "/api/v3.1/managers/x"),
             (Method::GET, "/api/versions"),
         ] {
-            assert_eq!(decide(Activated, &method, path), reject(Active), "{method} {path}");
+            assert_eq!(decide(Activated, Full, &method, path), reject(Active), "{method} {path}");
         }
         for (method, path) in [
             (Method::GET, "/api/v3.1/maintenance"),
@@ -287,7 +300,40 @@ mod tests {
             (Method::GET, "/maintenance"),
             (Method::GET, "/admin-panel-1a2b.wasm"),
         ] {
-            assert_eq!(decide(Activated, &method, path), GateDecision::Pass, "{method} {path}");
+            assert_eq!(decide(Activated, Full, &method, path), GateDecision::Pass, "{method} {path}");
+        }
+    }
+
+    /// Every (mode, state, method, route) row: P passes, E `entering_maintenance_mode`,
+    /// A `maintenance_mode_active`, R `maintenance_mode_read_only`. The routes, in
+    /// column order: the panel, an allow-listed route, `/executions`, one
+    /// execution, another API route.
+    #[test]
+    fn every_mode_state_method_and_route() {
+        let routes = ["/", "/api/v3.1/maintenance", "/api/v3.1/executions", ID, "/api/v3.1/deployments"];
+        let methods = [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+        #[rustfmt::skip]
+        let table = [
+            //                    GET      HEAD     POST     PUT      PATCH    DELETE
+            (Full, Deactivated,  ["PPPPP", "PPPPP", "PPPPP", "PPPPP", "PPPPP", "PPPPP"]),
+            (Full, Activating,   ["PPPPP", "PPPPP", "PPPPP", "PPEEP", "PPEEP", "PPEEP"]),
+            (Full, Activated,    ["PPAAA", "PPAAA", "PPPPA", "PPAAA", "PPAAA", "PPAAA"]),
+            (ReadOnly, Deactivated, ["PPPPP", "PPPPP", "PPPPP", "PPPPP", "PPPPP", "PPPPP"]),
+            (ReadOnly, Activating,  ["PPPPP", "PPPPP", "PPPPP", "PPEEP", "PPEEP", "PPEEP"]),
+            (ReadOnly, Activated,   ["PPPPP", "PPPPP", "PPPPR", "PPRRR", "PPRRR", "PPRRR"]),
+        ];
+        for (mode, state, row) in table {
+            for (method, expected) in methods.iter().zip(row) {
+                for (path, cell) in routes.iter().zip(expected.chars()) {
+                    let want = match cell {
+                        'P' => GateDecision::Pass,
+                        'E' => reject(ErrorCode::EnteringMaintenanceMode),
+                        'A' => reject(ErrorCode::MaintenanceModeActive),
+                        _ => reject(ErrorCode::MaintenanceModeReadOnly),
+                    };
+                    assert_eq!(decide(state, mode, method, path), want, "{mode} {state} {method} {path}");
+                }
+            }
         }
     }
 }

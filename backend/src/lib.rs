@@ -14,6 +14,7 @@ pub mod output;
 pub mod process;
 pub mod routes;
 pub mod runner;
+pub mod scheduler;
 pub mod security_headers;
 pub mod server;
 pub mod state;
@@ -131,6 +132,7 @@ impl Manager {
         if let Some(cluster) = &self.state.cluster {
             cluster.serving_at(listener.local_addr()?);
         }
+        scheduler::spawn(Arc::clone(&self.state.engine), shutdown.clone());
         let streams = self.state.shutdown.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {

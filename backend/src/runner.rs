@@ -40,6 +40,9 @@ pub enum Request {
     Run,
     /// SIGTERM to its group, SIGKILL after the grace; ends `cancelled`.
     Cancel,
+    /// SIGTERM to its group; the drain deadline force-cancels it at the grace
+    /// (SIGKILL here only as a late backstop); ends `cancelled`.
+    Terminate,
     /// SIGKILL to its group now; ends `cancelled`.
     ForceCancel,
     /// The manager is stopping: end it as a cancel, record it `failed` with this reason.
@@ -71,6 +74,11 @@ impl Runner {
     /// A runner that reports to `engine` and spawns on `runtime`.
     pub fn new(engine: Weak<Engine>, runtime: Handle, config: RunnerConfig) -> Self {
         Self { engine, runtime, config }
+    }
+
+    /// Between SIGTERM and SIGKILL on a cancel (`--cancel-grace-seconds`).
+    pub fn cancel_grace(&self) -> Duration {
+        self.config.cancel_grace
     }
 
     /// Where output goes (the routes read it live).
@@ -312,6 +320,9 @@ fn pass_on(request: &Request, control: &ProcessControl) {
         Request::Run => {}
         Request::Cancel => {
             control.cancel();
+        }
+        Request::Terminate => {
+            control.terminate();
         }
         Request::ForceCancel => {
             control.force_cancel();

@@ -154,7 +154,7 @@ async fn open(store: StoreKind, probe: Probe, data: &Path) -> anyhow::Result<(ax
     let state = manager.state().clone();
     let token = state.auth.issue_token("admin", Role::Admin).await?.value;
     if matches!(probe, Probe::Refused) {
-        state.engine.activate("admin".into(), String::new()).await?;
+        state.engine.activate(manager::engine::machine::Activation::by("admin")).await?;
     }
     let dist = Path::new("/nonexistent");
     let router = match probe {

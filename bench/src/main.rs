@@ -276,7 +276,7 @@ async fn status_cost() -> anyhow::Result<()> {
     for _ in 0..10 {
         start(3600.0).await?;
     }
-    engine.activate("admin".into(), String::new()).await?;
+    engine.activate(manager::engine::machine::Activation::by("admin")).await?;
     let remaining = engine.status().remaining_executions.len();
     let (empty_second, activating) = alternate().await?;
 
@@ -344,7 +344,7 @@ async fn fan_out() -> anyhow::Result<()> {
     let mut in_engine = Vec::new();
     for _ in 0..20 {
         let execution = engine.create_execution(long_execution()?, "admin".into(), false).await?;
-        engine.activate("admin".into(), String::new()).await?;
+        engine.activate(manager::engine::machine::Activation::by("admin")).await?;
         let mut changes = engine.subscribe();
         let watcher = tokio::spawn(async move {
             loop {
@@ -432,7 +432,7 @@ async fn fan_out() -> anyhow::Result<()> {
     let (mut first, mut last) = (Vec::new(), Vec::new());
     for _ in 0..20 {
         let execution = engine.create_execution(long_execution()?, "admin".into(), false).await?;
-        engine.activate("admin".into(), String::new()).await?;
+        engine.activate(manager::engine::machine::Activation::by("admin")).await?;
         await_states(&mut seen_rx, MaintenanceState::Activating, SUBSCRIBERS).await?;
         let cancelled = Instant::now();
         engine.act(execution.id, force_cancel).await?;

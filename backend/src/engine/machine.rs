@@ -6,33 +6,104 @@
 //! their answer in that same transaction.
 
 use shared::{
-    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceTransition, NewExecution,
-    Timestamp,
+    ErrorCode, Execution, ExecutionAction, ExecutionStatus, HistoryEvent, MaintenanceMode, MaintenanceState,
+    MaintenanceTransition, NewExecution, Timestamp, Window,
 };
 use uuid::Uuid;
 
-use crate::store::maintenance::MaintenanceRecord;
+use crate::store::maintenance::{DrainStage, MaintenanceRecord};
 
 /// A change of the maintenance row: the row as it becomes, and the history
 /// rows that lead to it, in order (activating with nothing remaining is two:
-/// `deactivated → activating → activated`, at the same instant).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `deactivated → activating → activated`, at the same instant); with the
+/// windows it writes and the executions a drain deadline stops.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Change {
     /// The row after the change.
     pub record: MaintenanceRecord,
-    /// The transitions to append to the history, oldest first.
+    /// The rows to append to the history, oldest first.
     pub transitions: Vec<MaintenanceTransition>,
+    /// Windows to insert or update.
+    pub windows: Vec<Window>,
+    /// Remaining executions the drain deadline cancels (SIGTERM; the deadline's own force-cancel follows).
+    pub cancel: Vec<Uuid>,
+    /// Remaining executions the drain deadline force-cancels.
+    pub force_cancel: Vec<Uuid>,
+}
+
+impl Change {
+    /// Whether this change turns maintenance mode off (the queued executions start).
+    pub fn deactivates(&self, before: &MaintenanceRecord) -> bool {
+        before.status != MaintenanceState::Deactivated && self.record.status == MaintenanceState::Deactivated
+    }
+
+    /// Appends `next`, a change made on top of this one.
+    pub fn then(&mut self, next: Change) {
+        self.record = next.record;
+        self.transitions.extend(next.transitions);
+        self.windows.extend(next.windows);
+        self.cancel.extend(next.cancel);
+        self.force_cancel.extend(next.force_cancel);
+    }
+}
+
+/// What an activation asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Activation {
+    /// Who asks (an admin, or a window's author).
+    pub by: String,
+    /// Shown to everyone while maintenance is on.
+    pub reason: String,
+    /// Full or read-only.
+    pub mode: MaintenanceMode,
+    /// Seconds `activating` may last before the remaining executions are cancelled.
+    pub drain_deadline_seconds: Option<u64>,
+    /// The window whose start this is.
+    pub window_id: Option<Uuid>,
+}
+
+impl Activation {
+    /// A full activation by `by`, without reason or deadline.
+    pub fn by(by: impl Into<String>) -> Self {
+        Self { by: by.into(), ..Self::default() }
+    }
+}
+
+/// `at` plus `seconds` (saturating: validation keeps both far from the end of time).
+pub fn after(at: Timestamp, seconds: u64) -> Timestamp {
+    let delta = chrono::TimeDelta::try_milliseconds(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+        .unwrap_or(chrono::TimeDelta::MAX);
+    Timestamp::from_datetime(
+        at.as_datetime().checked_add_signed(delta).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+    )
+}
+
+/// `at` minus `seconds`.
+pub fn before(at: Timestamp, seconds: u64) -> Timestamp {
+    let delta = chrono::TimeDelta::try_milliseconds(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+        .unwrap_or(chrono::TimeDelta::MAX);
+    Timestamp::from_datetime(
+        at.as_datetime().checked_sub_signed(delta).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+    )
 }
 
 /// What a new execution becomes, given the state at the instant of its
 /// creation: `started`, `queued` (asked to wait out maintenance), or refused
 /// with the code of the state. An admin's bypass starts it in any state.
-pub fn admit(state: MaintenanceState, bypass: bool, queue: bool) -> Result<ExecutionStatus, ErrorCode> {
+pub fn admit(
+    state: MaintenanceState,
+    mode: MaintenanceMode,
+    bypass: bool,
+    queue: bool,
+) -> Result<ExecutionStatus, ErrorCode> {
     match (state, bypass, queue) {
         (MaintenanceState::Deactivated, _, _) | (_, true, _) => Ok(ExecutionStatus::Started),
         (_, false, true) => Ok(ExecutionStatus::Queued),
         (MaintenanceState::Activating, false, false) => Err(ErrorCode::EnteringMaintenanceMode),
-        (MaintenanceState::Activated, false, false) => Err(ErrorCode::MaintenanceModeActive),
+        (MaintenanceState::Activated, false, false) => Err(match mode {
+            MaintenanceMode::Full => ErrorCode::MaintenanceModeActive,
+            MaintenanceMode::ReadOnly => ErrorCode::MaintenanceModeReadOnly,
+        }),
     }
 }
 
@@ -59,8 +130,7 @@ pub fn new_execution(new: NewExecution, created_by: String, status: ExecutionSta
 pub fn activate(
     record: &MaintenanceRecord,
     remaining: usize,
-    by: &str,
-    reason: &str,
+    activation: &Activation,
     now: Timestamp,
 ) -> Option<Change> {
     if record.status != MaintenanceState::Deactivated {
@@ -68,18 +138,30 @@ pub fn activate(
     }
     let activating = MaintenanceRecord {
         status: MaintenanceState::Activating,
-        requested_by: by.to_owned(),
+        requested_by: activation.by.clone(),
         activation_requested_at: Some(now),
         activated_at: None,
-        reason: reason.to_owned(),
+        reason: activation.reason.clone(),
+        mode: activation.mode,
+        drain_deadline_at: activation.drain_deadline_seconds.map(|seconds| after(now, seconds)),
+        drain_stage: DrainStage::Waiting,
+        drain_force_at: None,
+        window_id: activation.window_id,
+        upcoming_id: record.upcoming_id,
     };
-    let mut change = Change {
-        transitions: vec![transition(&activating, MaintenanceState::Deactivated, now, by)],
-        record: activating,
-    };
+    let mut row = transition(&activating, MaintenanceState::Deactivated, now, &activation.by);
+    row.window_id = activation.window_id;
+    row.detail = [
+        (activation.mode == MaintenanceMode::ReadOnly).then(|| "read-only".to_owned()),
+        activation.drain_deadline_seconds.map(|seconds| format!("drain deadline {seconds} s")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    let mut change = Change { transitions: vec![row], record: activating, ..Change::default() };
     if let Some(completed) = complete(&change.record, remaining, now) {
-        change.record = completed.record;
-        change.transitions.extend(completed.transitions);
+        change.then(completed);
     }
     Some(change)
 }
@@ -92,21 +174,23 @@ pub fn complete(record: &MaintenanceRecord, remaining: usize, now: Timestamp) ->
     }
     let activated =
         MaintenanceRecord { status: MaintenanceState::Activated, activated_at: Some(now), ..record.clone() };
-    Some(Change {
-        transitions: vec![transition(&activated, MaintenanceState::Activating, now, &record.requested_by)],
-        record: activated,
-    })
+    let mut row = transition(&activated, MaintenanceState::Activating, now, &record.requested_by);
+    row.window_id = record.window_id;
+    Some(Change { transitions: vec![row], record: activated, ..Change::default() })
 }
 
 /// Back to `deactivated`, requested by `by` at `now`; `None` when already
-/// deactivated. The row of a deactivated manager keeps no requester or
-/// reason; the history row keeps who turned it off.
+/// deactivated. The row of a deactivated manager keeps no requester, reason,
+/// mode or deadline; the history row keeps who turned it off. The active
+/// window, if any, is left to the caller ([`super::schedule::deactivate`] ends it).
 pub fn deactivate(record: &MaintenanceRecord, by: &str, now: Timestamp) -> Option<Change> {
     if record.status == MaintenanceState::Deactivated {
         return None;
     }
-    let deactivated = MaintenanceRecord::default();
-    Some(Change { transitions: vec![transition(&deactivated, record.status, now, by)], record: deactivated })
+    let deactivated = MaintenanceRecord { upcoming_id: record.upcoming_id, ..MaintenanceRecord::default() };
+    let mut row = transition(&deactivated, record.status, now, by);
+    row.window_id = record.window_id;
+    Some(Change { transitions: vec![row], record: deactivated, ..Change::default() })
 }
 
 /// What a cancel or force-cancel does to an execution in `status`.
@@ -145,7 +229,7 @@ fn transition(to: &MaintenanceRecord, from: MaintenanceState, at: Timestamp, by:
         to: to.status,
         requested_by: by.to_owned(),
         reason: to.reason.clone(),
-        event: shared::HistoryEvent::of_transition(to.status),
+        event: HistoryEvent::of_transition(to.status),
         window_id: None,
         detail: String::new(),
     }
@@ -159,6 +243,10 @@ mod tests {
         "2026-11-30T12:00:00.000Z".parse().unwrap()
     }
 
+    fn by_ops(reason: &str) -> Activation {
+        Activation { by: "ops".into(), reason: reason.into(), ..Activation::default() }
+    }
+
     fn record(status: MaintenanceState) -> MaintenanceRecord {
         match status {
             MaintenanceState::Deactivated => MaintenanceRecord::default(),
@@ -168,6 +256,7 @@ mod tests {
                 activation_requested_at: Some(now()),
                 activated_at: (status == MaintenanceState::Activated).then(now),
                 reason: "upgrade".into(),
+                ..MaintenanceRecord::default()
             },
         }
     }
@@ -190,13 +279,22 @@ mod tests {
             (Activated, true, true, Ok(Started)),
         ];
         for (state, bypass, queue, expected) in table {
-            assert_eq!(admit(state, bypass, queue), expected, "{state} bypass={bypass} queue={queue}");
+            assert_eq!(
+                admit(state, MaintenanceMode::Full, bypass, queue),
+                expected,
+                "{state} bypass={bypass} queue={queue}"
+            );
         }
+        let read_only = |state, bypass, queue| admit(state, MaintenanceMode::ReadOnly, bypass, queue);
+        assert_eq!(read_only(Activated, false, false), Err(ErrorCode::MaintenanceModeReadOnly));
+        assert_eq!(read_only(Activating, false, false), Err(ErrorCode::EnteringMaintenanceMode));
+        assert_eq!(read_only(Activated, false, true), Ok(Queued));
+        assert_eq!(read_only(Activated, true, false), Ok(Started));
     }
 
     #[test]
     fn activating_with_executions_left_waits_and_without_completes_at_once() {
-        let waiting = activate(&MaintenanceRecord::default(), 2, "ops", "upgrade", now()).unwrap();
+        let waiting = activate(&MaintenanceRecord::default(), 2, &by_ops("upgrade"), now()).unwrap();
         assert_eq!(waiting.record.status, MaintenanceState::Activating);
         assert_eq!(waiting.record.requested_by, "ops");
         assert_eq!(waiting.record.activation_requested_at, Some(now()));
@@ -207,7 +305,7 @@ mod tests {
             (MaintenanceState::Deactivated, MaintenanceState::Activating)
         );
 
-        let at_once = activate(&MaintenanceRecord::default(), 0, "ops", "upgrade", now()).unwrap();
+        let at_once = activate(&MaintenanceRecord::default(), 0, &by_ops("upgrade"), now()).unwrap();
         assert_eq!(at_once.record.status, MaintenanceState::Activated);
         assert_eq!(at_once.record.activated_at, Some(now()));
         let steps: Vec<_> = at_once.transitions.iter().map(|t| (t.from, t.to, t.reason.as_str())).collect();
@@ -222,8 +320,8 @@ mod tests {
 
     #[test]
     fn activate_and_deactivate_do_nothing_twice() {
-        assert_eq!(activate(&record(MaintenanceState::Activating), 0, "ops", "", now()), None);
-        assert_eq!(activate(&record(MaintenanceState::Activated), 0, "ops", "", now()), None);
+        assert_eq!(activate(&record(MaintenanceState::Activating), 0, &by_ops(""), now()), None);
+        assert_eq!(activate(&record(MaintenanceState::Activated), 0, &by_ops(""), now()), None);
         assert_eq!(deactivate(&MaintenanceRecord::default(), "ops", now()), None);
     }
 

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, TransactionBehavior};
 use shared::execution::ExecutionActionRequest;
 use shared::{
-    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, NewExecution,
-    RemainingExecution, Timestamp,
+    ErrorCode, Execution, ExecutionAction, ExecutionStatus, MaintenanceMode, MaintenanceState, MaintenanceStatus,
+    NewExecution, NewWindow, RemainingExecution, Timestamp, Window,
 };
 use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
@@ -26,13 +26,16 @@ use uuid::Uuid;
 
 pub mod machine;
 pub mod postgres;
+pub mod schedule;
 
 use crate::output::{OutputBatch, OutputLog};
 use crate::process::{self, ProcessEnd, ProcessIdentity};
 use crate::runner::{Request, Runner, RunnerConfig};
 use crate::store::maintenance::{self as maintenance_store, MaintenanceRecord};
-use crate::store::{events as event_store, executions as execution_store, StoreError};
+use crate::store::{events as event_store, executions as execution_store, windows as window_store, StoreError};
 use crate::worker::{Worker, WorkerError};
+use machine::{Activation, Change};
+use schedule::{Facts, WindowError};
 
 /// How many status changes a slow event subscriber may fall behind before it
 /// is resynchronised with the current status.
@@ -59,6 +62,9 @@ pub enum EngineError {
         /// Its end state.
         status: ExecutionStatus,
     },
+    /// A window request was refused (400, 404, 409).
+    #[error(transparent)]
+    Window(#[from] WindowError),
     /// The store failed; nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -104,13 +110,16 @@ pub struct Engine {
     snapshot: watch::Sender<Published>,
     changes: broadcast::Sender<Published>,
     execution_changes: broadcast::Sender<Arc<Execution>>,
+    /// Woken whenever what the scheduler waits for may have changed (a
+    /// status published, a window written).
+    schedule_changed: tokio::sync::Notify,
 }
 
 /// Where decisions are made and recorded.
 enum Ledger {
     /// One process: the engine's lock serializes decisions, SQLite records them.
     Sqlite {
-        core: Mutex<Core>,
+        core: Box<Mutex<Core>>,
         /// The thread every change runs on (SQLite is synchronous).
         worker: Worker,
     },
@@ -127,6 +136,11 @@ struct Core {
     active: Vec<Active>,
     /// Executions changed by the current operation (committed), to publish.
     outbox: Vec<Execution>,
+    /// The windows scheduled or active, by start.
+    windows: Vec<Window>,
+    /// A window was written: publish a new epoch even if the status is the same
+    /// (lists of windows reload on it).
+    windows_changed: bool,
 }
 
 struct Active {
@@ -144,11 +158,18 @@ impl Engine {
     /// and returns the engine. Must be called inside a tokio runtime.
     /// At most `capacity` operations wait for the engine's thread.
     pub fn recover(conn: Connection, capacity: usize, runner: RunnerConfig) -> Result<Arc<Self>, StoreError> {
-        let mut core = Core { record: MaintenanceRecord::default(), conn, active: Vec::new(), outbox: Vec::new() };
+        let mut core = Core {
+            record: MaintenanceRecord::default(),
+            conn,
+            active: Vec::new(),
+            outbox: Vec::new(),
+            windows: Vec::new(),
+            windows_changed: false,
+        };
         let epoch = core.recover()?;
         let status = core.status();
         let worker = Worker::spawn("engine", capacity).map_err(StoreError::Thread)?;
-        Ok(Self::new(Ledger::Sqlite { core: Mutex::new(core), worker }, epoch, status, runner))
+        Ok(Self::new(Ledger::Sqlite { core: Box::new(Mutex::new(core)), worker }, epoch, status, runner))
     }
 
     /// Replica `replica` on the PostgreSQL database of `pg`: migrates it if
@@ -175,7 +196,7 @@ impl Engine {
 
     fn new(ledger: Ledger, epoch: u64, status: MaintenanceStatus, runner: RunnerConfig) -> Arc<Self> {
         let status = Arc::new(status);
-        let state_now = AtomicU8::new(state_code(status.status));
+        let state_now = AtomicU8::new(state_code(&status));
         let (snapshot, _) = watch::channel(Published { epoch, status });
         let (changes, _) = broadcast::channel(EVENT_BUFFER);
         let (execution_changes, _) = broadcast::channel(EVENT_BUFFER);
@@ -186,16 +207,24 @@ impl Engine {
             snapshot,
             changes,
             execution_changes,
+            schedule_changed: tokio::sync::Notify::new(),
         })
     }
 
     /// The current state, from memory (one atomic load, no I/O): the gate's read.
     pub fn state(&self) -> MaintenanceState {
-        match self.state_now.load(Ordering::Acquire) {
+        self.gate_state().0
+    }
+
+    /// The current state and mode, from memory (one atomic load, no I/O).
+    pub fn gate_state(&self) -> (MaintenanceState, MaintenanceMode) {
+        let code = self.state_now.load(Ordering::Acquire);
+        let state = match code & 3 {
             0 => MaintenanceState::Deactivated,
             1 => MaintenanceState::Activating,
             _ => MaintenanceState::Activated,
-        }
+        };
+        (state, if code & 4 == 0 { MaintenanceMode::Full } else { MaintenanceMode::ReadOnly })
     }
 
     /// The current status object, from the in-memory snapshot.
@@ -222,11 +251,65 @@ impl Engine {
 
     /// `deactivated → activating`, and on to `activated` at once when no
     /// execution remains. `Unchanged` if already activating or activated.
-    pub async fn activate(self: &Arc<Self>, by: String, reason: String) -> Result<Transition, EngineError> {
+    pub async fn activate(self: &Arc<Self>, activation: Activation) -> Result<Transition, EngineError> {
         if let Ledger::Postgres(_) = self.ledger {
-            return self.pg_activate(by, reason).await;
+            return self.pg_activate(activation).await;
         }
-        self.change(move |core, _| core.activate(by, reason)).await
+        self.change(move |core, _| core.activate(&activation)).await
+    }
+
+    /// Schedules window `new` by `by` (SPEC §10).
+    pub async fn schedule_window(self: &Arc<Self>, new: NewWindow, by: String) -> Result<Window, EngineError> {
+        let window = if let Ledger::Postgres(_) = self.ledger {
+            self.pg_window(WindowOp::Schedule(new), by).await?
+        } else {
+            self.with_core(move |core, runner| core.window_op(WindowOp::Schedule(new), &by, runner)).await??
+        };
+        self.schedule_changed.notify_one();
+        Ok(window)
+    }
+
+    /// Moves the end of window `id`.
+    pub async fn extend_window(
+        self: &Arc<Self>,
+        id: Uuid,
+        ends_at: Timestamp,
+        by: String,
+    ) -> Result<Window, EngineError> {
+        let window = if let Ledger::Postgres(_) = self.ledger {
+            self.pg_window(WindowOp::Extend(id, ends_at), by).await?
+        } else {
+            self.with_core(move |core, runner| core.window_op(WindowOp::Extend(id, ends_at), &by, runner)).await??
+        };
+        self.schedule_changed.notify_one();
+        Ok(window)
+    }
+
+    /// Cancels window `id` (scheduled), or ends it (active: deactivates).
+    pub async fn cancel_window(self: &Arc<Self>, id: Uuid, by: String) -> Result<Window, EngineError> {
+        let window = if let Ledger::Postgres(_) = self.ledger {
+            self.pg_window(WindowOp::Cancel(id), by).await?
+        } else {
+            self.with_core(move |core, runner| core.window_op(WindowOp::Cancel(id), &by, runner)).await??
+        };
+        self.schedule_changed.notify_one();
+        Ok(window)
+    }
+
+    /// Does what is due now (windows' notice, start, end, missed; the drain
+    /// deadline's steps) and says when something is next due. On PostgreSQL
+    /// every replica may call it at once: the decision lock and the state
+    /// written make each step happen once.
+    pub async fn tick(self: &Arc<Self>) -> Result<Option<Timestamp>, EngineError> {
+        if let Ledger::Postgres(_) = self.ledger {
+            return self.pg_tick().await;
+        }
+        self.with_core(move |core, runner| core.tick(runner)).await?
+    }
+
+    /// Waits until what the scheduler waits for may have changed.
+    pub async fn schedule_changed(&self) {
+        self.schedule_changed.notified().await;
     }
 
     /// Back to `deactivated` from `activating` or `activated`; starts the
@@ -251,6 +334,11 @@ impl Engine {
             return self.pg_create(new, created_by, bypass).await;
         }
         self.with_core(move |core, runner| core.create(new, created_by, bypass, runner)).await?
+    }
+
+    /// The cancel grace (between a cancel's SIGTERM and SIGKILL).
+    fn cancel_grace(&self) -> std::time::Duration {
+        self.runner.cancel_grace()
     }
 
     /// Cancels or force-cancels an execution that has not ended.
@@ -381,14 +469,15 @@ impl Engine {
             let _ = self.execution_changes.send(Arc::new(execution));
         }
         let status = core.status();
-        self.state_now.store(state_code(status.status), Ordering::Release);
+        self.state_now.store(state_code(&status), Ordering::Release);
         // Only this thread, under the core lock, replaces the snapshot, so
         // reading it, storing the epoch and replacing it cannot interleave
         // with another change; readers never wait on the store's I/O.
         let current = self.published();
-        if *current.status == status {
+        if *current.status == status && !std::mem::take(&mut core.windows_changed) {
             return current;
         }
+        self.schedule_changed.notify_one();
         let epoch = current.epoch + 1;
         // Stored before anyone sees it, so a restart (which starts one past the
         // stored epoch) never reuses an epoch a client saw. Failing to store it
@@ -426,8 +515,106 @@ impl Core {
             activation_requested_at: self.record.activation_requested_at,
             remaining_executions,
             reason: self.record.reason.clone(),
-            ..MaintenanceStatus::default()
+            mode: (self.record.status != MaintenanceState::Deactivated).then_some(self.record.mode),
+            drain_deadline_at: self.record.drain_deadline_at,
+            upcoming: self.record.upcoming_id.and_then(|id| self.windows.iter().find(|w| w.id == id).cloned()),
         }
+    }
+
+    /// What the rules of SPEC §10 read, as memory holds it.
+    fn remaining(&self) -> Vec<(Uuid, ExecutionStatus)> {
+        self.active.iter().map(|active| (active.execution.id, active.execution.status)).collect()
+    }
+
+    /// Writes `change` in one transaction, then brings memory in line: the
+    /// row, the windows, the executions the drain stops (and their programs
+    /// asked to stop), the queued ones started if it deactivates.
+    fn apply(&mut self, change: Change, runner: &Runner) -> Result<(), StoreError> {
+        let now = change.transitions.last().map_or_else(Timestamp::now, |row| row.at);
+        let deactivates = change.deactivates(&self.record);
+        let tx = self.conn.transaction()?;
+        maintenance_store::save_change(&tx, &change)?;
+        let mut stopped = Vec::new();
+        for (ids, status) in
+            [(&change.cancel, ExecutionStatus::Cancelling), (&change.force_cancel, ExecutionStatus::ForceCancelling)]
+        {
+            for id in ids {
+                if let Some(active) = self.active.iter().find(|active| active.execution.id == *id) {
+                    let mut execution = active.execution.clone();
+                    execution.status = status;
+                    execution_store::update(&tx, &execution)?;
+                    stopped.push(execution);
+                }
+            }
+        }
+        let started = if deactivates { start_queued(&tx, now)? } else { Vec::new() };
+        tx.commit()?;
+        self.record = change.record;
+        for window in change.windows {
+            self.windows.retain(|live| live.id != window.id);
+            if !window.state.is_over() {
+                self.windows.push(window);
+            }
+        }
+        self.windows.sort_by_key(|window| window.starts_at);
+        self.windows_changed = true;
+        for execution in stopped {
+            if let Some(active) = self.active.iter_mut().find(|active| active.execution.id == execution.id) {
+                let request = if execution.status == ExecutionStatus::ForceCancelling {
+                    Request::ForceCancel
+                } else {
+                    Request::Terminate
+                };
+                active.requests.send_if_modified(|current| pass_on(current, request));
+                active.execution = execution.clone();
+            }
+            self.outbox.push(execution);
+        }
+        for execution in started {
+            self.outbox.push(execution.clone());
+            self.run(execution, runner);
+        }
+        Ok(())
+    }
+
+    fn facts<'a>(&'a self, remaining: &'a [(Uuid, ExecutionStatus)], grace: std::time::Duration) -> Facts<'a> {
+        Facts { record: &self.record, windows: &self.windows, remaining, now: Timestamp::now(), cancel_grace: grace }
+    }
+
+    fn window_op(&mut self, op: WindowOp, by: &str, runner: &Runner) -> Result<Window, EngineError> {
+        let remaining = self.remaining();
+        let facts = self.facts(&remaining, runner.cancel_grace());
+        let (window, change) = match op {
+            WindowOp::Schedule(new) => schedule::schedule(&facts, new, by, Uuid::new_v4())?,
+            WindowOp::Extend(id, ends_at) => {
+                let window = self.window(id)?;
+                schedule::extend(&facts, &window, ends_at, by)?
+            }
+            WindowOp::Cancel(id) => {
+                let window = self.window(id)?;
+                schedule::cancel(&facts, &window, by)?
+            }
+        };
+        self.apply(change, runner)?;
+        Ok(window)
+    }
+
+    /// Window `id`: from memory while it is live, else from the store.
+    fn window(&self, id: Uuid) -> Result<Window, EngineError> {
+        if let Some(window) = self.windows.iter().find(|window| window.id == id) {
+            return Ok(window.clone());
+        }
+        window_store::get(&self.conn, id)?.ok_or(EngineError::Window(WindowError::NotFound(id)))
+    }
+
+    fn tick(&mut self, runner: &Runner) -> Result<Option<Timestamp>, EngineError> {
+        let remaining = self.remaining();
+        let facts = self.facts(&remaining, runner.cancel_grace());
+        let now = facts.now;
+        if let Some(change) = schedule::tick(&facts) {
+            self.apply(change, runner)?;
+        }
+        Ok(schedule::next_due(&self.record, &self.windows, now))
     }
 
     /// Start-up recovery: nothing runs yet, so every execution stored as
@@ -455,6 +642,7 @@ impl Core {
             maintenance_store::save_change(&tx, &change)?;
             record = change.record;
         }
+        self.windows = window_store::live(&tx)?;
         let epoch = maintenance_store::load_epoch(&tx)? + 1;
         maintenance_store::save_epoch(&tx, epoch)?;
         tx.commit()?;
@@ -462,8 +650,8 @@ impl Core {
         Ok(epoch)
     }
 
-    fn activate(&mut self, by: String, reason: String) -> Result<bool, StoreError> {
-        let Some(change) = machine::activate(&self.record, self.active.len(), &by, &reason, Timestamp::now()) else {
+    fn activate(&mut self, activation: &Activation) -> Result<bool, StoreError> {
+        let Some(change) = machine::activate(&self.record, self.active.len(), activation, Timestamp::now()) else {
             return Ok(false);
         };
         let tx = self.conn.transaction()?;
@@ -474,24 +662,11 @@ impl Core {
     }
 
     fn deactivate(&mut self, by: String, runner: &Runner) -> Result<bool, StoreError> {
-        let now = Timestamp::now();
-        let Some(change) = machine::deactivate(&self.record, &by, now) else {
+        let remaining = self.remaining();
+        let Some(change) = schedule::deactivate(&self.facts(&remaining, runner.cancel_grace()), &by) else {
             return Ok(false);
         };
-        let tx = self.conn.transaction()?;
-        maintenance_store::save_change(&tx, &change)?;
-        let mut started = execution_store::with_status(&tx, &[ExecutionStatus::Queued])?;
-        for execution in &mut started {
-            execution.status = ExecutionStatus::Started;
-            execution.started_at = Some(now);
-            execution_store::update(&tx, execution)?;
-        }
-        tx.commit()?;
-        self.record = change.record;
-        for execution in started {
-            self.outbox.push(execution.clone());
-            self.run(execution, runner);
-        }
+        self.apply(change, runner)?;
         Ok(true)
     }
 
@@ -502,7 +677,8 @@ impl Core {
         bypass: bool,
         runner: &Runner,
     ) -> Result<Execution, EngineError> {
-        let status = machine::admit(self.record.status, bypass, new.queue).map_err(EngineError::Refused)?;
+        let status =
+            machine::admit(self.record.status, self.record.mode, bypass, new.queue).map_err(EngineError::Refused)?;
         let execution = machine::new_execution(new, created_by, status, Timestamp::now());
         execution_store::insert(&self.conn, &execution)?;
         self.outbox.push(execution.clone());
@@ -536,14 +712,7 @@ impl Core {
                 self.outbox.push(execution.clone());
                 active.execution = execution;
             }
-            active.requests.send_if_modified(|current| {
-                let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_));
-                let change = !softer && *current != request;
-                if change {
-                    *current = request;
-                }
-                change
-            });
+            active.requests.send_if_modified(|current| pass_on(current, request));
             return Ok(active.execution.clone());
         }
         let Some(mut execution) = execution_store::get(&self.conn, id)? else {
@@ -619,12 +788,51 @@ fn kill_identified(id: Uuid, identity: ProcessIdentity) -> String {
     }
 }
 
-fn state_code(state: MaintenanceState) -> u8 {
-    match state {
+/// The gate's atomic: the state in the low two bits, 4 for read-only.
+fn state_code(status: &MaintenanceStatus) -> u8 {
+    let state = match status.status {
         MaintenanceState::Deactivated => 0,
         MaintenanceState::Activating => 1,
         MaintenanceState::Activated => 2,
+    };
+    if status.mode == Some(MaintenanceMode::ReadOnly) {
+        state | 4
+    } else {
+        state
     }
+}
+
+/// A window request, as both ledgers carry it out.
+pub(crate) enum WindowOp {
+    /// `POST /maintenance/windows`.
+    Schedule(NewWindow),
+    /// `POST /maintenance/windows/{id}/extend`.
+    Extend(Uuid, Timestamp),
+    /// `DELETE /maintenance/windows/{id}`.
+    Cancel(Uuid),
+}
+
+/// Replaces the request a runner holds with `request`, unless it holds a
+/// harder one (a force-cancel or a stop is never softened); whether it changed.
+fn pass_on(current: &mut Request, request: Request) -> bool {
+    let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_));
+    let change = !softer && *current != request;
+    if change {
+        *current = request;
+    }
+    change
+}
+
+/// Starts every queued execution at `now`, in creation order (maintenance mode
+/// was just turned off, in the caller's transaction).
+fn start_queued(conn: &Connection, now: Timestamp) -> Result<Vec<Execution>, StoreError> {
+    let mut started = execution_store::with_status(conn, &[ExecutionStatus::Queued])?;
+    for execution in &mut started {
+        execution.status = ExecutionStatus::Started;
+        execution.started_at = Some(now);
+        execution_store::update(conn, execution)?;
+    }
+    Ok(started)
 }
 
 #[cfg(test)]

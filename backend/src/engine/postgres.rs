@@ -20,18 +20,20 @@ use std::time::Duration;
 
 use shared::{
     Execution, ExecutionAction, ExecutionStatus, MaintenanceState, MaintenanceStatus, NewExecution, RemainingExecution,
-    Timestamp,
+    Timestamp, Window,
 };
 use tokio::sync::watch;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::{machine, Engine, EngineError, Published, Transition};
+use super::machine::{Activation, Change};
+use super::schedule::{self, Facts, WindowError};
+use super::{machine, Engine, EngineError, Published, Transition, WindowOp};
 use crate::output::OutputBatch;
 use crate::process::{ProcessEnd, ProcessIdentity};
 use crate::runner::Request;
 use crate::store::executions::COLUMNS;
-use crate::store::maintenance::MaintenanceRecord;
+use crate::store::maintenance::{MaintenanceRecord, RECORD_COLUMNS};
 use crate::store::postgres::{self as store, Pg};
 use crate::store::StoreError;
 
@@ -87,13 +89,36 @@ async fn lock_record(client: &impl GenericClient, lock: Lock) -> Result<Maintena
         Lock::Update => "SELECT pg_advisory_xact_lock($1)",
     };
     client.execute(take, &[&DECISION_LOCK]).await?;
-    let row = client
-        .query_one(
-            "SELECT status, requested_by, activation_requested_at, activated_at, reason FROM maintenance WHERE id = 1",
-            &[],
-        )
-        .await?;
+    read_record(client).await
+}
+
+/// The maintenance row, as `client` sees it.
+async fn read_record(client: &impl GenericClient) -> Result<MaintenanceRecord, StoreError> {
+    let row = client.query_one(&format!("SELECT {RECORD_COLUMNS} FROM maintenance WHERE id = 1"), &[]).await?;
     store::record(&row)
+}
+
+/// What the rules of SPEC §10 read besides the row: the live windows and the
+/// remaining executions.
+async fn schedule_facts(
+    client: &impl GenericClient,
+) -> Result<(Vec<Window>, Vec<(Uuid, ExecutionStatus)>), StoreError> {
+    let windows = store::live_windows(client).await?;
+    let rows = client
+        .query(&format!("SELECT id, status FROM executions WHERE status IN {REMAINING} ORDER BY seq"), &[])
+        .await?;
+    let remaining = rows
+        .iter()
+        .map(|row| {
+            let id: &str = row.try_get(0)?;
+            let status: &str = row.try_get(1)?;
+            Ok((
+                crate::store::parse_column("executions", "id", id, |s| Uuid::parse_str(s).ok())?,
+                crate::store::parse_column("executions", "status", status, ExecutionStatus::parse)?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((windows, remaining))
 }
 
 /// How many executions remain (run somewhere).
@@ -106,13 +131,7 @@ async fn remaining_count(client: &impl GenericClient) -> Result<usize, StoreErro
 /// The status object and its epoch, as `client` sees them (in a
 /// transaction: with its own writes).
 pub async fn read_status(client: &impl GenericClient) -> Result<(u64, MaintenanceStatus), StoreError> {
-    let row = client
-        .query_one(
-            "SELECT status, requested_by, activation_requested_at, activated_at, reason, epoch \
-             FROM maintenance WHERE id = 1",
-            &[],
-        )
-        .await?;
+    let row = client.query_one(&format!("SELECT {RECORD_COLUMNS}, epoch FROM maintenance WHERE id = 1"), &[]).await?;
     let record = store::record(&row)?;
     let epoch: i64 = row.try_get("epoch")?;
     let remaining_executions = if record.status == MaintenanceState::Deactivated {
@@ -147,7 +166,12 @@ pub async fn read_status(client: &impl GenericClient) -> Result<(u64, Maintenanc
         activation_requested_at: record.activation_requested_at,
         remaining_executions,
         reason: record.reason,
-        ..MaintenanceStatus::default()
+        mode: (record.status != MaintenanceState::Deactivated).then_some(record.mode),
+        drain_deadline_at: record.drain_deadline_at,
+        upcoming: match record.upcoming_id {
+            Some(id) => store::get_window(client, id).await?,
+            None => None,
+        },
     };
     Ok((u64::try_from(epoch).unwrap_or_default(), status))
 }
@@ -170,35 +194,99 @@ async fn notify_execution(client: &impl GenericClient, replica: &str, id: Uuid) 
 /// Writes the maintenance row and history rows of `change`.
 async fn save_change(client: &impl GenericClient, change: &machine::Change) -> Result<(), StoreError> {
     let record = &change.record;
+    let (mode, deadline, stage, force_at, window_id, upcoming_id) = record.extra_values();
+    let stage = i32::try_from(stage).unwrap_or_default();
     client
         .execute(
             "UPDATE maintenance SET status = $1, requested_by = $2, activation_requested_at = $3, \
-             activated_at = $4, reason = $5 WHERE id = 1",
+             activated_at = $4, reason = $5, mode = $6, drain_deadline_at = $7, drain_stage = $8, \
+             drain_force_at = $9, window_id = $10, upcoming_id = $11 WHERE id = 1",
             &[
                 &record.status.as_str(),
                 &record.requested_by,
                 &record.activation_requested_at.map(|at| at.to_string()),
                 &record.activated_at.map(|at| at.to_string()),
                 &record.reason,
+                &mode,
+                &deadline,
+                &stage,
+                &force_at,
+                &window_id,
+                &upcoming_id,
             ],
         )
         .await?;
     for transition in &change.transitions {
         client
             .execute(
-                "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason, event, \
+                 window_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &transition.at.to_string(),
                     &transition.from.as_str(),
                     &transition.to.as_str(),
                     &transition.requested_by,
                     &transition.reason,
+                    &transition.event.as_str(),
+                    &transition.window_id.map(|id| id.to_string()),
+                    &transition.detail,
                 ],
             )
             .await?;
     }
+    for window in &change.windows {
+        store::save_window(client, window).await?;
+    }
     Ok(())
+}
+
+/// Writes `change` (decided on `before`, at `now`) in the caller's
+/// transaction, which holds the exclusive lock: the row, history and windows;
+/// the executions the drain stops (their owners are told); the queued ones
+/// started here if it deactivates. Returns the executions changed and,
+/// of those, the ones this replica now runs.
+async fn apply(
+    client: &impl GenericClient,
+    replica: &str,
+    before: &MaintenanceRecord,
+    change: &Change,
+    now: Timestamp,
+) -> Result<(Vec<Execution>, Vec<Execution>), StoreError> {
+    save_change(client, change).await?;
+    let mut changed = Vec::new();
+    for (ids, status) in
+        [(&change.cancel, ExecutionStatus::Cancelling), (&change.force_cancel, ExecutionStatus::ForceCancelling)]
+    {
+        for id in ids {
+            let Some(mut execution) =
+                executions_where(client, &format!("id = $1 AND status IN {REMAINING}"), &[&id.to_string()])
+                    .await?
+                    .into_iter()
+                    .next()
+            else {
+                continue;
+            };
+            execution.status = status;
+            client
+                .execute("UPDATE executions SET status = $2 WHERE id = $1", &[&id.to_string(), &status.as_str()])
+                .await?;
+            notify_execution(client, replica, *id).await?;
+            changed.push(execution);
+        }
+    }
+    let mut started = Vec::new();
+    if change.deactivates(before) {
+        // This replica runs the queued executions, in creation order.
+        started = executions_where(client, "status = 'queued'", &[]).await?;
+        for execution in &mut started {
+            execution.status = ExecutionStatus::Started;
+            execution.started_at = Some(now);
+            update_execution(client, execution, Some(replica)).await?;
+            notify_execution(client, replica, execution.id).await?;
+        }
+        changed.extend(started.iter().cloned());
+    }
+    Ok((changed, started))
 }
 
 /// `activating → activated` at `now` if no execution remains, written in the
@@ -273,11 +361,13 @@ impl Engine {
         if epoch <= current.epoch {
             return current;
         }
-        self.state_now.store(super::state_code(status.status), std::sync::atomic::Ordering::Release);
+        self.state_now.store(super::state_code(&status), std::sync::atomic::Ordering::Release);
         let published = Published { epoch, status: Arc::new(status) };
         self.snapshot.send_replace(published.clone());
         // No subscriber is not an error.
         let _ = self.changes.send(published.clone());
+        // A window written elsewhere changes the epoch too: plan again.
+        self.schedule_changed.notify_one();
         published
     }
 
@@ -290,6 +380,8 @@ impl Engine {
             Published { epoch, status: Arc::new(status) }
         });
         for execution in committed.executions {
+            // A cancel (a drain deadline's too) reaches the runner here at once.
+            self.pass_on_cancel(&execution);
             let _ = self.execution_changes.send(Arc::new(execution));
         }
         published
@@ -334,21 +426,25 @@ impl Engine {
     /// Asks the local runner of `execution` (if any) to stop as its status says.
     fn pass_on_cancel(&self, execution: &Execution) {
         let request = match execution.status {
+            // The drain deadline cancelled it: its force-cancel follows at the grace.
+            ExecutionStatus::Cancelling if self.draining() => Request::Terminate,
             ExecutionStatus::Cancelling => Request::Cancel,
             ExecutionStatus::ForceCancelling => Request::ForceCancel,
             _ => return,
         };
         let active = self.ledger().active.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(requests) = active.get(&execution.id) {
-            requests.send_if_modified(|current| {
-                let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_));
-                let change = !softer && *current != request;
-                if change {
-                    *current = request;
-                }
-                change
-            });
+            requests.send_if_modified(|current| super::pass_on(current, request));
         }
+    }
+
+    /// Whether the published status is `activating` past its drain deadline
+    /// (cancels are then the deadline's, whose force-cancel it sends itself).
+    fn draining(&self) -> bool {
+        let status = self.status();
+        status.status == MaintenanceState::Activating
+            // A second of leeway: the deadline is the database's time.
+            && status.drain_deadline_at.is_some_and(|at| at <= machine::after(Timestamp::now(), 1))
     }
 
     /// Stops the local runner of execution `id`, if there is one.
@@ -401,7 +497,7 @@ impl Engine {
         self.runner.start(execution, receiver);
     }
 
-    pub(super) async fn pg_activate(self: &Arc<Self>, by: String, reason: String) -> Result<Transition, EngineError> {
+    pub(super) async fn pg_activate(self: &Arc<Self>, activation: Activation) -> Result<Transition, EngineError> {
         let ledger = self.ledger();
         let committed = ledger
             .pg
@@ -410,7 +506,7 @@ impl Engine {
                 let record = lock_record(&tx, Lock::Update).await?;
                 let now = store::now(&tx).await?;
                 let remaining = remaining_count(&tx).await?;
-                let Some(change) = machine::activate(&record, remaining, &by, &reason, now) else {
+                let Some(change) = machine::activate(&record, remaining, &activation, now) else {
                     return Ok(None);
                 };
                 save_change(&tx, &change).await?;
@@ -428,37 +524,138 @@ impl Engine {
     pub(super) async fn pg_deactivate(self: &Arc<Self>, by: String) -> Result<Transition, EngineError> {
         let ledger = self.ledger();
         let replica = ledger.replica.clone();
+        let grace = self.cancel_grace();
         let committed = ledger
             .pg
             .with(async |client| {
                 let tx = client.transaction().await?;
                 let record = lock_record(&tx, Lock::Update).await?;
                 let now = store::now(&tx).await?;
-                let Some(change) = machine::deactivate(&record, &by, now) else {
+                let (windows, remaining) = schedule_facts(&tx).await?;
+                let facts =
+                    Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
+                let Some(change) = schedule::deactivate(&facts, &by) else {
                     return Ok(None);
                 };
-                save_change(&tx, &change).await?;
-                // This replica runs the queued executions, in creation order.
-                let mut started = executions_where(&tx, "status = 'queued'", &[]).await?;
-                for execution in &mut started {
-                    execution.status = ExecutionStatus::Started;
-                    execution.started_at = Some(now);
-                    update_execution(&tx, execution, Some(&replica)).await?;
-                    notify_execution(&tx, &replica, execution.id).await?;
-                }
+                let (executions, started) = apply(&tx, &replica, &record, &change, now).await?;
                 let status = bump(&tx).await?;
                 tx.commit().await?;
-                Ok(Some(Committed { status: Some(status), executions: started }))
+                Ok(Some((Committed { status: Some(status), executions }, started)))
             })
             .await?;
-        let Some(committed) = committed else { return Ok(Transition::Unchanged) };
-        for execution in &committed.executions {
+        let Some((committed, started)) = committed else { return Ok(Transition::Unchanged) };
+        for execution in &started {
             self.pg_run(execution);
         }
         Ok(match self.after_commit(committed) {
             Some(published) => Transition::Changed(published),
             None => Transition::Unchanged,
         })
+    }
+
+    /// A window request, decided and written in one transaction under the
+    /// exclusive lock; every replica re-plans on the epoch it raises.
+    pub(super) async fn pg_window(self: &Arc<Self>, op: WindowOp, by: String) -> Result<Window, EngineError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let grace = self.cancel_grace();
+        let (window, committed, started) = ledger
+            .pg
+            .with(async |client| {
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let now = store::now(&tx).await?;
+                let (windows, remaining) = schedule_facts(&tx).await?;
+                let facts =
+                    Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
+                let target = match &op {
+                    WindowOp::Schedule(_) => None,
+                    WindowOp::Extend(id, _) | WindowOp::Cancel(id) => match store::get_window(&tx, *id).await? {
+                        Some(window) => Some(window),
+                        None => return Ok(Err(EngineError::Window(WindowError::NotFound(*id)))),
+                    },
+                };
+                let decided = match (&op, &target) {
+                    (WindowOp::Schedule(new), _) => schedule::schedule(&facts, new.clone(), &by, Uuid::new_v4()),
+                    (WindowOp::Extend(_, ends_at), Some(window)) => schedule::extend(&facts, window, *ends_at, &by),
+                    (WindowOp::Cancel(_), Some(window)) => schedule::cancel(&facts, window, &by),
+                    (_, None) => unreachable!("looked up above"),
+                };
+                let (window, change) = match decided {
+                    Ok(decided) => decided,
+                    Err(error) => return Ok(Err(EngineError::Window(error))),
+                };
+                let (executions, started) = apply(&tx, &replica, &record, &change, now).await?;
+                let status = bump(&tx).await?;
+                tx.commit().await?;
+                Ok(Ok((window, Committed { status: Some(status), executions }, started)))
+            })
+            .await??;
+        for execution in &started {
+            self.pg_run(execution);
+        }
+        self.after_commit(committed);
+        Ok(window)
+    }
+
+    /// [`Engine::tick`] on PostgreSQL: finds out without locking whether
+    /// anything is due; if so decides again under the exclusive lock (another
+    /// replica may have done it meanwhile) and writes it. Returns when
+    /// something is next due, by this replica's clock.
+    pub(super) async fn pg_tick(self: &Arc<Self>) -> Result<Option<Timestamp>, EngineError> {
+        let ledger = self.ledger();
+        let replica = ledger.replica.clone();
+        let grace = self.cancel_grace();
+        let (next, committed, started) = ledger
+            .pg
+            .with(async |client| {
+                let peek = async |client: &tokio_postgres::Transaction<'_>| -> Result<_, StoreError> {
+                    let record = read_record(client).await?;
+                    let now = store::now(client).await?;
+                    let (windows, remaining) = schedule_facts(client).await?;
+                    Ok((record, now, windows, remaining))
+                };
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await?;
+                let (record, now, windows, remaining) = peek(&tx).await?;
+                tx.commit().await?;
+                let facts =
+                    Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
+                if schedule::tick(&facts).is_none() {
+                    return Ok((next_due_here(&record, &windows, now), None, Vec::new()));
+                }
+                let tx = client.transaction().await?;
+                let record = lock_record(&tx, Lock::Update).await?;
+                let (_, now, windows, remaining) = peek(&tx).await?;
+                let facts =
+                    Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
+                let Some(change) = schedule::tick(&facts) else {
+                    tx.commit().await?;
+                    return Ok((next_due_here(&record, &windows, now), None, Vec::new()));
+                };
+                let (executions, started) = apply(&tx, &replica, &record, &change, now).await?;
+                let status = bump(&tx).await?;
+                tx.commit().await?;
+                let live: Vec<Window> = windows
+                    .iter()
+                    .map(|window| change.windows.iter().find(|w| w.id == window.id).unwrap_or(window).clone())
+                    .filter(|window| !window.state.is_over())
+                    .collect();
+                let next = next_due_here(&change.record, &live, now);
+                Ok((next, Some(Committed { status: Some(status), executions }), started))
+            })
+            .await?;
+        for execution in &started {
+            self.pg_run(execution);
+        }
+        if let Some(committed) = committed {
+            self.after_commit(committed);
+        }
+        Ok(next)
     }
 
     pub(super) async fn pg_create(
@@ -476,7 +673,7 @@ impl Engine {
                 // A bypass may start an execution during maintenance, which
                 // changes the status object: it must be a change like any other.
                 let record = lock_record(&tx, if bypass { Lock::Update } else { Lock::Share }).await?;
-                let status = match machine::admit(record.status, bypass, new.queue) {
+                let status = match machine::admit(record.status, record.mode, bypass, new.queue) {
                     Ok(status) => status,
                     Err(code) => return Ok(Err(EngineError::Refused(code))),
                 };
@@ -805,6 +1002,14 @@ impl Engine {
             super::Ledger::Sqlite { .. } => None,
         }
     }
+}
+
+/// When the scheduler is next due, as a time of this replica's clock: the
+/// database decided at `db_now`; the wait is the same on either clock.
+fn next_due_here(record: &MaintenanceRecord, windows: &[Window], db_now: Timestamp) -> Option<Timestamp> {
+    let due = schedule::next_due(record, windows, db_now)?;
+    let wait = due.as_datetime().signed_duration_since(db_now.as_datetime());
+    Some(Timestamp::from_datetime(Timestamp::now().as_datetime() + wait))
 }
 
 /// Inserts a new execution (owned by `owner` when it runs).

@@ -118,6 +118,9 @@ pub struct ProcessControl {
 #[derive(Debug, Clone, Default)]
 struct Requests {
     cancel: bool,
+    /// A cancel whose force-cancel someone else sends at the grace (a drain
+    /// deadline): the SIGKILL here waits [`HELD_KILL_SLACK`] longer, as a backstop.
+    hold_kill: bool,
     force: bool,
     /// The manager is stopping: end as a cancel, record `failed` with this reason.
     shutdown: Option<String>,
@@ -253,6 +256,16 @@ impl ProcessControl {
         self.request(|requests| requests.cancel = true)
     }
 
+    /// Cancel whose force-cancel comes from the caller at the grace (a drain
+    /// deadline, which records it): SIGTERM now, and SIGKILL only
+    /// [`HELD_KILL_SLACK`] after the grace if the caller's never came.
+    pub fn terminate(&self) -> bool {
+        self.request(|requests| {
+            requests.cancel = true;
+            requests.hold_kill = true;
+        })
+    }
+
     /// Force-cancel: SIGKILL to the group at once; the end will be `cancelled`.
     /// False if the end was already decided.
     pub fn force_cancel(&self) -> bool {
@@ -368,6 +381,9 @@ async fn supervise(
     end_of(&exit, &asked)
 }
 
+/// How much longer than the grace a held kill ([`ProcessControl::terminate`]) waits.
+pub const HELD_KILL_SLACK: Duration = Duration::from_secs(5);
+
 /// Waits for the program to exit while carrying out cancel requests:
 /// SIGTERM to the group, SIGKILL after `grace`; force-cancel: SIGKILL at once.
 async fn watch_child(
@@ -394,7 +410,8 @@ async fn watch_child(
         } else if asked.wants_term() && !term_sent && !kill_sent {
             send(Signal::TERM);
             term_sent = true;
-            kill_at = Some(Instant::now() + grace);
+            let slack = if asked.hold_kill { HELD_KILL_SLACK } else { Duration::ZERO };
+            kill_at = Some(Instant::now() + grace + slack);
         }
         let kill_due = async {
             match kill_at {

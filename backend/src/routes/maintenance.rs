@@ -10,7 +10,8 @@ use shared::api::{ListResponse, Replica, ReplicasResponse, EPOCH_HEADER};
 use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
 
 use crate::auth::{AdminUser, CurrentUser};
-use crate::engine::{Published, Transition};
+use crate::engine::machine::Activation;
+use crate::engine::{EngineError, Published, Transition};
 use crate::error::{AppError, OptionalJson};
 use crate::routes::{list_response, ListQuery};
 use crate::server::LocalAddr;
@@ -45,7 +46,7 @@ pub async fn status(State(state): State<AppState>, _user: CurrentUser) -> Publis
 
 /// Starts maintenance mode: no new executions; `activated` once none remain.
 #[utoipa::path(post, path = "/maintenance/activate", tag = "maintenance",
-    request_body(content = Option<ActivateRequest>, description = "Optional; the reason is shown to everyone"),
+    request_body(content = Option<ActivateRequest>, description = "Optional; the reason is shown to everyone; `mode` `read_only` lets reads through; `drain_deadline_seconds` cancels what still runs after that long"),
     responses(
         (status = 200, body = MaintenanceStatus, description = "Now activating (executions remain) or activated",
          headers(("X-Maintenance-Epoch" = u64, description = "The epoch of this status: the number of the change that made it (the `id:` of its `status` event); keep the status with the highest epoch"))),
@@ -62,7 +63,15 @@ pub async fn activate(
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(AppError::BadRequest(format!("reason: longer than {MAX_REASON_CHARS} characters")));
     }
-    let transition = state.engine.activate(admin.username.clone(), reason).await?;
+    crate::engine::schedule::check_drain_deadline(request.drain_deadline_seconds).map_err(EngineError::from)?;
+    let activation = Activation {
+        by: admin.username.clone(),
+        reason,
+        mode: request.mode.unwrap_or_default(),
+        drain_deadline_seconds: request.drain_deadline_seconds,
+        window_id: None,
+    };
+    let transition = state.engine.activate(activation).await?;
     if let Transition::Changed(published) = &transition {
         tracing::info!(by = %admin.username, state = %published.status.status, "maintenance mode activation requested");
     }

@@ -9,6 +9,7 @@ pub mod query;
 pub mod system;
 pub mod tenant;
 pub mod tokens;
+pub mod windows;
 pub mod workflows;
 
 use std::sync::LazyLock;
@@ -79,6 +80,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(maintenance::deactivate))
         .routes(routes!(maintenance::history))
         .routes(routes!(maintenance::replicas))
+        .routes(routes!(windows::list, windows::create))
+        .routes(routes!(windows::cancel))
+        .routes(routes!(windows::extend))
         .routes(routes!(events::events))
         .routes(routes!(executions::list, executions::create))
         .routes(routes!(executions::get, executions::act))

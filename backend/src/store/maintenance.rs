@@ -1,7 +1,8 @@
 //! The maintenance row and its history.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use shared::{MaintenanceState, MaintenanceTransition, Timestamp};
+use shared::{HistoryEvent, MaintenanceMode, MaintenanceState, MaintenanceTransition, Timestamp};
+use uuid::Uuid;
 
 use super::{parse_column, StoreError};
 use crate::engine::machine::Change;
@@ -20,35 +21,179 @@ pub struct MaintenanceRecord {
     pub activated_at: Option<Timestamp>,
     /// The reason given on activation.
     pub reason: String,
+    /// How much is closed (SPEC §10); `Full` while deactivated.
+    pub mode: MaintenanceMode,
+    /// When `activating` gives up waiting for the remaining executions.
+    pub drain_deadline_at: Option<Timestamp>,
+    /// How far the drain deadline went.
+    pub drain_stage: DrainStage,
+    /// When the executions the deadline cancelled are force-cancelled (stage `Cancelled`).
+    pub drain_force_at: Option<Timestamp>,
+    /// The active window: its end deactivates.
+    pub window_id: Option<Uuid>,
+    /// The window the status object announces (`upcoming`): in its notice period, or active.
+    pub upcoming_id: Option<Uuid>,
+}
+
+/// How far a drain deadline went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DrainStage {
+    /// The deadline is to come (or there is none).
+    #[default]
+    Waiting,
+    /// The deadline passed: the remaining executions were cancelled.
+    Cancelled,
+    /// The cancel grace passed too: those still alive were force-cancelled.
+    ForceCancelled,
+}
+
+impl DrainStage {
+    /// The stored number.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Waiting => 0,
+            Self::Cancelled => 1,
+            Self::ForceCancelled => 2,
+        }
+    }
+
+    /// Reads the stored number.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Self::Waiting),
+            1 => Some(Self::Cancelled),
+            2 => Some(Self::ForceCancelled),
+            _ => None,
+        }
+    }
+}
+
+/// The maintenance row's columns, in the order [`RawRecord`] reads them.
+pub const RECORD_COLUMNS: &str = "status, requested_by, activation_requested_at, activated_at, reason, mode, \
+     drain_deadline_at, drain_stage, drain_force_at, window_id, upcoming_id";
+
+/// The maintenance row as both stores read it (text columns), before parsing.
+pub struct RawRecord {
+    /// `status`.
+    pub status: String,
+    /// `requested_by`.
+    pub requested_by: String,
+    /// `activation_requested_at`.
+    pub activation_requested_at: Option<String>,
+    /// `activated_at`.
+    pub activated_at: Option<String>,
+    /// `reason`.
+    pub reason: String,
+    /// `mode`.
+    pub mode: String,
+    /// `drain_deadline_at`.
+    pub drain_deadline_at: Option<String>,
+    /// `drain_stage`.
+    pub drain_stage: i64,
+    /// `drain_force_at`.
+    pub drain_force_at: Option<String>,
+    /// `window_id`.
+    pub window_id: Option<String>,
+    /// `upcoming_id`.
+    pub upcoming_id: Option<String>,
+}
+
+impl RawRecord {
+    /// Parses the row.
+    pub fn parse(self) -> Result<MaintenanceRecord, StoreError> {
+        const TABLE: &str = "maintenance";
+        let id = |column, text: Option<String>| {
+            text.map(|text| parse_column(TABLE, column, &text, |s| Uuid::parse_str(s).ok())).transpose()
+        };
+        Ok(MaintenanceRecord {
+            status: parse_column(TABLE, "status", &self.status, MaintenanceState::parse)?,
+            requested_by: self.requested_by,
+            activation_requested_at: parse_time(TABLE, self.activation_requested_at)?,
+            activated_at: parse_time(TABLE, self.activated_at)?,
+            reason: self.reason,
+            mode: parse_column(TABLE, "mode", &self.mode, MaintenanceMode::parse)?,
+            drain_deadline_at: parse_time(TABLE, self.drain_deadline_at)?,
+            drain_stage: DrainStage::from_code(self.drain_stage).ok_or_else(|| StoreError::Corrupt {
+                table: TABLE,
+                detail: format!("drain_stage = {}", self.drain_stage),
+            })?,
+            drain_force_at: parse_time(TABLE, self.drain_force_at)?,
+            window_id: id("window_id", self.window_id)?,
+            upcoming_id: id("upcoming_id", self.upcoming_id)?,
+        })
+    }
+}
+
+/// The stored text of the columns of SPEC §10 (see [`MaintenanceRecord::extra_values`]).
+pub type ExtraValues = (&'static str, Option<String>, i64, Option<String>, Option<String>, Option<String>);
+
+impl MaintenanceRecord {
+    /// The columns after `status, requested_by, activation_requested_at,
+    /// activated_at, reason` as stored text: mode, drain_deadline_at,
+    /// drain_stage, drain_force_at, window_id, upcoming_id.
+    pub fn extra_values(&self) -> ExtraValues {
+        (
+            self.mode.as_str(),
+            self.drain_deadline_at.map(|at| at.to_string()),
+            self.drain_stage.code(),
+            self.drain_force_at.map(|at| at.to_string()),
+            self.window_id.map(|id| id.to_string()),
+            self.upcoming_id.map(|id| id.to_string()),
+        )
+    }
+}
+
+/// The history table's columns, in the order [`history_row`] reads them.
+pub const HISTORY_COLUMNS: &str = "at, from_status, to_status, requested_by, reason, event, window_id, detail";
+
+/// A history row from its stored text.
+#[allow(clippy::too_many_arguments)]
+pub fn history_row(
+    at: &str,
+    from: &str,
+    to: &str,
+    requested_by: String,
+    reason: String,
+    event: &str,
+    window_id: Option<&str>,
+    detail: String,
+) -> Result<MaintenanceTransition, StoreError> {
+    const TABLE: &str = "maintenance_history";
+    Ok(MaintenanceTransition {
+        at: parse_column(TABLE, "at", at, |s| s.parse().ok())?,
+        from: parse_column(TABLE, "from_status", from, MaintenanceState::parse)?,
+        to: parse_column(TABLE, "to_status", to, MaintenanceState::parse)?,
+        requested_by,
+        reason,
+        event: parse_column(TABLE, "event", event, HistoryEvent::parse)?,
+        window_id: window_id.map(|id| parse_column(TABLE, "window_id", id, |s| Uuid::parse_str(s).ok())).transpose()?,
+        detail,
+    })
 }
 
 /// Reads the maintenance row.
 pub fn load(conn: &Connection) -> Result<MaintenanceRecord, StoreError> {
-    let row = conn
-        .query_row(
-            "SELECT status, requested_by, activation_requested_at, activated_at, reason FROM maintenance WHERE id = 1",
-            [],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
-                ))
-            },
-        )
+    let raw = conn
+        .query_row(&format!("SELECT {RECORD_COLUMNS} FROM maintenance WHERE id = 1"), [], |row| {
+            Ok(RawRecord {
+                status: row.get(0)?,
+                requested_by: row.get(1)?,
+                activation_requested_at: row.get(2)?,
+                activated_at: row.get(3)?,
+                reason: row.get(4)?,
+                mode: row.get(5)?,
+                drain_deadline_at: row.get(6)?,
+                drain_stage: row.get(7)?,
+                drain_force_at: row.get(8)?,
+                window_id: row.get(9)?,
+                upcoming_id: row.get(10)?,
+            })
+        })
         .optional()?;
-    let Some((status, requested_by, requested_at, activated_at, reason)) = row else {
+    let Some(raw) = raw else {
         return Err(StoreError::Corrupt { table: "maintenance", detail: "the row is missing".into() });
     };
-    Ok(MaintenanceRecord {
-        status: parse_column("maintenance", "status", &status, MaintenanceState::parse)?,
-        requested_by,
-        activation_requested_at: parse_time("maintenance", requested_at)?,
-        activated_at: parse_time("maintenance", activated_at)?,
-        reason,
-    })
+    raw.parse()
 }
 
 /// The epoch of the last published status change (migration 0004).
@@ -70,20 +215,28 @@ pub fn save_epoch(conn: &Connection, epoch: u64) -> Result<(), StoreError> {
 /// transaction so all land or none does.
 pub fn save_change(conn: &Connection, change: &Change) -> Result<(), StoreError> {
     let record = &change.record;
+    let (mode, deadline, stage, force_at, window_id, upcoming_id) = record.extra_values();
     conn.execute(
         "UPDATE maintenance SET status = ?1, requested_by = ?2, activation_requested_at = ?3, \
-         activated_at = ?4, reason = ?5 WHERE id = 1",
+         activated_at = ?4, reason = ?5, mode = ?6, drain_deadline_at = ?7, drain_stage = ?8, \
+         drain_force_at = ?9, window_id = ?10, upcoming_id = ?11 WHERE id = 1",
         params![
             record.status.as_str(),
             record.requested_by,
             record.activation_requested_at.map(|at| at.to_string()),
             record.activated_at.map(|at| at.to_string()),
             record.reason,
+            mode,
+            deadline,
+            stage,
+            force_at,
+            window_id,
+            upcoming_id,
         ],
     )?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason, event, window_id, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for transition in &change.transitions {
         insert.execute(params![
@@ -92,7 +245,13 @@ pub fn save_change(conn: &Connection, change: &Change) -> Result<(), StoreError>
             transition.to.as_str(),
             transition.requested_by,
             transition.reason,
+            transition.event.as_str(),
+            transition.window_id.map(|id| id.to_string()),
+            transition.detail,
         ])?;
+    }
+    for window in &change.windows {
+        super::windows::save(conn, window)?;
     }
     Ok(())
 }
@@ -105,10 +264,9 @@ pub fn history(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Mainten
 fn history_now(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<MaintenanceTransition>, u64), StoreError> {
     let total = super::row_count(conn, "maintenance_history")?;
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let mut statement = conn.prepare_cached(
-        "SELECT at, from_status, to_status, requested_by, reason FROM maintenance_history \
-         ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
-    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {HISTORY_COLUMNS} FROM maintenance_history ORDER BY seq DESC LIMIT ?1 OFFSET ?2"
+    ))?;
     let rows = statement.query_map(params![size, offset], |row| {
         Ok((
             row.get::<_, String>(0)?,
@@ -116,20 +274,14 @@ fn history_now(conn: &Connection, size: u32, offset: u64) -> Result<(Vec<Mainten
             row.get::<_, String>(2)?,
             row.get::<_, String>(3)?,
             row.get::<_, String>(4)?,
+            row.get::<_, String>(5)?,
+            row.get::<_, Option<String>>(6)?,
+            row.get::<_, String>(7)?,
         ))
     })?;
     rows.map(|row| {
-        let (at, from, to, requested_by, reason) = row?;
-        Ok(MaintenanceTransition {
-            at: parse_column("maintenance_history", "at", &at, |s| s.parse().ok())?,
-            from: parse_column("maintenance_history", "from_status", &from, MaintenanceState::parse)?,
-            to: parse_column("maintenance_history", "to_status", &to, MaintenanceState::parse)?,
-            requested_by,
-            reason,
-            event: shared::HistoryEvent::of_transition(MaintenanceState::parse(&to).unwrap_or_default()),
-            window_id: None,
-            detail: String::new(),
-        })
+        let (at, from, to, requested_by, reason, event, window_id, detail) = row?;
+        history_row(&at, &from, &to, requested_by, reason, &event, window_id.as_deref(), detail)
     })
     .collect::<Result<Vec<_>, _>>()
     .map(|items| (items, u64::try_from(total).unwrap_or_default()))
@@ -158,6 +310,7 @@ mod tests {
             activation_requested_at: Some(at),
             activated_at: None,
             reason: "upgrade".into(),
+            ..MaintenanceRecord::default()
         };
         let transition = MaintenanceTransition {
             at,
@@ -170,7 +323,11 @@ mod tests {
             detail: String::new(),
         };
         let tx = conn.transaction().unwrap();
-        save_change(&tx, &Change { record: record.clone(), transitions: vec![transition.clone()] }).unwrap();
+        save_change(
+            &tx,
+            &Change { record: record.clone(), transitions: vec![transition.clone()], ..Change::default() },
+        )
+        .unwrap();
         tx.commit().unwrap();
 
         assert_eq!(load(&conn).unwrap(), record);

@@ -9,6 +9,7 @@ pub mod executions;
 pub mod maintenance;
 pub mod postgres;
 pub mod users;
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -33,6 +34,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0005_credential_changes.sql")),
         M::up(include_str!("../../migrations/0006_executions_by_deployment.sql")),
         M::up(include_str!("../../migrations/0007_workflow_processes.sql")),
+        M::up(include_str!("../../migrations/0008_windows.sql")),
     ])
 });
 
@@ -205,6 +207,14 @@ impl Store {
         match self {
             Self::Sqlite(db) => db.read(move |conn| maintenance::history(conn, size, offset)).await,
             Self::Postgres(pg) => pg.history(size, offset).await,
+        }
+    }
+
+    /// A page of maintenance windows, latest start first, and how many there are.
+    pub async fn windows(&self, size: u32, offset: u64) -> Result<(Vec<shared::Window>, u64), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| windows::page(conn, size, offset)).await,
+            Self::Postgres(pg) => pg.windows(size, offset).await,
         }
     }
 

@@ -14,18 +14,22 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use shared::execution::ExecutionEvent;
-use shared::{Execution, MaintenanceState, MaintenanceTransition, Role, Timestamp};
+use shared::{Execution, MaintenanceTransition, Role, Timestamp, Window};
 use tokio_postgres::{GenericClient, NoTls, Row};
 use uuid::Uuid;
 
 use super::events::RawEvent;
 use super::executions::{Listing, RawExecution, COLUMNS};
-use super::maintenance::{parse_time, MaintenanceRecord};
+use super::maintenance::{history_row, parse_time, MaintenanceRecord, RawRecord, HISTORY_COLUMNS};
 use super::users::{TokenRecord, UserRecord};
+use super::windows::{stored_seconds, RawWindow, COLUMNS as WINDOW_COLUMNS};
 use super::{parse_column, StoreError};
 
 /// The schema, in order; each runs once, in a transaction of its own.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../migrations/postgres/0002_windows.sql"),
+];
 /// The advisory lock replicas take to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6d61_696e_7465_6e61; // "maintena"
 /// The notification channel of stored output; the payload is
@@ -203,8 +207,7 @@ impl Pg {
             let total: i64 = tx.query_one("SELECT COUNT(*) FROM maintenance_history", &[]).await?.get(0);
             let rows = tx
                 .query(
-                    "SELECT at, from_status, to_status, requested_by, reason FROM maintenance_history \
-                     ORDER BY seq DESC LIMIT $1 OFFSET $2",
+                    &format!("SELECT {HISTORY_COLUMNS} FROM maintenance_history ORDER BY seq DESC LIMIT $1 OFFSET $2"),
                     &[&i64::from(size), &offset],
                 )
                 .await?;
@@ -212,19 +215,39 @@ impl Pg {
             let items = rows
                 .iter()
                 .map(|row| {
-                    const TABLE: &str = "maintenance_history";
-                    Ok(MaintenanceTransition {
-                        at: parse_column(TABLE, "at", row.try_get(0)?, |s| s.parse().ok())?,
-                        from: parse_column(TABLE, "from_status", row.try_get(1)?, MaintenanceState::parse)?,
-                        to: parse_column(TABLE, "to_status", row.try_get(2)?, MaintenanceState::parse)?,
-                        requested_by: row.try_get(3)?,
-                        reason: row.try_get(4)?,
-                        event: shared::HistoryEvent::Activate,
-                        window_id: None,
-                        detail: String::new(),
-                    })
+                    history_row(
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                        row.try_get(5)?,
+                        row.try_get(6)?,
+                        row.try_get(7)?,
+                    )
                 })
                 .collect::<Result<_, StoreError>>()?;
+            Ok((items, u64::try_from(total).unwrap_or_default()))
+        })
+        .await
+    }
+
+    /// A page of windows, latest start first, and how many there are in all.
+    pub async fn windows(&self, size: u32, offset: u64) -> Result<(Vec<Window>, u64), StoreError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        self.with(async |client| {
+            let tx = snapshot(client).await?;
+            let total: i64 = tx.query_one("SELECT COUNT(*) FROM windows", &[]).await?.get(0);
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {WINDOW_COLUMNS} FROM windows ORDER BY starts_at DESC, seq DESC LIMIT $1 OFFSET $2"
+                    ),
+                    &[&i64::from(size), &offset],
+                )
+                .await?;
+            tx.commit().await?;
+            let items = rows.iter().map(window).collect::<Result<_, StoreError>>()?;
             Ok((items, u64::try_from(total).unwrap_or_default()))
         })
         .await
@@ -521,14 +544,85 @@ pub fn raw_execution(row: &Row) -> Result<Execution, StoreError> {
 
 /// The maintenance row (without its epoch).
 pub fn record(row: &Row) -> Result<MaintenanceRecord, StoreError> {
-    const TABLE: &str = "maintenance";
-    Ok(MaintenanceRecord {
-        status: parse_column(TABLE, "status", row.try_get("status")?, MaintenanceState::parse)?,
+    RawRecord {
+        status: row.try_get("status")?,
         requested_by: row.try_get("requested_by")?,
-        activation_requested_at: parse_time(TABLE, row.try_get("activation_requested_at")?)?,
-        activated_at: parse_time(TABLE, row.try_get("activated_at")?)?,
+        activation_requested_at: row.try_get("activation_requested_at")?,
+        activated_at: row.try_get("activated_at")?,
         reason: row.try_get("reason")?,
-    })
+        mode: row.try_get("mode")?,
+        drain_deadline_at: row.try_get("drain_deadline_at")?,
+        drain_stage: i64::from(row.try_get::<_, i32>("drain_stage")?),
+        drain_force_at: row.try_get("drain_force_at")?,
+        window_id: row.try_get("window_id")?,
+        upcoming_id: row.try_get("upcoming_id")?,
+    }
+    .parse()
+}
+
+/// A window row (columns as [`WINDOW_COLUMNS`]).
+pub fn window(row: &Row) -> Result<Window, StoreError> {
+    RawWindow {
+        id: row.try_get(0)?,
+        state: row.try_get(1)?,
+        starts_at: row.try_get(2)?,
+        ends_at: row.try_get(3)?,
+        reason: row.try_get(4)?,
+        notice_seconds: row.try_get(5)?,
+        drain_deadline_seconds: row.try_get(6)?,
+        mode: row.try_get(7)?,
+        created_by: row.try_get(8)?,
+        created_at: row.try_get(9)?,
+        ended_at: row.try_get(10)?,
+    }
+    .parse()
+}
+
+/// Inserts `window`, or writes what changes over its life.
+pub async fn save_window(client: &impl GenericClient, window: &Window) -> Result<(), StoreError> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO windows ({WINDOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, ends_at = excluded.ends_at, \
+                 ended_at = excluded.ended_at"
+            ),
+            &[
+                &window.id.to_string(),
+                &window.state.as_str(),
+                &window.starts_at.to_string(),
+                &window.ends_at.map(|at| at.to_string()),
+                &window.reason,
+                &stored_seconds(window.notice_seconds),
+                &window.drain_deadline_seconds.map(stored_seconds),
+                &window.mode.as_str(),
+                &window.created_by,
+                &window.created_at.to_string(),
+                &window.ended_at.map(|at| at.to_string()),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Window `id`, whatever its state.
+pub async fn get_window(client: &impl GenericClient, id: Uuid) -> Result<Option<Window>, StoreError> {
+    let row =
+        client.query_opt(&format!("SELECT {WINDOW_COLUMNS} FROM windows WHERE id = $1"), &[&id.to_string()]).await?;
+    row.as_ref().map(window).transpose()
+}
+
+/// The windows scheduled or active, by start.
+pub async fn live_windows(client: &impl GenericClient) -> Result<Vec<Window>, StoreError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {WINDOW_COLUMNS} FROM windows WHERE state IN ('scheduled', 'active') ORDER BY starts_at, seq"
+            ),
+            &[],
+        )
+        .await?;
+    rows.iter().map(window).collect()
 }
 
 fn user(row: &Row) -> Result<UserRecord, StoreError> {

@@ -33,7 +33,7 @@ pub async fn figures() -> anyhow::Result<()> {
     let mut served = Vec::new();
     for store in stores {
         let manager = serve_on(store, true).await?;
-        manager.manager_state.engine.activate("admin".into(), String::new()).await?;
+        manager.manager_state.engine.activate(manager::engine::machine::Activation::by("admin")).await?;
         create_for(&manager, WARM_UP).await.with_context(|| format!("warming up {}", store.name()))?;
         served.push(manager);
     }
