@@ -10,10 +10,10 @@ use crate::markup::escape;
 const WIDTH: i64 = 1000;
 /// Where the axis begins: the lanes' names are left of it.
 const LEFT: i64 = 130;
-/// Room right of the axis's end.
-const RIGHT: i64 = 10;
+/// Room right of the axis's end (for the last day's label).
+const RIGHT: i64 = 40;
 /// Where the axis line is drawn.
-const AXIS_Y: i64 = 66;
+const AXIS_Y: i64 = 68;
 
 /// One bar: a window, or a period of maintenance mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +60,9 @@ pub fn picture(bars: &[Bar], ticks: &[(i64, String)], from: i64, to: i64) -> Str
     let shown: Vec<&Bar> = bars.iter().filter(|bar| bar.to >= from && bar.from <= to).collect();
     let windows = shown.iter().filter(|bar| !bar.period).count();
     let mut svg = format!(
-        "<svg class=\"timeline\" viewBox=\"0 0 {WIDTH} 90\" role=\"img\" aria-label=\"The last 30 days: {windows} \
+        "<svg class=\"timeline\" viewBox=\"0 0 {WIDTH} 100\" role=\"img\" aria-label=\"The last 30 days: {windows} \
          window(s) and {} period(s) of maintenance mode, listed below\">\
-         <text x=\"0\" y=\"24\">Windows</text><text x=\"0\" y=\"52\">Maintenance on</text>\
+         <text x=\"0\" y=\"25\">Windows</text><text x=\"0\" y=\"55\">Maintenance on</text>\
          <line class=\"axis\" x1=\"{LEFT}\" y1=\"{AXIS_Y}\" x2=\"{}\" y2=\"{AXIS_Y}\"/>",
         shown.len() - windows,
         WIDTH - RIGHT,
@@ -74,15 +74,15 @@ pub fn picture(bars: &[Bar], ticks: &[(i64, String)], from: i64, to: i64) -> Str
             AXIS_Y + 5
         ));
         if !label.is_empty() {
-            svg.push_str(&format!("<text class=\"day\" x=\"{tick}\" y=\"84\">{}</text>", escape(label)));
+            svg.push_str(&format!("<text class=\"day\" x=\"{tick}\" y=\"94\">{}</text>", escape(label)));
         }
     }
     let mut list = String::from("<ul class=\"visually-hidden\">");
     for bar in &shown {
-        let (left, y) = (x(bar.from), if bar.period { 38 } else { 10 });
+        let (left, y) = (x(bar.from), if bar.period { 38 } else { 8 });
         let words = escape(&bar.words);
         svg.push_str(&format!(
-            "<rect class=\"bar {0}\" data-state=\"{0}\" x=\"{left}\" y=\"{y}\" width=\"{1}\" height=\"20\">\
+            "<rect class=\"bar {0}\" data-state=\"{0}\" x=\"{left}\" y=\"{y}\" width=\"{1}\" height=\"22\">\
              <title>{words}</title></rect>",
             bar.state,
             (x(bar.to) - left).max(3),
@@ -128,9 +128,9 @@ mod tests {
             bar(-9 * DAY, -8 * DAY, false, "long ago"),
         ];
         let svg = picture(&bars, &[], from, to);
-        // 860 units for 30 days: day 15 is at 130 + 430, three days are 86 units.
-        assert!(svg.contains(r#"data-state="ended" x="560" y="10" width="86""#), "{svg}");
-        assert!(svg.contains(r#"data-state="on" x="130" y="38" width="28""#), "{svg}");
+        // 830 units for 30 days: day 15 is at 130 + 415, three days are 83 units.
+        assert!(svg.contains(r#"data-state="ended" x="545" y="8" width="83""#), "{svg}");
+        assert!(svg.contains(r#"data-state="on" x="130" y="38" width="27""#), "{svg}");
         assert!(!svg.contains("long ago"), "a bar wholly before the axis is left out: {svg}");
         assert!(svg.contains("1 window(s) and 1 period(s)"), "{svg}");
         assert!(svg.contains("<li>a window</li><li>on from before the axis</li></ul>"), "{svg}");
@@ -141,7 +141,7 @@ mod tests {
         let ticks = [(0, "1 Dec".to_owned()), (DAY, String::new()), (31 * DAY, "late".to_owned())];
         let svg = picture(&[bar(DAY, DAY + 1, false, "a minute")], &ticks, 0, 30 * DAY);
         assert!(svg.contains(r#"width="3""#), "{svg}");
-        assert!(svg.contains(r#"<text class="day" x="130" y="84">1 Dec</text>"#), "{svg}");
+        assert!(svg.contains(r#"<text class="day" x="130" y="94">1 Dec</text>"#), "{svg}");
         assert_eq!(svg.matches("class=\"tick\"").count(), 2, "the tick past the axis is left out: {svg}");
         assert!(!svg.contains("late"));
     }

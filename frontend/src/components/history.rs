@@ -75,7 +75,7 @@ pub fn HistoryPage() -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="history-title">
             <h2 id="history-title">"History"</h2>
-            <div on:click=turn inner_html=move || audit.get()></div>
+            <div class="scroll" on:click=turn inner_html=move || audit.get()></div>
         </section>
     }
 }

@@ -105,7 +105,7 @@ pub fn Windows() -> impl IntoView {
                 };
                 view! { <p class=class role="alert">{text}</p> }
             })}
-            <div on:click=cancel on:submit=extend inner_html=move || list.get()></div>
+            <div class="scroll" on:click=cancel on:submit=extend inner_html=move || list.get()></div>
         </section>
     }
 }
