@@ -53,14 +53,14 @@ async fn a_window_is_announced_at_its_notice_starts_and_ends_by_itself_and_the_s
     let mut events = app.api.events().await;
     assert_eq!(events.next().await.upcoming, None);
 
-    let starts_at = in_millis(2_000);
-    let ends_at = in_millis(3_500);
+    let starts_at = in_millis(4_000);
+    let ends_at = in_millis(5_500);
     let window = schedule(
         &app.api,
-        json!({"starts_at": starts_at, "ends_at": ends_at, "reason": "upgrade to 7.1", "notice_seconds": 1}),
+        json!({"starts_at": starts_at, "ends_at": ends_at, "reason": "upgrade to 7.1", "notice_seconds": 2}),
     )
     .await;
-    assert_eq!((window.state, window.notice_seconds, window.created_by.as_str()), (WindowState::Scheduled, 1, "admin"));
+    assert_eq!((window.state, window.notice_seconds, window.created_by.as_str()), (WindowState::Scheduled, 2, "admin"));
 
     // Each step is an event of the stream, in order.
     let mut noticed = None;
@@ -87,7 +87,7 @@ async fn a_window_is_announced_at_its_notice_starts_and_ends_by_itself_and_the_s
         }
     }
     let noticed = noticed.unwrap();
-    assert!(noticed >= Timestamp::from_datetime(starts_at.as_datetime() - chrono::TimeDelta::milliseconds(1_100)));
+    assert!(noticed >= Timestamp::from_datetime(starts_at.as_datetime() - chrono::TimeDelta::milliseconds(2_100)));
 
     let ended = window_state(&app.api, window.id).await;
     assert_eq!(ended.state, WindowState::Ended);
@@ -114,13 +114,13 @@ async fn window_state(api: &Api, id: uuid::Uuid) -> Window {
 async fn a_manager_down_across_the_start_activates_once_when_it_starts_inside_the_window() {
     let data_dir = tempfile::tempdir().unwrap();
     let manager = ManagerProcess::start(data_dir.path()).signed_in().await;
-    let starts_at = in_millis(1_500);
+    let starts_at = in_millis(4_000);
     let window = schedule(&manager.api, json!({"starts_at": starts_at, "ends_at": in_millis(600_000)})).await;
     assert!(manager.terminate().success());
-    while Timestamp::now() < in_millis(0).max(starts_at) {
+    assert!(Timestamp::now() < starts_at, "stopped before the start (else this tests nothing)");
+    while Timestamp::now() <= starts_at {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let manager = ManagerProcess::start(data_dir.path()).signed_in().await;
     let status = manager.api.wait_for_status(|s| s.status == MaintenanceState::Activated).await;
@@ -140,9 +140,11 @@ async fn a_manager_down_across_the_start_activates_once_when_it_starts_inside_th
 async fn a_manager_down_for_the_whole_window_marks_it_missed_and_never_activates() {
     let data_dir = tempfile::tempdir().unwrap();
     let manager = ManagerProcess::start(data_dir.path()).signed_in().await;
-    let ends_at = in_millis(2_000);
-    let window = schedule(&manager.api, json!({"starts_at": in_millis(1_000), "ends_at": ends_at})).await;
+    let starts_at = in_millis(4_000);
+    let ends_at = in_millis(5_000);
+    let window = schedule(&manager.api, json!({"starts_at": starts_at, "ends_at": ends_at})).await;
     assert!(manager.terminate().success());
+    assert!(Timestamp::now() < starts_at, "stopped before the start (else this tests nothing)");
     while Timestamp::now() <= ends_at {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -166,6 +168,16 @@ async fn the_drain_deadline_cancels_then_force_cancels_a_workflow_that_ignores_s
     let response = app.api.post("/executions", Some(json!({"workflow_id": "stubborn", "deployment_id": "web"}))).await;
     assert_eq!(response.status(), 201);
     let execution: shared::Execution = response.json().await.unwrap();
+    // Its trap is set once it says so: a SIGTERM before would end it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let lines: Value = app.api.get(&format!("/executions/{}/events", execution.id)).await.json().await.unwrap();
+        if lines["items"].as_array().is_some_and(|items| items.iter().any(|item| item["line"] == "ready")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the workflow never said it was ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let response = app.api.post("/maintenance/activate", Some(json!({"drain_deadline_seconds": 1}))).await;
     assert_eq!(response.status(), 200);
@@ -282,8 +294,10 @@ async fn window_requests_are_validated_field_by_field_before_overlaps_are_refuse
     let overlapping_and_backwards = json!({"starts_at": in_millis(5_000_000), "ends_at": in_millis(4_000_000)});
     let error = assert_error(post(overlapping_and_backwards).await, 400, ErrorCode::BadRequest).await;
     assert!(error.message.starts_with("ends_at"), "{}", error.message);
-    let error = assert_error(post(json!({"starts_at": "tomorrow"})).await, 400, ErrorCode::BadRequest).await;
-    assert!(error.message.contains("starts_at"), "{}", error.message);
+    for unreadable in ["tomorrow", "9999-12-31T23:30:00-01:00"] {
+        let error = assert_error(post(json!({"starts_at": unreadable})).await, 400, ErrorCode::BadRequest).await;
+        assert!(error.message.contains("starts_at"), "{unreadable}: {}", error.message);
+    }
     let error =
         assert_error(post(json!({"starts_at": in_millis(9_000_000), "notice": 5})).await, 400, ErrorCode::BadRequest)
             .await;
@@ -340,7 +354,7 @@ async fn extend_cancel_and_a_manual_deactivate_change_windows_as_asked() {
 
     // An active window: a manual deactivate ends it early.
     let soon =
-        schedule(&app.api, json!({"starts_at": in_millis(800), "ends_at": in_millis(1_800_000), "reason": "now"}))
+        schedule(&app.api, json!({"starts_at": in_millis(2_000), "ends_at": in_millis(1_800_000), "reason": "now"}))
             .await;
     app.api.wait_for_status(|s| s.status == MaintenanceState::Activated).await;
     assert_eq!(window_state(&app.api, soon.id).await.state, WindowState::Active);
@@ -353,10 +367,24 @@ async fn extend_cancel_and_a_manual_deactivate_change_windows_as_asked() {
     assert_eq!(last, [(HistoryEvent::Deactivated, Some(soon.id)), (HistoryEvent::WindowEnded, Some(soon.id))]);
 
     // And DELETE on an active window ends it, turning maintenance off.
-    let again = schedule(&app.api, json!({"starts_at": in_millis(800), "ends_at": in_millis(1_800_000)})).await;
+    let again = schedule(&app.api, json!({"starts_at": in_millis(2_000), "ends_at": in_millis(1_800_000)})).await;
     app.api.wait_for_status(|s| s.status == MaintenanceState::Activated).await;
     let ended: Window = cancel(again.id).await.unwrap().json().await.unwrap();
     assert_eq!(ended.state, WindowState::Ended);
     assert_eq!(app.api.status().await.status, MaintenanceState::Deactivated);
     assert_eq!(window_state(&app.api, later.id).await.state, WindowState::Scheduled, "the others are untouched");
+}
+
+/// Each change is one epoch: a deactivate, then a window scheduled, are two
+/// (a window written must not publish its status twice).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_change_publishes_one_epoch() {
+    let app = TestApp::spawn().await;
+    app.api.activate(None).await;
+    let (deactivated, _) = common::epoch_and_status(app.api.post("/maintenance/deactivate", None).await).await;
+    schedule(&app.api, json!({"starts_at": in_millis(86_400_000), "notice_seconds": 0})).await;
+    let (scheduled, _) = app.api.status_with_epoch().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (later, _) = app.api.status_with_epoch().await;
+    assert_eq!((scheduled, later), (deactivated + 1, deactivated + 1));
 }

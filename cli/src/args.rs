@@ -102,6 +102,13 @@ pub enum MaintenanceMode {
         /// Why, shown to everyone while maintenance is on.
         #[arg(long)]
         reason: Option<String>,
+        /// After this many seconds of waiting, cancel the remaining executions
+        /// (and force-cancel those still alive after the cancel grace).
+        #[arg(long, value_name = "SECONDS")]
+        drain_deadline: Option<u64>,
+        /// Read-only maintenance: reads (GET, HEAD) keep working, changes are refused.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Leave maintenance mode; queued executions start.
     Deactivate,
@@ -111,6 +118,64 @@ pub enum MaintenanceMode {
         #[arg(long)]
         json: bool,
     },
+    /// Schedule a maintenance window: maintenance mode from --start to --end.
+    ///
+    /// Times (T) are RFC 3339 with an offset (`2030-01-01T10:00:00+02:00`,
+    /// `2030-01-01T08:00:00Z`); or `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD HH:MM[:SS]`
+    /// without an offset, read as LOCAL time on this machine; or relative to
+    /// now: `+90s`, `+30m`, `+2h`, `+1d`.
+    Schedule(Schedule),
+    /// List the maintenance windows (newest start first).
+    Windows {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a scheduled maintenance window, or end the active one early.
+    CancelWindow {
+        /// The window's id.
+        id: Uuid,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the maintenance mode's history (newest first).
+    History {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        /// How many rows to show (at most 1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        size: u32,
+    },
+}
+
+/// `cfy maintenance-mode schedule …`
+#[derive(Debug, Args)]
+pub struct Schedule {
+    /// When maintenance mode starts: RFC 3339 with an offset, `YYYY-MM-DD HH:MM[:SS]`
+    /// in LOCAL time, or `+90s` / `+30m` / `+2h` / `+1d` from now.
+    #[arg(long, value_name = "T")]
+    pub start: String,
+    /// When it ends (the same forms; relative ones count from now, not from
+    /// --start); none: it lasts until an admin deactivates.
+    #[arg(long, value_name = "T")]
+    pub end: Option<String>,
+    /// Why, shown in the notice and while maintenance is on.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Announce it this many seconds before its start (the manager's default: 3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub notice: Option<u64>,
+    /// The drain deadline of its activation, in seconds (see `activate --drain-deadline`).
+    #[arg(long, value_name = "SECONDS")]
+    pub drain_deadline: Option<u64>,
+    /// Read-only maintenance: reads (GET, HEAD) keep working, changes are refused.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Print the window as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cfy executions …` (Cloudify's options and output).

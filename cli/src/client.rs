@@ -96,6 +96,12 @@ impl Client {
         self.read(response).await.map(Outcome::Done)
     }
 
+    /// `DELETE` an API path and read the JSON answer.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let response = self.send(Method::DELETE, path, None::<&()>).await?;
+        self.read(response).await
+    }
+
     /// `GET /maintenance/events`: the status now, then one per change.
     pub async fn status_events(&self) -> Result<StatusEvents, CliError> {
         let response = self.send(Method::GET, "/maintenance/events", None::<&()>).await?;

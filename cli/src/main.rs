@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod output;
 mod table;
+mod time_arg;
 
 use std::process::ExitCode;
 

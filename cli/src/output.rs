@@ -1,8 +1,10 @@
 //! What cfy prints, as pure functions of the API's answers, so tests can
 //! assert the exact lines (SPEC §6: the reference CLI's wording).
 
+use serde::Serialize;
 use serde_json::{Map, Value};
-use shared::{MaintenanceState, MaintenanceStatus};
+use shared::window::{Window, WindowState};
+use shared::{MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTransition};
 
 use crate::table;
 
@@ -21,6 +23,17 @@ pub fn status_lines(status: &MaintenanceStatus, verbose: bool) -> Vec<String> {
         ("Activated At", time(status.activated_at)),
         ("Activation Requested At", time(status.activation_requested_at)),
         ("Reason", status.reason.clone()),
+        // SPEC §10: shown only when set, so the reference output stays as it was.
+        (
+            "Mode",
+            if status.mode == Some(MaintenanceMode::ReadOnly) {
+                MaintenanceMode::ReadOnly.to_string()
+            } else {
+                String::new()
+            },
+        ),
+        ("Drain Deadline", time(status.drain_deadline_at)),
+        ("Upcoming Window", status.upcoming.as_ref().map(upcoming).unwrap_or_default()),
     ];
     let mut lines = vec![String::new(), "Maintenance Mode Status:".to_owned()];
     lines.extend(
@@ -41,15 +54,8 @@ pub fn status_lines(status: &MaintenanceStatus, verbose: bool) -> Vec<String> {
         )),
     }
     if verbose && !remaining.is_empty() {
-        let items: Vec<Map<String, Value>> = remaining
-            .iter()
-            .filter_map(|execution| match serde_json::to_value(execution) {
-                Ok(Value::Object(item)) => Some(item),
-                _ => None,
-            })
-            .collect();
         let columns = ["id", "deployment_id", "workflow_id", "status"];
-        lines.extend(table::print_data(&columns, &[], &items, "Remaining executions:", Some(50)));
+        lines.extend(table::print_data(&columns, &[], &objects(remaining), "Remaining executions:", Some(50)));
     }
     if status.status == MaintenanceState::Activated {
         // The reference ends this line with its own "\n": an empty line follows.
@@ -58,6 +64,70 @@ pub fn status_lines(status: &MaintenanceStatus, verbose: bool) -> Vec<String> {
         );
         lines.push(String::new());
     }
+    lines
+}
+
+/// `<starts_at> - <ends_at>`, or `- no end`: a window's span, in UTC as served.
+pub fn window_span(window: &Window) -> String {
+    let end = window.ends_at.map_or_else(|| "no end".to_owned(), |at| at.to_string());
+    format!("{} - {end}", window.starts_at)
+}
+
+/// The status row of the window in its notice period (or the active one):
+/// its span and, if it has one, its reason.
+fn upcoming(window: &Window) -> String {
+    let span = window_span(window);
+    if window.reason.is_empty() {
+        span
+    } else {
+        format!("{span} ({})", window.reason)
+    }
+}
+
+/// `cfy maintenance-mode schedule`.
+pub fn window_scheduled(window: &Window) -> String {
+    format!("Maintenance window {} scheduled: {}.", window.id, window_span(window))
+}
+
+/// `cfy maintenance-mode cancel-window`: a scheduled window is cancelled, an active one ended.
+pub fn window_cancelled(window: &Window) -> String {
+    match window.state {
+        WindowState::Cancelled => format!("Maintenance window {} cancelled.", window.id),
+        WindowState::Ended => format!("Maintenance window {} ended; maintenance mode is off.", window.id),
+        state => format!("Maintenance window {} is {state}.", window.id),
+    }
+}
+
+/// Columns of `cfy maintenance-mode windows`.
+const WINDOW_COLUMNS: [&str; 7] = ["id", "state", "starts_at", "ends_at", "mode", "reason", "created_by"];
+/// Columns of `cfy maintenance-mode history`.
+const HISTORY_COLUMNS: [&str; 7] = ["at", "event", "from", "to", "requested_by", "reason", "detail"];
+/// Free text (reasons, details) wraps at this width, as `cfy executions get` does.
+const TEXT_WIDTH: usize = 50;
+
+/// Rows as JSON objects, for the table's cell rules.
+fn objects<T: Serialize>(rows: &[T]) -> Vec<Map<String, Value>> {
+    rows.iter()
+        .filter_map(|row| match serde_json::to_value(row) {
+            Ok(Value::Object(object)) => Some(object),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `cfy maintenance-mode windows`: the table and the count, as `executions list` prints them.
+pub fn windows_table(windows: &[Window], total: u64) -> Vec<String> {
+    let mut lines =
+        table::print_data(&WINDOW_COLUMNS, &[], &objects(windows), "Maintenance windows:", Some(TEXT_WIDTH));
+    lines.push(format!("Showing {} of {total} maintenance windows", windows.len()));
+    lines
+}
+
+/// `cfy maintenance-mode history`: the table (newest first, as served) and the count.
+pub fn history_table(rows: &[MaintenanceTransition], total: u64) -> Vec<String> {
+    let mut lines =
+        table::print_data(&HISTORY_COLUMNS, &[], &objects(rows), "Maintenance mode history:", Some(TEXT_WIDTH));
+    lines.push(format!("Showing {} of {total} history events", rows.len()));
     lines
 }
 
@@ -175,15 +245,8 @@ pub const DEBUG_HINT: &str = "Debug messages are only shown when you use very ve
 
 /// `cfy workflows list`: the catalog as a Cloudify table.
 pub fn workflows_table(workflows: &[shared::api::Workflow]) -> Vec<String> {
-    let items: Vec<Map<String, Value>> = workflows
-        .iter()
-        .filter_map(|workflow| match serde_json::to_value(workflow) {
-            Ok(Value::Object(item)) => Some(item),
-            _ => None,
-        })
-        .collect();
     let mut lines = vec!["Listing workflows...".to_owned()];
-    lines.extend(table::print_data(&["id", "description"], &[], &items, "Workflows:", None));
+    lines.extend(table::print_data(&["id", "description"], &[], &objects(workflows), "Workflows:", None));
     lines.push(format!("Showing {} workflows", workflows.len()));
     lines
 }
@@ -349,6 +412,158 @@ mod tests {
             "|                  id                  | deployment_id | workflow_id |  status |"
         );
         assert!(verbose[table_start + 4].contains("|      web      |"), "{}", verbose[table_start + 4]);
+    }
+
+    fn window(reason: &str, ends_at: Option<&str>) -> Window {
+        Window {
+            id: "6f1c2b7e-0000-4000-8000-000000000001".parse().unwrap(),
+            state: WindowState::Scheduled,
+            starts_at: "2030-01-01T08:00:00.000Z".parse().unwrap(),
+            ends_at: ends_at.map(|at| at.parse().unwrap()),
+            reason: reason.into(),
+            notice_seconds: 3600,
+            drain_deadline_seconds: None,
+            mode: MaintenanceMode::Full,
+            created_by: "admin".into(),
+            created_at: "2029-12-31T08:00:00.000Z".parse().unwrap(),
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn status_adds_mode_drain_deadline_and_upcoming_rows_after_the_reason_only_when_set() {
+        let mut status = activated();
+        status.status = MaintenanceState::Activating;
+        status.activated_at = None;
+        status.reason = "upgrade".into();
+        status.mode = Some(MaintenanceMode::ReadOnly);
+        status.drain_deadline_at = Some("2017-04-04T05:26:21.407Z".parse().unwrap());
+        status.upcoming = Some(window("kernel", Some("2030-01-01T10:00:00.000Z")));
+        assert_eq!(
+            status_lines(&status, false)[2..8],
+            [
+                "\tStatus:\tactivating".to_owned(),
+                "\tRequested By:\tadmin".into(),
+                "\tActivation Requested At:\t2017-04-04T05:16:21.407Z".into(),
+                "\tReason:\tupgrade".into(),
+                "\tMode:\tread_only".into(),
+                "\tDrain Deadline:\t2017-04-04T05:26:21.407Z".into(),
+            ]
+        );
+        assert_eq!(
+            status_lines(&status, false)[8],
+            "\tUpcoming Window:\t2030-01-01T08:00:00.000Z - 2030-01-01T10:00:00.000Z (kernel)"
+        );
+
+        // `full` is the default: no row, the reference output.
+        let mut full = activated();
+        full.mode = Some(MaintenanceMode::Full);
+        assert_eq!(status_lines(&full, false), status_lines(&activated(), false));
+    }
+
+    #[test]
+    fn deactivated_status_shows_the_upcoming_window_without_an_end_or_reason() {
+        let status = MaintenanceStatus { upcoming: Some(window("", None)), ..MaintenanceStatus::default() };
+        assert_eq!(
+            status_lines(&status, false),
+            [
+                "",
+                "Maintenance Mode Status:",
+                "\tStatus:\tdeactivated",
+                "\tUpcoming Window:\t2030-01-01T08:00:00.000Z - no end",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn schedule_and_cancel_window_lines() {
+        let mut window = window("kernel", Some("2030-01-01T10:00:00.000Z"));
+        assert_eq!(
+            window_scheduled(&window),
+            "Maintenance window 6f1c2b7e-0000-4000-8000-000000000001 scheduled: 2030-01-01T08:00:00.000Z - \
+             2030-01-01T10:00:00.000Z."
+        );
+        window.ends_at = None;
+        assert_eq!(
+            window_scheduled(&window),
+            "Maintenance window 6f1c2b7e-0000-4000-8000-000000000001 scheduled: 2030-01-01T08:00:00.000Z - no end."
+        );
+        window.state = WindowState::Cancelled;
+        assert_eq!(window_cancelled(&window), "Maintenance window 6f1c2b7e-0000-4000-8000-000000000001 cancelled.");
+        window.state = WindowState::Ended;
+        assert_eq!(
+            window_cancelled(&window),
+            "Maintenance window 6f1c2b7e-0000-4000-8000-000000000001 ended; maintenance mode is off."
+        );
+    }
+
+    #[test]
+    fn windows_table_is_a_cloudify_table_with_its_count() {
+        let lines = windows_table(&[window("kernel", None)], 1);
+        assert_eq!(
+            lines[..3],
+            [
+                "",
+                "Maintenance windows:",
+                &format!(
+                    "+{}+",
+                    [
+                        "-".repeat(38),
+                        "-".repeat(11),
+                        "-".repeat(26),
+                        "-".repeat(9),
+                        "-".repeat(6),
+                        "-".repeat(8),
+                        "-".repeat(12)
+                    ]
+                    .join("+")
+                )
+            ]
+        );
+        assert_eq!(
+            lines[3],
+            "|                  id                  |   state   |        starts_at         | ends_at | mode | reason | created_by |"
+        );
+        assert_eq!(
+            lines[5],
+            "| 6f1c2b7e-0000-4000-8000-000000000001 | scheduled | 2030-01-01 08:00:00.000  |         | full | kernel |   admin    |"
+        );
+        assert_eq!(lines[7..], ["", "Showing 1 of 1 maintenance windows"]);
+
+        let empty = windows_table(&[], 0);
+        assert_eq!(empty[3], "| id | state | starts_at | ends_at | mode | reason | created_by |");
+        assert_eq!(empty[4], empty[5], "headers only: the rule under them closes the table");
+        assert_eq!(empty[6..], ["", "Showing 0 of 0 maintenance windows"]);
+    }
+
+    #[test]
+    fn history_table_lists_each_event_with_wrapped_details() {
+        let row = MaintenanceTransition {
+            at: "2030-01-01T08:00:00.000Z".parse().unwrap(),
+            from: MaintenanceState::Activating,
+            to: MaintenanceState::Activating,
+            requested_by: "admin".into(),
+            reason: String::new(),
+            event: shared::HistoryEvent::DrainCancel,
+            window_id: None,
+            detail: "cancelled 6f1c2b7e-0000-4000-8000-000000000001 and 6f1c2b7e-0000-4000-8000-000000000002".into(),
+        };
+        let lines = history_table(&[row], 7);
+        assert_eq!(lines[1], "Maintenance mode history:");
+        assert_eq!(
+            lines[3],
+            "|            at            |    event     |    from    |     to     | requested_by | reason |                       detail                       |"
+        );
+        assert_eq!(
+            lines[5],
+            "| 2030-01-01 08:00:00.000  | drain_cancel | activating | activating |    admin     |        | cancelled 6f1c2b7e-0000-4000-8000-000000000001 and |"
+        );
+        assert_eq!(
+            lines[6],
+            "|                          |              |            |            |              |        |        6f1c2b7e-0000-4000-8000-000000000002        |"
+        );
+        assert_eq!(lines[8..], ["", "Showing 1 of 7 history events"]);
     }
 
     #[test]

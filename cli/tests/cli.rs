@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use shared::{Execution, MaintenanceState, MaintenanceStatus};
+use shared::{
+    Execution, MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTransition, Window, WindowState,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_prints_the_reference_lines_in_all_three_states() {
@@ -246,4 +248,328 @@ async fn very_verbose_logs_each_request_to_stderr() {
         stderr(&output)
     );
     assert!(stdout(&output).contains("Maintenance Mode Status:"));
+}
+
+// SPEC §10: drain deadline, read-only mode, windows, history.
+
+const REFERENCE_ACTIVATE: &str =
+    "Entering maintenance mode...\nRun 'cfy maintenance-mode status' to check the maintenance mode's status.\n\n";
+
+/// The window the manager has with this id (through the API, not through cfy).
+async fn window(manager: &TestManager, id: &str) -> Window {
+    let list: serde_json::Value = manager.api_get("/maintenance/windows?_size=1000").await.json().await.unwrap();
+    let item = list["items"].as_array().unwrap().iter().find(|item| item["id"] == id).cloned();
+    serde_json::from_value(item.unwrap_or_else(|| panic!("no window {id}: {list}"))).unwrap()
+}
+
+/// The id in `Maintenance window <id> scheduled: …`.
+fn scheduled_id(output: &std::process::Output) -> String {
+    let out = stdout(output);
+    let id = out.strip_prefix("Maintenance window ").and_then(|rest| rest.split(' ').next());
+    id.unwrap_or_else(|| panic!("not a scheduled line: {out:?}")).to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_is_byte_identical_to_the_reference_when_mode_is_full_and_nothing_is_scheduled() {
+    let manager = TestManager::spawn().await;
+    let off = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&off);
+    assert_eq!(stdout(&off), "\nMaintenance Mode Status:\n\tStatus:\tdeactivated\n\n");
+
+    let activate = manager.cfy(&["maintenance-mode", "activate"]).await;
+    assert_success(&activate);
+    assert_eq!(stdout(&activate), REFERENCE_ACTIVATE);
+    let status = manager.wait_for_state(MaintenanceState::Activated).await;
+    assert_eq!(status.mode, Some(MaintenanceMode::Full), "the manager says full; cfy prints no row for it");
+    assert_eq!((status.drain_deadline_at, &status.upcoming), (None, &None));
+    let on = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&on);
+    assert_eq!(
+        stdout(&on),
+        format!(
+            "\nMaintenance Mode Status:\n\tStatus:\tactivated\n\tRequested By:\tadmin\n\tActivated At:\t{}\n\
+             \tActivation Requested At:\t{}\n\n\
+             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n\n",
+            status.activated_at.unwrap(),
+            status.activation_requested_at.unwrap()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activate_read_only_is_sent_shown_in_status_and_lets_reads_through() {
+    let manager = TestManager::spawn().await;
+    let activate = manager.cfy(&["maintenance-mode", "activate", "--read-only"]).await;
+    assert_success(&activate);
+    assert_eq!(stdout(&activate), REFERENCE_ACTIVATE);
+    let status = manager.wait_for_state(MaintenanceState::Activated).await;
+    assert_eq!(status.mode, Some(MaintenanceMode::ReadOnly));
+    let on = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&on);
+    assert_eq!(
+        stdout(&on),
+        format!(
+            "\nMaintenance Mode Status:\n\tStatus:\tactivated\n\tRequested By:\tadmin\n\tActivated At:\t{}\n\
+             \tActivation Requested At:\t{}\n\tMode:\tread_only\n\n\
+             INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n\n",
+            status.activated_at.unwrap(),
+            status.activation_requested_at.unwrap()
+        )
+    );
+    // Read-only: a read passes the gate, a change does not.
+    let list = manager.cfy(&["executions", "list"]).await;
+    assert_success(&list);
+    assert!(stdout(&list).ends_with("\nShowing 0 of 0 executions\n"), "{}", stdout(&list));
+    let start = manager.cfy(&["executions", "start", "install", "-d", "web"]).await;
+    assert_failure(&start, "maintenance mode");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activate_with_a_drain_deadline_shows_it_in_status() {
+    let manager = TestManager::spawn().await;
+    manager.start(LONG).await;
+    let activate = manager.cfy(&["maintenance-mode", "activate", "--drain-deadline", "600", "--reason", "r"]).await;
+    assert_success(&activate);
+    assert_eq!(stdout(&activate), REFERENCE_ACTIVATE);
+    let status = manager.status().await;
+    assert_eq!(status.status, MaintenanceState::Activating);
+    let requested = status.activation_requested_at.unwrap();
+    let deadline = status.drain_deadline_at.expect("the drain deadline was sent");
+    assert_eq!((deadline.as_datetime() - requested.as_datetime()).num_seconds(), 600);
+    let shown = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&shown);
+    assert_eq!(
+        stdout(&shown),
+        format!(
+            "\nMaintenance Mode Status:\n\tStatus:\tactivating\n\tRequested By:\tadmin\n\
+             \tActivation Requested At:\t{requested}\n\tReason:\tr\n\tDrain Deadline:\t{deadline}\n\n\
+             Cloudify Manager currently has one running or pending execution. Waiting for it to finish before entering maintenance mode.\n"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_reads_offsets_local_and_relative_times_and_windows_lists_them() {
+    let manager = TestManager::spawn().await;
+    let empty = manager.cfy(&["maintenance-mode", "windows"]).await;
+    assert_success(&empty);
+    assert_eq!(
+        stdout(&empty),
+        "\nMaintenance windows:\n\
+         +----+-------+-----------+---------+------+--------+------------+\n\
+         | id | state | starts_at | ends_at | mode | reason | created_by |\n\
+         +----+-------+-----------+---------+------+--------+------------+\n\
+         +----+-------+-----------+---------+------+--------+------------+\n\
+         \nShowing 0 of 0 maintenance windows\n"
+    );
+
+    let offset = manager
+        .cfy(&["maintenance-mode", "schedule", "--start", "2030-01-01T10:00:00+02:00", "--end", "2030-01-01T12:00:00Z"])
+        .await;
+    assert_success(&offset);
+    let first = scheduled_id(&offset);
+    assert_eq!(
+        stdout(&offset),
+        format!("Maintenance window {first} scheduled: 2030-01-01T08:00:00.000Z - 2030-01-01T12:00:00.000Z.\n")
+    );
+
+    // No offset: local time; Etc/GMT-2 is two hours ahead of UTC all year.
+    let local = run_cfy_with(
+        &manager.url,
+        PASSWORD,
+        &["maintenance-mode", "schedule", "--start", "2031-06-01 10:00", "--reason", "kernel", "--read-only"],
+        &[("TZ", "Etc/GMT-2")],
+    )
+    .await;
+    assert_success(&local);
+    let second = scheduled_id(&local);
+    assert_eq!(stdout(&local), format!("Maintenance window {second} scheduled: 2031-06-01T08:00:00.000Z - no end.\n"));
+    let stored = window(&manager, &second).await;
+    assert_eq!((stored.reason.as_str(), stored.mode, stored.ends_at), ("kernel", MaintenanceMode::ReadOnly, None));
+
+    let before = chrono::Utc::now();
+    let relative = manager
+        .cfy(&[
+            "maintenance-mode",
+            "schedule",
+            "--start",
+            "+1d",
+            "--end",
+            "+25h",
+            "--notice",
+            "60",
+            "--drain-deadline",
+            "300",
+            "--json",
+        ])
+        .await;
+    assert_success(&relative);
+    let after = chrono::Utc::now();
+    let json: Window = serde_json::from_str(&stdout(&relative)).unwrap();
+    assert!(stdout(&relative).starts_with("{\n  \"id\": "), "pretty JSON: {}", stdout(&relative));
+    let start = json.starts_at.as_datetime();
+    assert!(before + chrono::TimeDelta::days(1) - chrono::TimeDelta::seconds(1) <= start, "{start}");
+    assert!(start <= after + chrono::TimeDelta::days(1), "{start}");
+    assert_eq!(json.ends_at.map(|end| (end.as_datetime() - start).num_seconds()), Some(3600));
+    assert_eq!((json.notice_seconds, json.drain_deadline_seconds), (60, Some(300)));
+    assert_eq!((json.state, json.mode), (WindowState::Scheduled, MaintenanceMode::Full));
+
+    let windows = manager.cfy(&["maintenance-mode", "windows"]).await;
+    assert_success(&windows);
+    let out = stdout(&windows);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["", "Maintenance windows:"], "{out}");
+    assert!(lines[3].starts_with("|                  id                  |   state   |"), "{out}");
+    assert!(out.ends_with("\n\nShowing 3 of 3 maintenance windows\n"), "{out}");
+    let row = |id: &str| lines.iter().position(|line| line.contains(id)).unwrap_or_else(|| panic!("{id}: {out}"));
+    let relative_id = json.id.to_string();
+    assert!(row(&second) < row(&first) && row(&first) < row(&relative_id), "newest start first: {out}");
+    assert!(
+        lines[row(&second)].contains("| 2031-06-01 08:00:00.000  |") && lines[row(&second)].contains("| read_only |")
+    );
+    assert!(lines[row(&second)].contains("| kernel |") && lines[row(&second)].ends_with("|   admin    |"), "{out}");
+    let listed: Vec<Window> =
+        serde_json::from_str(&stdout(&manager.cfy(&["maintenance-mode", "windows", "--json"]).await)).unwrap();
+    let order: Vec<String> = listed.iter().map(|window| window.id.to_string()).collect();
+    assert_eq!(order, [second, first, relative_id]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_refuses_unreadable_times_naming_the_flag_and_overlaps_with_the_managers_message() {
+    let manager = TestManager::spawn().await;
+    let bad_start = manager.cfy(&["maintenance-mode", "schedule", "--start", "tomorrow"]).await;
+    assert_failure(&bad_start, "Invalid --start: \"tomorrow\" is not a time");
+    assert_eq!(stdout(&bad_start), "");
+    let bad_end = manager.cfy(&["maintenance-mode", "schedule", "--start", "+1h", "--end", "+2x"]).await;
+    assert_failure(&bad_end, "Invalid --end: \"+2x\" is not a time from now");
+    let missing = manager.cfy(&["maintenance-mode", "schedule"]).await;
+    assert_eq!(missing.status.code(), Some(2), "clap: --start is required");
+    let windows: serde_json::Value = manager.api_get("/maintenance/windows").await.json().await.unwrap();
+    assert_eq!(windows["items"], json!([]), "nothing was sent");
+
+    let past = manager.cfy(&["maintenance-mode", "schedule", "--start", "2001-01-01T00:00:00Z"]).await;
+    assert_failure(&past, "starts_at");
+
+    let first = manager
+        .cfy(&["maintenance-mode", "schedule", "--start", "2030-06-01T10:00:00Z", "--end", "2030-06-01T12:00:00Z"])
+        .await;
+    assert_success(&first);
+    let overlap = manager
+        .cfy(&["maintenance-mode", "schedule", "--start", "2030-06-01T11:00:00Z", "--end", "2030-06-01T13:00:00Z"])
+        .await;
+    // The same request through the API: its message is what cfy must have printed.
+    let answer = manager
+        .api_post(
+            "/maintenance/windows",
+            json!({"starts_at": "2030-06-01T11:00:00Z", "ends_at": "2030-06-01T13:00:00Z", "reason": ""}),
+        )
+        .await;
+    assert_eq!(answer.status(), 409);
+    let refusal: shared::ApiError = answer.json().await.unwrap();
+    assert_eq!(refusal.error_code, shared::ErrorCode::WindowOverlaps);
+    assert_failure(&overlap, "");
+    assert_eq!(stderr(&overlap), format!("{}\n", refusal.message), "the manager's own message, alone");
+    assert_eq!(stdout(&overlap), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_window_cancels_a_scheduled_one_and_refuses_twice_and_unknown_ids() {
+    let manager = TestManager::spawn().await;
+    let scheduled = manager.cfy(&["maintenance-mode", "schedule", "--start", "+2h"]).await;
+    assert_success(&scheduled);
+    let id = scheduled_id(&scheduled);
+    let cancel = manager.cfy(&["maintenance-mode", "cancel-window", &id]).await;
+    assert_success(&cancel);
+    assert_eq!(stdout(&cancel), format!("Maintenance window {id} cancelled.\n"));
+    assert_eq!(window(&manager, &id).await.state, WindowState::Cancelled);
+
+    let again = manager.cfy(&["maintenance-mode", "cancel-window", &id, "--json"]).await;
+    let answer = manager.api_delete(&format!("/maintenance/windows/{id}")).await;
+    assert_eq!(answer.status(), 409);
+    let refusal: shared::ApiError = answer.json().await.unwrap();
+    assert_failure(&again, "");
+    assert_eq!(stderr(&again), format!("{}\n", refusal.message));
+    assert_eq!(stdout(&again), "");
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let missing = manager.cfy(&["maintenance-mode", "cancel-window", &unknown]).await;
+    let answer = manager.api_delete(&format!("/maintenance/windows/{unknown}")).await;
+    assert_eq!(answer.status(), 404);
+    let refusal: shared::ApiError = answer.json().await.unwrap();
+    assert_failure(&missing, "");
+    assert_eq!(stderr(&missing), format!("{}\n", refusal.message));
+    let not_an_id = manager.cfy(&["maintenance-mode", "cancel-window", "nope"]).await;
+    assert_eq!(not_an_id.status.code(), Some(2), "clap rejects it before any request");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upcoming_window_shows_in_status_and_cancel_window_ends_it_once_active() {
+    let manager = TestManager::spawn().await;
+    let scheduled =
+        manager.cfy(&["maintenance-mode", "schedule", "--start", "+5s", "--end", "+1h", "--reason", "patch"]).await;
+    assert_success(&scheduled);
+    let id = scheduled_id(&scheduled);
+    let window = window(&manager, &id).await;
+    let (start, end) = (window.starts_at, window.ends_at.unwrap());
+
+    // In its notice period (the default hour): deactivated, with the window announced.
+    let upcoming = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert_success(&upcoming);
+    assert_eq!(
+        stdout(&upcoming),
+        format!("\nMaintenance Mode Status:\n\tStatus:\tdeactivated\n\tUpcoming Window:\t{start} - {end} (patch)\n\n")
+    );
+
+    let status = manager.wait_for_state(MaintenanceState::Activated).await;
+    assert_eq!(status.upcoming.as_ref().map(|window| window.state), Some(WindowState::Active));
+    let active = manager.cfy(&["maintenance-mode", "status"]).await;
+    assert!(stdout(&active).contains(&format!("\tReason:\tpatch\n\tUpcoming Window:\t{start} - {end} (patch)\n")));
+
+    let end_it = manager.cfy(&["maintenance-mode", "cancel-window", &id]).await;
+    assert_success(&end_it);
+    assert_eq!(stdout(&end_it), format!("Maintenance window {id} ended; maintenance mode is off.\n"));
+    assert_eq!(manager.status().await.status, MaintenanceState::Deactivated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_transitions_and_drain_steps_newest_first() {
+    let manager = TestManager::spawn().await;
+    let empty = manager.cfy(&["maintenance-mode", "history"]).await;
+    assert_success(&empty);
+    assert!(stdout(&empty).starts_with("\nMaintenance mode history:\n"), "{}", stdout(&empty));
+    assert!(stdout(&empty).ends_with("| at | event | from | to | requested_by | reason | detail |\n+----+-------+------+----+--------------+--------+--------+\n+----+-------+------+----+--------------+--------+--------+\n\nShowing 0 of 0 history events\n"), "{}", stdout(&empty));
+
+    // A drain deadline of a second cancels the long execution, then the manager is activated.
+    manager.start(LONG).await;
+    assert_success(&manager.cfy(&["maintenance-mode", "activate", "--drain-deadline", "1", "--reason", "db"]).await);
+    manager.wait_for_state(MaintenanceState::Activated).await;
+    assert_success(&manager.cfy(&["maintenance-mode", "deactivate"]).await);
+
+    let history = manager.cfy(&["maintenance-mode", "history"]).await;
+    assert_success(&history);
+    let out = stdout(&history);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["", "Maintenance mode history:"], "{out}");
+    assert!(lines[3].starts_with("|            at            |") && lines[3].contains(" event "), "{out}");
+    // The event is the second column: `| at | event | from | …`.
+    let row_of = |event: &str| lines.iter().position(|line| line.split('|').nth(2).map(str::trim) == Some(event));
+    let rows: Vec<Option<usize>> = ["deactivated", "activated", "drain_cancel", "activate"].map(row_of).into();
+    assert!(rows.iter().all(Option::is_some), "{rows:?}\n{out}");
+    assert!(rows.windows(2).all(|pair| pair[0] < pair[1]), "newest first: {out}");
+    let json: Vec<MaintenanceTransition> =
+        serde_json::from_str(&stdout(&manager.cfy(&["maintenance-mode", "history", "--json"]).await)).unwrap();
+    let names: Vec<&str> = json.iter().map(|row| row.event.as_str()).collect();
+    assert_eq!(names.first(), Some(&"deactivated"), "newest first: {names:?}");
+    assert_eq!(names.last(), Some(&"activate"), "{names:?}");
+    assert!(names.contains(&"drain_cancel"), "{names:?}");
+    assert!(out.ends_with(&format!("\n\nShowing {0} of {0} history events\n", json.len())), "{out}");
+    assert_eq!(json.last().map(|row| (row.reason.as_str(), row.requested_by.as_str())), Some(("db", "admin")));
+
+    let one = manager.cfy(&["maintenance-mode", "history", "--size", "1"]).await;
+    assert_success(&one);
+    assert!(stdout(&one).ends_with(&format!("\n\nShowing 1 of {} history events\n", json.len())), "{}", stdout(&one));
+    let first_row = stdout(&one).lines().nth(5).map(|line| line.split('|').nth(2).map(str::trim).map(str::to_owned));
+    assert_eq!(first_row.flatten().as_deref(), Some("deactivated"), "{}", stdout(&one));
+    let too_many = manager.cfy(&["maintenance-mode", "history", "--size", "1001"]).await;
+    assert_eq!(too_many.status.code(), Some(2));
 }

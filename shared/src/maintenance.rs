@@ -104,6 +104,28 @@ pub mod mode_or_empty {
     }
 }
 
+/// Reads an optional number of seconds that JSON may write as `60` or `60.0`
+/// (both are the integer 60 to JSON Schema); a fraction, a negative number or
+/// anything else is an error.
+pub fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Whole(u64),
+        Float(f64),
+    }
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(Number::Whole(seconds)) => Ok(Some(seconds)),
+        Some(Number::Float(seconds)) if seconds.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&seconds) => {
+            Ok(Some(seconds as u64))
+        }
+        Some(Number::Float(seconds)) => {
+            Err(serde::de::Error::custom(format!("{seconds} is not a whole, non-negative number of seconds")))
+        }
+    }
+}
+
 /// An execution that keeps the manager in `activating`, as the status lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -167,7 +189,7 @@ pub struct ActivateRequest {
     pub reason: Option<String>,
     /// Seconds `activating` may last before the remaining executions are
     /// cancelled (then force-cancelled after the cancel grace); none: no deadline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_seconds")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604800))]
     pub drain_deadline_seconds: Option<u64>,
     /// `full` (the default) or `read_only`.
@@ -354,6 +376,12 @@ mod tests {
                 .unwrap();
         assert_eq!((full.drain_deadline_seconds, full.mode), (Some(60), Some(MaintenanceMode::ReadOnly)));
         assert!(serde_json::from_str::<ActivateRequest>(r#"{"mode":"readonly"}"#).is_err());
+        let whole = serde_json::from_str::<ActivateRequest>(r#"{"drain_deadline_seconds":60.0}"#).unwrap();
+        assert_eq!(whole.drain_deadline_seconds, Some(60));
+        for bad in ["60.5", "-1", "\"60\"", "1e30"] {
+            let body = format!(r#"{{"drain_deadline_seconds":{bad}}}"#);
+            assert!(serde_json::from_str::<ActivateRequest>(&body).is_err(), "{bad}");
+        }
     }
 
     #[test]

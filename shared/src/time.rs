@@ -77,7 +77,13 @@ impl FromStr for Timestamp {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         #[cfg(feature = "chrono")]
-        let parsed = DateTime::parse_from_rfc3339(s).ok().map(|at| Self::from_datetime(at.with_timezone(&Utc)));
+        // Four-digit years only, also after the offset is applied: the stores
+        // keep times as text of one width (text order is time order), and
+        // RFC 3339 cannot write year 10000.
+        let parsed = DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|at| Self::from_datetime(at.with_timezone(&Utc)))
+            .filter(|at| (0..=9999).contains(&chrono::Datelike::year(&at.0)));
         #[cfg(not(feature = "chrono"))]
         let parsed = rfc3339::parse(s).map(Self);
         parsed.ok_or_else(|| InvalidTimestamp(s.to_owned()))
@@ -143,6 +149,14 @@ mod tests {
         let json = serde_json::to_string(&at).unwrap();
         assert_eq!(json, "\"2017-04-04T05:16:21.407Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
+    }
+
+    #[test]
+    fn refuses_times_whose_utc_year_has_five_digits() {
+        assert!("9999-12-31T23:30:00-01:00".parse::<Timestamp>().is_err());
+        assert!("0000-01-01T00:30:00+01:00".parse::<Timestamp>().is_err());
+        let last: Timestamp = "9999-12-31T23:59:59.999Z".parse().unwrap();
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

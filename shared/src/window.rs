@@ -111,11 +111,11 @@ pub struct NewWindow {
     #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub reason: String,
     /// Seconds of notice before the start (default 3600, at most 30 days).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::maintenance::whole_seconds")]
     #[cfg_attr(feature = "openapi", schema(maximum = 2592000))]
     pub notice_seconds: Option<u64>,
     /// The drain deadline of its activation, in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::maintenance::whole_seconds")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604800))]
     pub drain_deadline_seconds: Option<u64>,
     /// `full` (the default) or `read_only`.

@@ -260,13 +260,7 @@ impl Engine {
 
     /// Schedules window `new` by `by` (SPEC §10).
     pub async fn schedule_window(self: &Arc<Self>, new: NewWindow, by: String) -> Result<Window, EngineError> {
-        let window = if let Ledger::Postgres(_) = self.ledger {
-            self.pg_window(WindowOp::Schedule(new), by).await?
-        } else {
-            self.with_core(move |core, runner| core.window_op(WindowOp::Schedule(new), &by, runner)).await??
-        };
-        self.schedule_changed.notify_one();
-        Ok(window)
+        self.window_request(WindowOp::Schedule(new), by).await
     }
 
     /// Moves the end of window `id`.
@@ -276,21 +270,19 @@ impl Engine {
         ends_at: Timestamp,
         by: String,
     ) -> Result<Window, EngineError> {
-        let window = if let Ledger::Postgres(_) = self.ledger {
-            self.pg_window(WindowOp::Extend(id, ends_at), by).await?
-        } else {
-            self.with_core(move |core, runner| core.window_op(WindowOp::Extend(id, ends_at), &by, runner)).await??
-        };
-        self.schedule_changed.notify_one();
-        Ok(window)
+        self.window_request(WindowOp::Extend(id, ends_at), by).await
     }
 
     /// Cancels window `id` (scheduled), or ends it (active: deactivates).
     pub async fn cancel_window(self: &Arc<Self>, id: Uuid, by: String) -> Result<Window, EngineError> {
+        self.window_request(WindowOp::Cancel(id), by).await
+    }
+
+    async fn window_request(self: &Arc<Self>, op: WindowOp, by: String) -> Result<Window, EngineError> {
         let window = if let Ledger::Postgres(_) = self.ledger {
-            self.pg_window(WindowOp::Cancel(id), by).await?
+            self.pg_window(op, by).await?
         } else {
-            self.with_core(move |core, runner| core.window_op(WindowOp::Cancel(id), &by, runner)).await??
+            self.with_core(move |core, runner| core.window_op(op, &by, runner)).await??
         };
         self.schedule_changed.notify_one();
         Ok(window)
@@ -474,7 +466,8 @@ impl Engine {
         // reading it, storing the epoch and replacing it cannot interleave
         // with another change; readers never wait on the store's I/O.
         let current = self.published();
-        if *current.status == status && !std::mem::take(&mut core.windows_changed) {
+        let windows_changed = std::mem::take(&mut core.windows_changed);
+        if *current.status == status && !windows_changed {
             return current;
         }
         self.schedule_changed.notify_one();

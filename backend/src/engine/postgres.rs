@@ -522,33 +522,10 @@ impl Engine {
     }
 
     pub(super) async fn pg_deactivate(self: &Arc<Self>, by: String) -> Result<Transition, EngineError> {
-        let ledger = self.ledger();
-        let replica = ledger.replica.clone();
-        let grace = self.cancel_grace();
-        let committed = ledger
-            .pg
-            .with(async |client| {
-                let tx = client.transaction().await?;
-                let record = lock_record(&tx, Lock::Update).await?;
-                let now = store::now(&tx).await?;
-                let (windows, remaining) = schedule_facts(&tx).await?;
-                let facts =
-                    Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
-                let Some(change) = schedule::deactivate(&facts, &by) else {
-                    return Ok(None);
-                };
-                let (executions, started) = apply(&tx, &replica, &record, &change, now).await?;
-                let status = bump(&tx).await?;
-                tx.commit().await?;
-                Ok(Some((Committed { status: Some(status), executions }, started)))
-            })
-            .await?;
-        let Some((committed, started)) = committed else { return Ok(Transition::Unchanged) };
-        for execution in &started {
-            self.pg_run(execution);
-        }
-        Ok(match self.after_commit(committed) {
-            Some(published) => Transition::Changed(published),
+        let changed =
+            self.pg_change(None, |facts, _| Ok(schedule::deactivate(facts, &by).map(|change| ((), change)))).await?;
+        Ok(match changed {
+            Some(((), published)) => Transition::Changed(published),
             None => Transition::Unchanged,
         })
     }
@@ -556,46 +533,65 @@ impl Engine {
     /// A window request, decided and written in one transaction under the
     /// exclusive lock; every replica re-plans on the epoch it raises.
     pub(super) async fn pg_window(self: &Arc<Self>, op: WindowOp, by: String) -> Result<Window, EngineError> {
+        let target = match &op {
+            WindowOp::Schedule(_) => None,
+            WindowOp::Extend(id, _) | WindowOp::Cancel(id) => Some(*id),
+        };
+        let decided = self
+            .pg_change(target, |facts, window| {
+                let decided = match (op, window) {
+                    (WindowOp::Schedule(new), _) => schedule::schedule(facts, new, &by, Uuid::new_v4()),
+                    (WindowOp::Extend(_, ends_at), Some(window)) => schedule::extend(facts, window, ends_at, &by),
+                    (WindowOp::Cancel(_), Some(window)) => schedule::cancel(facts, window, &by),
+                    (WindowOp::Extend(id, _) | WindowOp::Cancel(id), None) => Err(WindowError::NotFound(id)),
+                };
+                Ok(Some(decided?))
+            })
+            .await?;
+        Ok(decided.map(|(window, _)| window).expect("a window request always changes something"))
+    }
+
+    /// One decision of SPEC §10 in one transaction under the exclusive lock:
+    /// `decide` reads the facts (and window `target`, if asked), its change is
+    /// written with a new epoch, the queued executions it starts run here,
+    /// and the status is published. `None`: nothing to change.
+    async fn pg_change<T>(
+        self: &Arc<Self>,
+        target: Option<Uuid>,
+        decide: impl FnOnce(&Facts, Option<&Window>) -> Result<Option<(T, Change)>, EngineError>,
+    ) -> Result<Option<(T, Published)>, EngineError> {
         let ledger = self.ledger();
         let replica = ledger.replica.clone();
         let grace = self.cancel_grace();
-        let (window, committed, started) = ledger
+        let decided = ledger
             .pg
             .with(async |client| {
                 let tx = client.transaction().await?;
                 let record = lock_record(&tx, Lock::Update).await?;
                 let now = store::now(&tx).await?;
                 let (windows, remaining) = schedule_facts(&tx).await?;
+                let window = match target {
+                    Some(id) => store::get_window(&tx, id).await?,
+                    None => None,
+                };
                 let facts =
                     Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
-                let target = match &op {
-                    WindowOp::Schedule(_) => None,
-                    WindowOp::Extend(id, _) | WindowOp::Cancel(id) => match store::get_window(&tx, *id).await? {
-                        Some(window) => Some(window),
-                        None => return Ok(Err(EngineError::Window(WindowError::NotFound(*id)))),
-                    },
-                };
-                let decided = match (&op, &target) {
-                    (WindowOp::Schedule(new), _) => schedule::schedule(&facts, new.clone(), &by, Uuid::new_v4()),
-                    (WindowOp::Extend(_, ends_at), Some(window)) => schedule::extend(&facts, window, *ends_at, &by),
-                    (WindowOp::Cancel(_), Some(window)) => schedule::cancel(&facts, window, &by),
-                    (_, None) => unreachable!("looked up above"),
-                };
-                let (window, change) = match decided {
-                    Ok(decided) => decided,
-                    Err(error) => return Ok(Err(EngineError::Window(error))),
+                let (value, change) = match decide(&facts, window.as_ref()) {
+                    Ok(Some(decided)) => decided,
+                    Ok(None) => return Ok(Ok(None)),
+                    Err(error) => return Ok(Err(error)),
                 };
                 let (executions, started) = apply(&tx, &replica, &record, &change, now).await?;
                 let status = bump(&tx).await?;
                 tx.commit().await?;
-                Ok(Ok((window, Committed { status: Some(status), executions }, started)))
+                Ok(Ok(Some((value, Committed { status: Some(status), executions }, started))))
             })
             .await??;
+        let Some((value, committed, started)) = decided else { return Ok(None) };
         for execution in &started {
             self.pg_run(execution);
         }
-        self.after_commit(committed);
-        Ok(window)
+        Ok(self.after_commit(committed).map(|published| (value, published)))
     }
 
     /// [`Engine::tick`] on PostgreSQL: finds out without locking whether

@@ -110,17 +110,7 @@ pub fn schedule(facts: &Facts, new: NewWindow, by: &str, id: Uuid) -> Result<(Wi
     let mut windows = facts.windows.to_vec();
     windows.push(window.clone());
     let row = window_row(facts.record, &window, HistoryEvent::WindowScheduled, by, now, span(&window));
-    let change = finish(
-        &windows,
-        now,
-        Change {
-            record: facts.record.clone(),
-            transitions: vec![row],
-            windows: vec![window.clone()],
-            ..Change::default()
-        },
-    );
-    Ok((window, change))
+    Ok((window.clone(), written(facts, &windows, window, row)))
 }
 
 /// Checks an activation's `drain_deadline_seconds`.
@@ -136,14 +126,14 @@ pub fn check_drain_deadline(seconds: Option<u64>) -> Result<(), WindowError> {
 
 /// Moves the end of `window` (scheduled or active) to `ends_at`.
 pub fn extend(facts: &Facts, window: &Window, ends_at: Timestamp, by: &str) -> Result<(Window, Change), WindowError> {
-    if window.state.is_over() {
-        return Err(WindowError::Over { id: window.id, state: window.state });
-    }
     if ends_at <= window.starts_at {
         return Err(invalid("ends_at", format!("{ends_at} is not after the window's start ({})", window.starts_at)));
     }
     if ends_at <= facts.now {
         return Err(invalid("ends_at", format!("{ends_at} is not in the future (now is {})", facts.now)));
+    }
+    if window.state.is_over() {
+        return Err(WindowError::Over { id: window.id, state: window.state });
     }
     if let Some(other) = overlapping(facts.windows, Some(window.id), window.starts_at, Some(ends_at)) {
         return Err(overlaps(other));
@@ -152,17 +142,7 @@ pub fn extend(facts: &Facts, window: &Window, ends_at: Timestamp, by: &str) -> R
     let detail = format!("end {} -> {ends_at}", window.ends_at.map_or_else(|| "none".to_owned(), |at| at.to_string()));
     let row = window_row(facts.record, &extended, HistoryEvent::WindowExtended, by, facts.now, detail);
     let windows = replace(facts.windows, &extended);
-    let change = finish(
-        &windows,
-        facts.now,
-        Change {
-            record: facts.record.clone(),
-            transitions: vec![row],
-            windows: vec![extended.clone()],
-            ..Change::default()
-        },
-    );
-    Ok((extended, change))
+    Ok((extended.clone(), written(facts, &windows, extended, row)))
 }
 
 /// Cancels a scheduled window, or ends an active one early (deactivating).
@@ -173,17 +153,7 @@ pub fn cancel(facts: &Facts, window: &Window, by: &str) -> Result<(Window, Chang
             let cancelled = Window { state: WindowState::Cancelled, ended_at: Some(now), ..window.clone() };
             let row = window_row(facts.record, &cancelled, HistoryEvent::WindowCancelled, by, now, String::new());
             let windows = replace(facts.windows, &cancelled);
-            let change = finish(
-                &windows,
-                now,
-                Change {
-                    record: facts.record.clone(),
-                    transitions: vec![row],
-                    windows: vec![cancelled.clone()],
-                    ..Change::default()
-                },
-            );
-            Ok((cancelled, change))
+            Ok((cancelled.clone(), written(facts, &windows, cancelled, row)))
         }
         WindowState::Active => {
             let mut change = Change { record: facts.record.clone(), ..Change::default() };
@@ -221,7 +191,9 @@ pub fn tick(facts: &Facts) -> Option<Change> {
         if window.state == WindowState::Scheduled {
             if window.ends_at.is_some_and(|end| end <= now) {
                 let missed = Window { state: WindowState::Missed, ended_at: Some(now), ..window.clone() };
-                let detail = "the manager was not running at any time during the window".to_owned();
+                let detail = "its end came before the manager could start it (the manager was not running, or \
+                              could not reach its database, from its start to its end)"
+                    .to_owned();
                 change.transitions.push(window_row(
                     &change.record,
                     &missed,
@@ -369,10 +341,12 @@ fn drain(change: &mut Change, facts: &Facts) {
             (HistoryEvent::DrainCancel, ids, "cancelled")
         }
         DrainStage::Cancelled if record.drain_force_at.is_some_and(|at| at <= now) => {
+            // Those the deadline (or an admin) cancelled and that are still
+            // alive; not one admitted since with the admins' bypass.
             let ids: Vec<Uuid> = facts
                 .remaining
                 .iter()
-                .filter(|(_, status)| *status != ExecutionStatus::ForceCancelling)
+                .filter(|(_, status)| *status == ExecutionStatus::Cancelling)
                 .map(|(id, _)| *id)
                 .collect();
             record.drain_stage = DrainStage::ForceCancelled;
@@ -397,6 +371,13 @@ fn drain(change: &mut Change, facts: &Facts) {
         detail,
     };
     change.transitions.push(row);
+}
+
+/// A change that writes `window` with its history `row`, the windows then being `windows`.
+fn written(facts: &Facts, windows: &[Window], window: Window, row: MaintenanceTransition) -> Change {
+    let change =
+        Change { record: facts.record.clone(), transitions: vec![row], windows: vec![window], ..Change::default() };
+    finish(windows, facts.now, change)
 }
 
 /// Sets the announced window as the windows now stand.

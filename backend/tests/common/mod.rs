@@ -38,7 +38,12 @@ pub struct Api {
 impl Api {
     /// An anonymous client.
     pub fn anonymous(address: SocketAddr) -> Self {
-        Self { base: format!("http://{address}"), http: reqwest::Client::new(), token: None }
+        // Idle connections are given up before the server closes them (its
+        // request-head timeout, 10 s): reusing one at the moment the server
+        // closes it fails the request (a reset), which a loaded machine made
+        // happen between the rounds of the replica race test.
+        let http = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().expect("HTTP client");
+        Self { base: format!("http://{address}"), http, token: None }
     }
 
     /// A client signed in as `username` (a token from `POST /tokens`).

@@ -1,13 +1,15 @@
-//! `cfy maintenance-mode activate | deactivate | status`.
+//! `cfy maintenance-mode activate | deactivate | status | history`; the
+//! windows' commands are in `windows.rs`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use shared::{ActivateRequest, MaintenanceState, MaintenanceStatus};
+use shared::api::ListResponse;
+use shared::{ActivateRequest, MaintenanceState, MaintenanceStatus, MaintenanceTransition};
 use tokio::time::Instant;
 
-use super::{print, print_json};
+use super::{print, print_json, windows};
 use crate::args::MaintenanceMode;
 use crate::client::{CliError, Client, Outcome};
 use crate::output;
@@ -18,7 +20,14 @@ const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Runs one `maintenance-mode` command.
 pub async fn run(client: &Client, command: MaintenanceMode, verbose: u8) -> Result<(), CliError> {
     match command {
-        MaintenanceMode::Activate { wait, timeout, reason } => activate(client, wait, timeout, reason).await,
+        MaintenanceMode::Activate { wait, timeout, reason, drain_deadline, read_only } => {
+            let request = ActivateRequest {
+                reason,
+                drain_deadline_seconds: drain_deadline,
+                mode: read_only.then_some(shared::MaintenanceMode::ReadOnly),
+            };
+            activate(client, wait, timeout, request).await
+        }
         MaintenanceMode::Deactivate => {
             println!("Turning off maintenance mode...");
             match client.post::<(), MaintenanceStatus>("/maintenance/deactivate", None).await? {
@@ -35,15 +44,28 @@ pub async fn run(client: &Client, command: MaintenanceMode, verbose: u8) -> Resu
             print(output::status_lines(&status, verbose >= 1));
             Ok(())
         }
+        MaintenanceMode::Schedule(schedule) => windows::schedule(client, schedule).await,
+        MaintenanceMode::Windows { json } => windows::list(client, json).await,
+        MaintenanceMode::CancelWindow { id, json } => windows::cancel(client, id, json).await,
+        MaintenanceMode::History { json, size } => {
+            let history: ListResponse<MaintenanceTransition> =
+                client.get(&format!("/maintenance/history?_size={size}")).await?;
+            if json {
+                return print_json(&history.items);
+            }
+            print(output::history_table(&history.items, history.metadata.pagination.total));
+            Ok(())
+        }
     }
 }
 
-async fn activate(client: &Client, wait: bool, timeout: Option<u64>, reason: Option<String>) -> Result<(), CliError> {
+async fn activate(client: &Client, wait: bool, timeout: Option<u64>, request: ActivateRequest) -> Result<(), CliError> {
     if timeout.is_some() && !wait {
         return Err(CliError::Usage("'--timeout' was used without '--wait'.".into()));
     }
     println!("Entering maintenance mode...");
-    let body = reason.map(|reason| ActivateRequest { reason: Some(reason), ..ActivateRequest::default() });
+    // No options, no body: the request the reference client sends.
+    let body = (request != ActivateRequest::default()).then_some(request);
     let already = match client.post::<_, MaintenanceStatus>("/maintenance/activate", body.as_ref()).await? {
         Outcome::Done(_) => false,
         Outcome::Unchanged => {

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod executions;
 pub mod maintenance_mode;
+pub mod windows;
 pub mod workflows;
 
 use crate::args::{Cli, Command};

@@ -50,6 +50,29 @@ impl TestManager {
         self.http.post(url).basic_auth("admin", Some(PASSWORD)).json(&body).send().await.unwrap()
     }
 
+    pub async fn api_get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}/api/v3.1{path}", self.url);
+        self.http.get(url).basic_auth("admin", Some(PASSWORD)).send().await.unwrap()
+    }
+
+    pub async fn api_delete(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}/api/v3.1{path}", self.url);
+        self.http.delete(url).basic_auth("admin", Some(PASSWORD)).send().await.unwrap()
+    }
+
+    /// Waits until the maintenance state is `state`.
+    pub async fn wait_for_state(&self, state: shared::MaintenanceState) -> MaintenanceStatus {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.status().await;
+            if status.status == state {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never {state}: {status:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn start(&self, duration: f64) -> Execution {
         let body =
             json!({"workflow_id": "install", "deployment_id": "web", "parameters": {"duration_seconds": duration}});
@@ -80,7 +103,13 @@ impl TestManager {
 }
 
 pub async fn run_cfy(url: &str, password: &str, args: &[&str]) -> Output {
+    run_cfy_with(url, password, args, &[]).await
+}
+
+/// `run_cfy` with more environment variables (`TZ`).
+pub async fn run_cfy_with(url: &str, password: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::cargo_bin("cfy").unwrap();
+    command.envs(env.iter().copied());
     command.env("CFY_MANAGER", url).env("CFY_PASSWORD", password).env_remove("CFY_USERNAME").args(args);
     command.timeout(Duration::from_secs(60));
     tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()

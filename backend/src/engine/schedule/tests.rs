@@ -270,7 +270,10 @@ fn the_drain_deadline_cancels_then_force_cancels_after_the_grace() {
     assert_eq!(next_due(&cancelled.record, &[], deadline), Some(force_at));
     assert!(cancelled.transitions[0].detail.starts_with("cancelled 2 executions: "));
 
-    let remaining = [(a, ExecutionStatus::Cancelling), (c, ExecutionStatus::ForceCancelling)];
+    // `d` was admitted since, with an admin's bypass: the deadline did not cancel it.
+    let d = Uuid::new_v4();
+    let remaining =
+        [(a, ExecutionStatus::Cancelling), (c, ExecutionStatus::ForceCancelling), (d, ExecutionStatus::Started)];
     let forced = tick(&facts(&cancelled.record, &[], &remaining, force_at)).unwrap();
     assert_eq!(events(&forced), [HistoryEvent::DrainForceCancel]);
     assert_eq!(forced.force_cancel, [a]);
