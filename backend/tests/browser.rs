@@ -33,12 +33,18 @@ struct Driver {
 }
 
 impl Driver {
-    fn start() -> Self {
+    /// chromedriver, and the Chromium it starts, in the time zone `zone`
+    /// (the `TZ` variable: the browser's local time), or in the machine's.
+    fn start(zone: Option<&str>) -> Self {
         // The workspace build enables two rustls providers; fantoccini needs a default.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let child = Command::new(driver)
+        let mut command = Command::new(driver);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let child = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -111,11 +117,30 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = Result>,
 {
+    browser_test_in(None, spawn, test).await;
+}
+
+/// [`browser_test`] with browsers whose local time is the time zone `zone` (e.g. `Asia/Kolkata`).
+async fn browser_test_in_zone<F, Fut>(zone: &str, test: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = Result>,
+{
+    browser_test_in(Some(zone), |dist| async move { TestApp::spawn_with(&dist, 36_000).await }, test).await;
+}
+
+async fn browser_test_in<S, SFut, F, Fut>(zone: Option<&str>, spawn: S, test: F)
+where
+    S: FnOnce(PathBuf) -> SFut,
+    SFut: Future<Output = TestApp>,
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = Result>,
+{
     let Some(dist) = std::env::var_os("PANEL_DIST") else {
         eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run the browser tests");
         return;
     };
-    let driver = Driver::start();
+    let driver = Driver::start(zone);
     let app = spawn(PathBuf::from(dist)).await;
     let sessions = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<Client>::new()));
     let browser = Browser { driver: &driver as *const Driver, app, sessions: sessions.clone() };
@@ -1204,5 +1229,313 @@ async fn the_panel_on_one_replica_follows_a_change_made_on_another_and_counts_bo
             Ok(())
         },
     )
+    .await;
+}
+
+/// The time `ms` milliseconds from now, as the API writes times (UTC, milliseconds, `Z`).
+fn from_now(ms: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `POST /maintenance/windows` with `body`: the window scheduled (201).
+async fn schedule(api: &Api, body: serde_json::Value) -> serde_json::Value {
+    let response = api.post("/maintenance/windows", Some(body)).await;
+    assert_eq!(response.status(), 201, "schedule a window");
+    response.json().await.expect("a window")
+}
+
+/// The window `id` as `GET /maintenance/windows` lists it.
+async fn listed_window(api: &Api, id: &serde_json::Value) -> serde_json::Value {
+    let list: serde_json::Value = api.get("/maintenance/windows").await.json().await.expect("a list");
+    let items = list["items"].as_array().expect("items");
+    items.iter().find(|window| window["id"] == *id).cloned().unwrap_or_else(|| panic!("{id} is not listed: {list}"))
+}
+
+/// Waits until the manager lists window `id` in `state`.
+async fn wait_window_state(api: &Api, id: &serde_json::Value, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let window = listed_window(api, id).await;
+        if window["state"] == state {
+            return window;
+        }
+        assert!(Instant::now() < deadline, "window {id} never became {state}: {window}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sets an input's value as a person picking it would (e.g. a `datetime-local`'s
+/// `2030-01-01T10:00`, whose typed form depends on the browser's locale).
+async fn set_value(client: &Client, css: &str, value: &str) -> Result {
+    client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await?;
+    client
+        .execute(
+            "const input = document.querySelector(arguments[0]);
+             input.value = arguments[1];
+             input.dispatchEvent(new Event('input', { bubbles: true }));
+             return input.value;",
+            vec![json!(css), json!(value)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// `at` (as the API writes it) in the browser's local time, as the browser writes it.
+async fn browser_local_time(client: &Client, at: &serde_json::Value) -> Result<String> {
+    let local = client.execute("return new Date(arguments[0]).toLocaleString();", vec![at.clone()]).await?;
+    Ok(local.as_str().expect("a string").to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_windows_notice_shows_live_in_local_time_then_its_maintenance_and_a_cancel_takes_it_away() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        mark_page(&admin).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        // It starts in 5 s with 3 s of notice: the notice period begins in 2 s.
+        let window = schedule(
+            api,
+            json!({"starts_at": from_now(5_000), "ends_at": from_now(9_000), "notice_seconds": 3, "reason": "kernel patch"}),
+        )
+        .await;
+        assert!(admin.find(Locator::Id("notice")).await.is_err(), "no notice before the notice period");
+        let notice = wait_text(&admin, "#notice", "kernel patch").await?;
+        let (start, end) =
+            (browser_local_time(&admin, &window["starts_at"]).await?, browser_local_time(&admin, &window["ends_at"]).await?);
+        assert!(notice.contains(&format!("Maintenance is scheduled from {start} to {end}")), "{notice}");
+        assert_eq!(admin.find(Locator::Id("notice")).await?.attr("role").await?.as_deref(), Some("status"));
+        assert!(admin.find(Locator::Id("banner")).await.is_err(), "maintenance mode is not on yet");
+
+        // At its start the manager activates: the red banner; the notice goes.
+        wait_attr(&admin, "#banner", "data-state", "activated").await?;
+        wait_text(&admin, "#banner", "kernel patch").await?;
+        wait_gone(&admin, "#notice").await?;
+        // At its end it deactivates.
+        wait_gone(&admin, "#banner").await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+
+        // A window in its notice period at once (no end) goes away live when cancelled.
+        let later = schedule(
+            api,
+            json!({"starts_at": from_now(3_600_000), "notice_seconds": 7200, "reason": "database upgrade"}),
+        )
+        .await;
+        let notice = wait_text(&admin, "#notice", "database upgrade").await?;
+        assert!(notice.contains("until an admin ends it"), "{notice}");
+        let id = later["id"].as_str().expect("an id");
+        let cancelled = api.request(reqwest::Method::DELETE, &format!("/maintenance/windows/{id}")).send().await.unwrap();
+        assert_eq!(cancelled.status(), 200, "cancel the window");
+        wait_gone(&admin, "#notice").await?;
+        assert_not_reloaded(&admin).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedule_form_sends_local_times_as_utc_and_the_list_extends_and_cancels() {
+    // India is UTC+05:30 all year: a local time differs from UTC, and no DST moves it.
+    browser_test_in_zone("Asia/Kolkata", |browser| async move {
+        let api = &browser.app.api;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        let offset = admin.execute("return new Date(2030, 0, 1).getTimezoneOffset();", vec![]).await?;
+        assert_eq!(offset, json!(-330), "Chromium's local time is India's (TZ)");
+        wait_text(&admin, "section[aria-labelledby='windows-title']", "No windows yet.").await?;
+
+        // The day after tomorrow, 10:00 to 12:30 local time: 04:30 to 07:00 UTC.
+        let day = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d").to_string();
+        set_value(&admin, "#window-start", &format!("{day}T10:00")).await?;
+        set_value(&admin, "#window-end", &format!("{day}T12:30")).await?;
+        admin.find(Locator::Id("window-reason")).await?.send_keys("disk swap").await?;
+        let notice = admin.find(Locator::Id("window-notice")).await?;
+        notice.clear().await?;
+        notice.send_keys("30").await?;
+        click(&admin, "#window-read-only").await?;
+        click(&admin, "#schedule").await?;
+        let row = "#windows tr[data-state='scheduled']";
+        wait_text(&admin, row, "disk swap").await?;
+        let list: serde_json::Value = api.get("/maintenance/windows").await.json().await.unwrap();
+        let window = list["items"][0].clone();
+        assert_eq!(window["starts_at"], format!("{day}T04:30:00.000Z"), "{window}");
+        assert_eq!(window["ends_at"], format!("{day}T07:00:00.000Z"), "{window}");
+        assert_eq!(window["notice_seconds"], 1800, "{window}");
+        assert_eq!(window["mode"], "read_only", "{window}");
+        assert_eq!(window["created_by"], "admin", "{window}");
+        // The list shows them in local time.
+        let shown = wait_text(&admin, row, &browser_local_time(&admin, &window["starts_at"]).await?).await?;
+        assert!(shown.contains(&browser_local_time(&admin, &window["ends_at"]).await?), "{shown}");
+        assert!(shown.contains("read_only") && shown.contains("admin"), "{shown}");
+        wait_text(&admin, "section[aria-labelledby='windows-title'] p.ok", "is scheduled").await?;
+        // The replicas line catches up with the change within its 5 s re-read.
+        wait_exact_text(&admin, "#replicas", "1 of 1 replicas enforcing").await?;
+        // Tall enough for the form and the list together.
+        admin.set_window_size(1100, 1400).await?;
+        screenshot(&admin, "11-windows").await?;
+        admin.set_window_size(1100, 800).await?;
+
+        // The same window again overlaps it: the manager's 409 in words.
+        let overlap = api.post(
+            "/maintenance/windows",
+            Some(json!({"starts_at": window["starts_at"], "ends_at": window["ends_at"]})),
+        );
+        let refused = common::assert_error(overlap.await, 409, shared::ErrorCode::WindowOverlaps).await;
+        click(&admin, "#schedule").await?;
+        wait_exact_text(&admin, "section[aria-labelledby='windows-title'] p.error", &refused.message).await?;
+        // A start in the past: a 400 naming the field.
+        set_value(&admin, "#window-start", "2001-01-01T10:00").await?;
+        click(&admin, "#schedule").await?;
+        wait_text(&admin, "section[aria-labelledby='windows-title'] p.error", "starts_at").await?;
+
+        // Extend it in its row to 14:00 local time: 08:30 UTC.
+        set_value(&admin, &format!("{row} input[name='ends_at']"), &format!("{day}T14:00")).await?;
+        click(&admin, &format!("{row} button.extend")).await?;
+        wait_text(&admin, "section[aria-labelledby='windows-title'] p.ok", "is scheduled").await?;
+        let extended = listed_window(api, &window["id"]).await;
+        assert_eq!(extended["ends_at"], format!("{day}T08:30:00.000Z"), "{extended}");
+        wait_text(&admin, row, &browser_local_time(&admin, &extended["ends_at"]).await?).await?;
+
+        // Cancel it in its row: cancelled, and no more buttons.
+        click(&admin, &format!("{row} button.cancel")).await?;
+        wait_attr(&admin, "#windows tr[data-window-id]", "data-state", "cancelled").await?;
+        assert!(admin.find(Locator::Css("#windows button")).await.is_err(), "nothing to do on a cancelled window");
+        assert_eq!(listed_window(api, &window["id"]).await["state"], "cancelled");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_history_page_draws_the_last_30_days_and_pages_the_audit_live() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        // 25 manual activations (50 rows), then a short window that comes and goes.
+        for round in 0..25 {
+            api.activate(Some(&format!("round {round}"))).await;
+            api.deactivate().await;
+        }
+        let window = schedule(
+            api,
+            json!({"starts_at": from_now(1_500), "ends_at": from_now(3_000), "notice_seconds": 1, "reason": "short window"}),
+        )
+        .await;
+        wait_window_state(api, &window["id"], "ended").await;
+        let history: serde_json::Value = api.get("/maintenance/history?_size=1").await.json().await.unwrap();
+        let total = history["metadata"]["pagination"]["total"].as_u64().expect("a total");
+        assert!(total > 50, "more than a page: {history}");
+
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        record_console_errors(&admin).await?;
+        mark_page(&admin).await?;
+        click(&admin, "#nav-history").await?;
+        wait_attr(&admin, "#nav-history", "aria-current", "page").await?;
+        // The picture: a bar for the window, with its tooltip, and the periods maintenance mode was on.
+        let bar = "#timeline svg rect[data-state='ended']";
+        admin.wait().at_most(PATIENCE).for_element(Locator::Css(bar)).await?;
+        let tooltip = admin.find(Locator::Css(&format!("{bar} title"))).await?.html(true).await?;
+        assert!(tooltip.contains("Window ended") && tooltip.contains("short window"), "{tooltip}");
+        let periods = admin.find_all(Locator::Css("#timeline svg rect[data-state='on']")).await?;
+        assert_eq!(periods.len(), 26, "25 activations and the window's");
+        let svg = admin.find(Locator::Css("#timeline svg")).await?;
+        assert_eq!(svg.attr("role").await?.as_deref(), Some("img"));
+        let label = svg.attr("aria-label").await?.unwrap_or_default();
+        assert!(label.contains("1 window(s) and 26 period(s)"), "{label}");
+        let listed = admin.find(Locator::Css("#timeline ul")).await?.html(true).await?;
+        assert!(listed.contains("short window") && listed.matches("<li>").count() == 27, "{listed}");
+
+        // The audit, newest first, 50 rows a page.
+        wait_text(&admin, "#history-rows", &format!("Rows 1–50 of {total}")).await?;
+        let rows = admin.find_all(Locator::Css("#history tbody tr")).await?;
+        assert_eq!(rows.len(), 50);
+        assert_eq!(rows[0].attr("data-event").await?.as_deref(), history["items"][0]["event"].as_str());
+        let newest = rows[0].text().await?;
+        let when = browser_local_time(&admin, &history["items"][0]["at"]).await?;
+        assert!(newest.contains(&when) && newest.contains("admin"), "{newest}");
+        screenshot(&admin, "12-history").await?;
+        click(&admin, "#history-next").await?;
+        wait_text(&admin, "#history-rows", &format!("Rows 51–{total} of {total}")).await?;
+        assert_eq!(admin.find_all(Locator::Css("#history tbody tr")).await?.len() as u64, total - 50);
+        click(&admin, "#history-previous").await?;
+        wait_text(&admin, "#history-rows", "Rows 1–50").await?;
+
+        // A change arrives live: its row on top, no reload.
+        api.activate(Some("live row")).await;
+        wait_text(&admin, "#history tbody tr:first-child", "live row").await?;
+        let now: serde_json::Value = api.get("/maintenance/history?_size=1").await.json().await.unwrap();
+        wait_text(&admin, "#history-rows", &format!("of {}", now["metadata"]["pagination"]["total"])).await?;
+        assert_not_reloaded(&admin).await?;
+        assert_no_console_errors(&admin).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activating_with_a_drain_deadline_read_only_counts_down_live() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let execution = api.start(common::LONG).await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&admin, ".state", "data-state", "deactivated").await?;
+        admin.find(Locator::Id("reason")).await?.send_keys("drain").await?;
+        admin.find(Locator::Id("drain-deadline-input")).await?.send_keys("120").await?;
+        click(&admin, "#read-only").await?;
+        click(&admin, "#activate").await?;
+        let confirm = wait_text(&admin, ".confirm", "after 2 min 0 s are cancelled").await?;
+        assert!(confirm.contains("read-only"), "{confirm}");
+        click(&admin, "#confirm-activate").await?;
+        wait_attr(&admin, "#banner", "data-state", "activating").await?;
+        wait_attr(&admin, "#status-mode", "data-mode", "read_only").await?;
+        let status = api.status().await;
+        assert_eq!(status.mode, Some(shared::MaintenanceMode::ReadOnly));
+        let deadline = status.drain_deadline_at.expect("a drain deadline");
+        let left = deadline.as_datetime() - chrono::Utc::now();
+        assert!((110..=120).contains(&left.num_seconds()), "{left}");
+        // It ticks each second.
+        let first = wait_text(&admin, "#drain-countdown", "Drain deadline in 1 min ").await?;
+        let deadline_at = Instant::now() + PATIENCE;
+        while admin.find(Locator::Id("drain-countdown")).await?.text().await? == first {
+            assert!(Instant::now() < deadline_at, "the countdown stays at {first:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Deactivated, the countdown and the mode go.
+        click(&admin, "#deactivate").await?;
+        wait_gone(&admin, "#drain-countdown").await?;
+        wait_gone(&admin, "#status-mode").await?;
+        api.cancel(execution.id).await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_windows_notice_schedule_form_and_history_pass_axe() {
+    browser_test(|browser| async move {
+        let api = &browser.app.api;
+        let (start, end) = (from_now(3_600_000), from_now(7_200_000));
+        schedule(
+            api,
+            json!({"starts_at": start, "ends_at": end, "notice_seconds": 7200, "reason": "database upgrade"}),
+        )
+        .await;
+        schedule(api, json!({"starts_at": from_now(10_800_000), "reason": "network maintenance"})).await;
+        api.activate(Some("a period")).await;
+        api.deactivate().await;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        wait_text(&admin, "#notice", "database upgrade").await?;
+        wait_text(&admin, "#windows", "network maintenance").await?;
+        wait_exact_text(&admin, "#replicas", "1 of 1 replicas enforcing").await?;
+        screenshot(&admin, "10-notice").await?;
+        assert_accessible(&admin, "the maintenance page with a notice, the schedule form and the windows list").await?;
+        set_value(&admin, "#window-start", "2001-01-01T10:00").await?;
+        click(&admin, "#schedule").await?;
+        wait_text(&admin, "section[aria-labelledby='windows-title'] p.error", "starts_at").await?;
+        assert_accessible(&admin, "the schedule form with an error").await?;
+        click(&admin, "#nav-history").await?;
+        admin.wait().at_most(PATIENCE).for_element(Locator::Css("#timeline svg rect[data-state='on']")).await?;
+        wait_text(&admin, "#history-rows", "Rows 1–").await?;
+        assert_accessible(&admin, "the history page").await?;
+        Ok(())
+    })
     .await;
 }

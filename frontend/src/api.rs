@@ -8,9 +8,13 @@ use std::fmt;
 use js_sys::futures::JsFuture;
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
+use serde_json::Value;
 use shared::api::{path, ListResponse, Replica, ReplicasResponse, Workflow, EPOCH_HEADER, TOKEN_HEADER};
 use shared::execution::ExecutionActionRequest;
-use shared::{ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, MaintenanceStatus, TokenResponse};
+use shared::{
+    ActivateRequest, ApiError, ErrorCode, Execution, ExecutionAction, ExtendWindow, MaintenanceStatus, NewWindow,
+    TokenResponse,
+};
 use uuid::Uuid;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Headers, RequestInit, Response};
@@ -78,13 +82,9 @@ pub async fn maintenance_status(token: &str) -> Result<Epoched, FetchError> {
     read_epoched(response).await
 }
 
-/// `POST /maintenance/activate`; `None` if it was already on (304).
-pub async fn activate(token: &str, reason: String) -> Result<Option<Epoched>, FetchError> {
-    let body = ActivateRequest {
-        reason: Some(reason).filter(|reason| !reason.trim().is_empty()),
-        ..ActivateRequest::default()
-    };
-    send_change("/maintenance/activate", token, Some(&body)).await
+/// `POST /maintenance/activate` (reason, drain deadline, mode); `None` if it was already on (304).
+pub async fn activate(token: &str, request: &ActivateRequest) -> Result<Option<Epoched>, FetchError> {
+    send_change("/maintenance/activate", token, Some(request)).await
 }
 
 /// `POST /maintenance/deactivate`; `None` if it was already off (304).
@@ -96,6 +96,47 @@ pub async fn deactivate(token: &str) -> Result<Option<Epoched>, FetchError> {
 pub async fn replicas(token: &str) -> Result<Vec<Replica>, FetchError> {
     let list: ReplicasResponse = send("GET", "/maintenance/replicas", token, None::<&()>).await?;
     Ok(list.items)
+}
+
+/// `GET /maintenance/windows`: the latest 1 000 windows, newest start first, as JSON
+/// (`ListResponse<Window>`): the panel shows their text (a second typed reader of
+/// `Window`, beside the status's, would cost the panel kilobytes of wasm).
+pub async fn windows(token: &str) -> Result<Value, FetchError> {
+    send("GET", "/maintenance/windows?_size=1000", token, None::<&()>).await
+}
+
+/// A change to the windows an admin asks for.
+pub enum WindowChange {
+    /// `POST /maintenance/windows`: schedule a window.
+    Schedule(NewWindow),
+    /// `POST /maintenance/windows/{id}/extend`: move its end.
+    Extend(Uuid, ExtendWindow),
+    /// `DELETE /maintenance/windows/{id}`: cancel a scheduled window, end an active one.
+    Cancel(Uuid),
+}
+
+/// Makes `change`; the answer is the window as it is now (JSON, a `Window`).
+/// One request for the three (one future instead of three in the wasm).
+pub async fn change_window(token: &str, change: &WindowChange) -> Result<Value, FetchError> {
+    let body = match change {
+        WindowChange::Schedule(new) => serde_json::to_string(new),
+        WindowChange::Extend(_, extend) => serde_json::to_string(extend),
+        WindowChange::Cancel(_) => Ok(String::new()),
+    };
+    let body = body.map_err(|error| FetchError::Unreadable(error.to_string()))?;
+    let (method, tail) = match change {
+        WindowChange::Schedule(_) => ("POST", String::from("/maintenance/windows")),
+        WindowChange::Extend(id, _) => ("POST", format!("/maintenance/windows/{id}/extend")),
+        WindowChange::Cancel(id) => ("DELETE", format!("/maintenance/windows/{id}")),
+    };
+    let body = Some(body).filter(|body| !body.is_empty());
+    read(fetch(method, &path(&tail), (TOKEN_HEADER, token), body).await?).await
+}
+
+/// `GET /maintenance/history`: `size` rows from `offset`, newest first, with the total, as
+/// JSON (`ListResponse<MaintenanceTransition>`): the panel only shows its text.
+pub async fn history(token: &str, size: u64, offset: u64) -> Result<Value, FetchError> {
+    send("GET", &format!("/maintenance/history?_size={size}&_offset={offset}"), token, None::<&()>).await
 }
 
 /// `GET /executions` (newest first).
@@ -135,6 +176,16 @@ pub struct StartRequest {
 
 fn as_object<S: Serializer>(parameters: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_map(parameters.iter().map(|(name, value)| (name, value)))
+}
+
+/// The items of a list answer read as JSON.
+pub fn items(list: &Value) -> &[Value] {
+    list["items"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// A text field of an item read as JSON (`""` if it has none).
+pub fn text<'a>(item: &'a Value, name: &'static str) -> &'a str {
+    item[name].as_str().unwrap_or_default()
 }
 
 /// `POST /executions`.

@@ -9,6 +9,7 @@ use crate::api;
 use crate::components::banner::Banner;
 use crate::components::execution::ExecutionPage;
 use crate::components::executions::ExecutionsPage;
+use crate::components::history::HistoryPage;
 use crate::components::login::Login;
 use crate::components::maintenance::MaintenancePage;
 use crate::live::{self, Live};
@@ -76,6 +77,7 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
             <nav aria-label="Pages">
                 {nav(Route::Maintenance, "nav-maintenance", "Maintenance")}
                 {nav(Route::Executions, "nav-executions", "Executions")}
+                {nav(Route::History, "nav-history", "History")}
             </nav>
             <span id="connection" class="connection" data-state=move || live.connection.get().as_str()>
                 {move || live.connection.get().as_str()}
@@ -99,6 +101,7 @@ fn SignedIn(token: TokenResponse, signed_out: Callback<Option<String>>) -> impl 
                 Route::Maintenance => view! { <MaintenancePage /> }.into_any(),
                 Route::Executions => view! { <ExecutionsPage /> }.into_any(),
                 Route::Execution(id) => view! { <ExecutionPage id /> }.into_any(),
+                Route::History => view! { <HistoryPage /> }.into_any(),
             }}
         </main>
     }

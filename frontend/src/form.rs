@@ -15,3 +15,8 @@ pub fn data(event: &SubmitEvent) -> Option<FormData> {
 pub fn text(value: JsValue) -> String {
     value.as_string().unwrap_or_default()
 }
+
+/// One field's whole number (`None` if empty or not one).
+pub fn number(value: JsValue) -> Option<u64> {
+    text(value).trim().parse().ok()
+}

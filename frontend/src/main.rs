@@ -2,14 +2,17 @@
 
 mod api;
 mod app;
+mod clock;
 mod components;
 mod form;
 mod live;
+mod markup;
 mod output;
 mod route;
 mod session;
 mod stream;
 mod task;
+mod timeline;
 
 fn main() {
     // No panic hook: its message formatting costs over 1 KB of gzipped wasm,

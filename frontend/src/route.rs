@@ -1,4 +1,4 @@
-//! The panel's pages as addresses (`/`, `/executions`, `/executions/<id>`):
+//! The panel's pages as addresses (`/`, `/executions`, `/executions/<id>`, `/history`):
 //! links are plain `<a href>`; one listener on the window shows a link's page
 //! in place (no reload) and keeps the address with the browser's history, so
 //! back and forward work, and an address opened directly shows its page (the
@@ -18,11 +18,16 @@ pub enum Route {
     Executions,
     /// `/executions/<id>`: one execution and its output.
     Execution(Uuid),
+    /// `/history`: the picture of the last 30 days and the audit.
+    History,
 }
 
 impl Route {
     /// The page at `path`; an unknown path is the maintenance page.
     pub fn parse(path: &str) -> Self {
+        if path == "/history" {
+            return Self::History;
+        }
         match path.strip_prefix("/executions") {
             Some("" | "/") => Self::Executions,
             Some(rest) => {
@@ -38,6 +43,7 @@ impl Route {
             Self::Maintenance => "/".into(),
             Self::Executions => "/executions".into(),
             Self::Execution(id) => format!("/executions/{id}"),
+            Self::History => "/history".into(),
         }
     }
 }
@@ -88,7 +94,7 @@ mod tests {
     #[test]
     fn paths_and_pages_round_trip() {
         let id = Uuid::from_u128(7);
-        for route in [Route::Maintenance, Route::Executions, Route::Execution(id)] {
+        for route in [Route::Maintenance, Route::Executions, Route::Execution(id), Route::History] {
             assert_eq!(Route::parse(&route.path()), route);
         }
         assert_eq!(Route::parse("/executions/"), Route::Executions);

@@ -6,8 +6,10 @@
 //! `try_` accessors, so an answer that arrives after its component is gone is
 //! dropped instead of panicking.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -57,5 +59,24 @@ impl Task {
             outcome.try_set(Some(ended));
             pending.try_set(false);
         });
+    }
+}
+
+/// Numbers the reads of a list, so that only the answer to the last one asked
+/// for is taken: an answer overtaken by a later read is dropped.
+#[derive(Clone, Default)]
+pub struct Latest(Rc<Cell<u32>>);
+
+impl Latest {
+    /// The number of a new read.
+    pub fn ask(&self) -> u32 {
+        let number = self.0.get().wrapping_add(1);
+        self.0.set(number);
+        number
+    }
+
+    /// Whether read `number` is still the last one asked for.
+    pub fn is_last(&self, number: u32) -> bool {
+        self.0.get() == number
     }
 }

@@ -1,16 +1,33 @@
-//! The banner on every page while maintenance mode is on or coming.
+//! The banners on every page while maintenance mode is on or coming.
 
 use leptos::prelude::*;
-use shared::MaintenanceState;
+use shared::{MaintenanceState, WindowState};
 
 use crate::live::{local_time, Live};
 
 /// Amber while activating (with the remaining count), red while activated
-/// (reason, who, since when in local time), nothing when off.
+/// (reason, who, since when in local time), nothing when off; above them, a
+/// notice while a scheduled window is in its notice period (SPEC §10).
 #[component]
 pub fn Banner() -> impl IntoView {
     let live = expect_context::<Live>();
-    move || {
+    let notice = move || {
+        let window = live.with_status(|status| status?.upcoming.clone())?;
+        if window.state != WindowState::Scheduled {
+            return None;
+        }
+        let mut text = format!("Maintenance is scheduled from {}", local_time(&window.starts_at));
+        match &window.ends_at {
+            Some(end) => text.push_str(&format!(" to {}", local_time(end))),
+            None => text.push_str(" until an admin ends it"),
+        }
+        if !window.reason.is_empty() {
+            text.push_str(": ");
+            text.push_str(&window.reason);
+        }
+        Some(view! { <div id="notice" class="banner notice" role="status">{text}</div> })
+    };
+    let banner = move || {
         let status = live.status()?;
         let (class, text) = match status.status {
             MaintenanceState::Deactivated => return None,
@@ -31,5 +48,6 @@ pub fn Banner() -> impl IntoView {
                 {text}
             </div>
         })
-    }
+    };
+    (notice, banner)
 }

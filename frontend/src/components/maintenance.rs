@@ -2,12 +2,14 @@
 //! executions that hold up activation.
 
 use leptos::prelude::*;
-use shared::{ExecutionAction, MaintenanceState, RemainingExecution};
+use shared::{ActivateRequest, ExecutionAction, MaintenanceMode, MaintenanceState, RemainingExecution};
 use uuid::Uuid;
 
 use crate::api;
+use crate::clock;
 use crate::components::replicas::Replicas;
 use crate::components::status_card::StatusCard;
+use crate::components::windows::Windows;
 use crate::form;
 use crate::live::Live;
 use crate::route::execution_link;
@@ -28,54 +30,62 @@ pub fn MaintenancePage() -> impl IntoView {
         }}
         {session.is_admin.then(|| view! { <AdminControls /> })}
         <Remaining />
+        <Windows />
     }
 }
 
 /// What an activate or deactivate click asks for.
 #[derive(Debug, Clone, PartialEq)]
 enum Change {
-    Activate { reason: String },
+    Activate(ActivateRequest),
     Deactivate,
 }
 
-/// Activate (with reason and a confirmation step) or deactivate. The answer
-/// goes to the live store, which keeps it only if nothing newer arrived meanwhile.
+/// Activate (with reason, drain deadline, read-only, and a confirmation step)
+/// or deactivate. The answer goes to the live store, which keeps it only if
+/// nothing newer arrived meanwhile.
 #[component]
 fn AdminControls() -> impl IntoView {
     let live = expect_context::<Live>();
     let session = StoredValue::new(expect_context::<Session>());
-    // The reason typed, kept from the Activate click through the confirmation
-    // step (the field is gone meanwhile) and shown again if it is cancelled.
-    let reason = StoredValue::new(String::new());
+    // What was typed, kept from the Activate click through the confirmation
+    // step (the fields are gone meanwhile) and shown again if it is cancelled.
+    let request = StoredValue::new(ActivateRequest::default());
     let confirming = RwSignal::new(false);
     let task = Task::new();
     let change = move |change: Change| {
         let Some(session) = session.try_get_value() else { return };
         task.run(async move {
             let answer = match &change {
-                Change::Activate { reason } => api::activate(&session.token, reason.clone()).await,
+                Change::Activate(request) => api::activate(&session.token, request).await,
                 Change::Deactivate => api::deactivate(&session.token).await,
             };
             // The page may be gone by now: its signals are only tried.
             match answer {
                 Ok(Some(status)) => {
                     live.offer_status(status);
-                    // A change made ends the confirmation step and clears the reason.
+                    // A change made ends the confirmation step and clears the fields.
                     confirming.try_set(false);
-                    reason.try_set_value(String::new());
+                    request.try_set_value(ActivateRequest::default());
                     Ok(String::new())
                 }
-                Ok(None) if matches!(change, Change::Activate { .. }) => Err("Maintenance mode was already on.".into()),
+                Ok(None) if matches!(change, Change::Activate(_)) => Err("Maintenance mode was already on.".into()),
                 Ok(None) => Err("Maintenance mode was already off.".into()),
                 Err(failure) => Err(session.explain(&failure)),
             }
         });
     };
     let busy = move || task.pending();
-    let activate = move |_| change(Change::Activate { reason: reason.get_value() });
+    let activate = move |_| change(Change::Activate(request.get_value()));
     let ask = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        reason.set_value(form::data(&event).map(|data| form::text(data.get("reason"))).unwrap_or_default());
+        let Some(data) = form::data(&event) else { return };
+        let reason = form::text(data.get("reason"));
+        request.set_value(ActivateRequest {
+            reason: Some(reason).filter(|reason| !reason.trim().is_empty()),
+            drain_deadline_seconds: form::number(data.get("drain_deadline")),
+            mode: data.has("read_only").then_some(MaintenanceMode::ReadOnly),
+        });
         confirming.set(true);
     };
     let state = move || live.with_status(|status| status.map(|s| s.status));
@@ -84,34 +94,59 @@ fn AdminControls() -> impl IntoView {
         <section class="card" aria-label="Change maintenance mode">
             {move || task.error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             {move || match state() {
-                Some(MaintenanceState::Deactivated) if confirming.get() => view! {
-                    <div class="confirm" role="group" aria-label="Confirm activation">
-                        <p>
-                            <strong>"Activate maintenance mode?"</strong>
-                            " New executions will be refused at once; running ones are allowed to finish. "
-                            "Then most requests to the manager are answered 503 until maintenance mode is turned off."
-                        </p>
-                        <button id="confirm-activate" class="danger" on:click=activate disabled=busy>
-                            "Yes, activate"
-                        </button>
-                        <button id="cancel-activate" class="secondary" on:click=move |_| confirming.set(false)
-                            disabled=busy>
-                            "Cancel"
-                        </button>
-                    </div>
-                }.into_any(),
-                Some(MaintenanceState::Deactivated) => view! {
-                    <form on:submit=ask aria-label="Activate maintenance mode">
-                        <label class="inline">
-                            "Reason (optional)"
-                            <input id="reason" name="reason" placeholder="e.g. upgrade to 7.1" maxlength="1000"
-                                value=reason.get_value() />
-                        </label>
-                        <button id="activate" type="submit" class="danger" disabled=busy>
-                            "Activate maintenance mode…"
-                        </button>
-                    </form>
-                }.into_any(),
+                Some(MaintenanceState::Deactivated) if confirming.get() => {
+                    let asked = request.get_value();
+                    let closes = if asked.mode.is_some() {
+                        "Then the manager is read-only: reads pass, other requests are answered 503"
+                    } else {
+                        "Then most requests to the manager are answered 503"
+                    };
+                    let drain = asked.drain_deadline_seconds.map(|seconds| {
+                        let ms = i64::try_from(seconds).unwrap_or(i64::MAX).saturating_mul(clock::SECOND);
+                        format!(" Executions still running after {} are cancelled.", clock::duration(ms))
+                    });
+                    view! {
+                        <div class="confirm" role="group" aria-label="Confirm activation">
+                            <p>
+                                <strong>"Activate maintenance mode?"</strong>
+                                " New executions will be refused at once; running ones are allowed to finish."
+                                {drain}
+                                " " {closes} " until maintenance mode is turned off."
+                            </p>
+                            <button id="confirm-activate" class="danger" on:click=activate disabled=busy>
+                                "Yes, activate"
+                            </button>
+                            <button id="cancel-activate" class="secondary" on:click=move |_| confirming.set(false)
+                                disabled=busy>
+                                "Cancel"
+                            </button>
+                        </div>
+                    }.into_any()
+                }
+                Some(MaintenanceState::Deactivated) => {
+                    let asked = request.get_value();
+                    view! {
+                        <form class="activate" on:submit=ask aria-label="Activate maintenance mode">
+                            <label class="inline">
+                                "Reason (optional)"
+                                <input id="reason" name="reason" placeholder="e.g. upgrade to 7.1" maxlength="1000"
+                                    value=asked.reason />
+                            </label>
+                            <label class="inline">
+                                "Drain deadline in seconds (optional): cancel what still runs then"
+                                <input id="drain-deadline-input" name="drain_deadline" type="number" min="1"
+                                    max="604800" value=asked.drain_deadline_seconds.map(|s| s.to_string()) />
+                            </label>
+                            <label class="check">
+                                <input id="read-only" name="read_only" type="checkbox" checked=asked.mode.is_some() />
+                                "Read-only: reads still pass"
+                            </label>
+                            <button id="activate" type="submit" class="danger" disabled=busy>
+                                "Activate maintenance mode…"
+                            </button>
+                        </form>
+                    }.into_any()
+                }
                 Some(_) => view! {
                     <button id="deactivate" on:click=move |_| change(Change::Deactivate)
                         disabled=busy>

@@ -1,8 +1,11 @@
-//! The status card: every field of the status object (SPEC §2, §7).
+//! The status card: every field of the status object (SPEC §2, §7, §10).
+
+use std::time::Duration;
 
 use leptos::prelude::*;
-use shared::{MaintenanceState, MaintenanceStatus, Timestamp};
+use shared::{MaintenanceMode, MaintenanceState, MaintenanceStatus, Timestamp};
 
+use crate::clock;
 use crate::components::replicas::Replicas;
 use crate::live::local_time;
 
@@ -36,8 +39,45 @@ pub fn StatusCard(status: MaintenanceStatus, replicas: Replicas) -> impl IntoVie
                 <dd id="remaining-count">{status.remaining_executions.len()}</dd>
                 <dt>"Reason"</dt>
                 <dd id="status-reason">{shown(status.reason)}</dd>
+                {status.mode.map(|mode| view! {
+                    <dt>"Mode"</dt>
+                    <dd id="status-mode" data-mode=mode.as_str()>
+                        {if mode == MaintenanceMode::ReadOnly { "read-only: reads still pass" } else { "full" }}
+                    </dd>
+                })}
+                {status.drain_deadline_at.map(|at| view! {
+                    <dt>"Drain deadline"</dt>
+                    <dd id="drain-deadline">
+                        {time(Some(at))}
+                        {(state == MaintenanceState::Activating).then(|| countdown(clock::millis(&at)))}
+                    </dd>
+                })}
                 {replicas.line()}
             </dl>
         </section>
+    }
+}
+
+/// "Drain deadline in 1 min 23 s", ticking each second while the card
+/// (remade for every status) shows `activating`. The interval writes the
+/// text itself: a signal and a reactive text cost the panel more wasm.
+fn countdown(deadline: i64) -> impl IntoView {
+    let tick = move || {
+        if let Some(shown) = document().get_element_by_id("drain-countdown") {
+            shown.set_text_content(Some(&left(deadline - clock::now())));
+        }
+    };
+    if let Ok(interval) = set_interval_with_handle(tick, Duration::from_secs(1)) {
+        on_cleanup(move || interval.clear());
+    }
+    view! { <span id="drain-countdown" class="countdown" role="timer">{left(deadline - clock::now())}</span> }
+}
+
+/// The countdown's words, `ms` before the deadline.
+fn left(ms: i64) -> String {
+    if ms > 0 {
+        format!("Drain deadline in {}", clock::duration(ms))
+    } else {
+        "Drain deadline passed: remaining executions are being cancelled".into()
     }
 }
