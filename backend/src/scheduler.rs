@@ -22,8 +22,10 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Runs the scheduler of `engine` until `shutdown`.
 pub fn spawn(engine: Arc<Engine>, shutdown: CancellationToken) {
     tokio::spawn(async move {
+        // Whether the last wake was the timer of a time due (not a change).
+        let mut due = false;
         loop {
-            let wait = match engine.tick().await {
+            let wait = match engine.tick(due).await {
                 Ok(Some(due)) => until(due),
                 Ok(None) => MAX_SLEEP,
                 Err(error) => {
@@ -32,8 +34,8 @@ pub fn spawn(engine: Arc<Engine>, shutdown: CancellationToken) {
                 }
             };
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = engine.schedule_changed() => {}
+                () = tokio::time::sleep(wait) => due = wait < MAX_SLEEP,
+                () = engine.schedule_changed() => due = false,
                 () = shutdown.cancelled() => return,
             }
         }

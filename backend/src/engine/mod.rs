@@ -291,10 +291,11 @@ impl Engine {
     /// Does what is due now (windows' notice, start, end, missed; the drain
     /// deadline's steps) and says when something is next due. On PostgreSQL
     /// every replica may call it at once: the decision lock and the state
-    /// written make each step happen once.
-    pub async fn tick(self: &Arc<Self>) -> Result<Option<Timestamp>, EngineError> {
+    /// written make each step happen once. `due`: the caller woke at a time
+    /// something was due (on PostgreSQL the look without the lock is skipped).
+    pub async fn tick(self: &Arc<Self>, due: bool) -> Result<Option<Timestamp>, EngineError> {
         if let Ledger::Postgres(_) = self.ledger {
-            return self.pg_tick().await;
+            return self.pg_tick(due).await;
         }
         self.with_core(move |core, runner| core.tick(runner)).await?
     }

@@ -594,11 +594,11 @@ impl Engine {
         Ok(self.after_commit(committed).map(|published| (value, published)))
     }
 
-    /// [`Engine::tick`] on PostgreSQL: finds out without locking whether
-    /// anything is due; if so decides again under the exclusive lock (another
-    /// replica may have done it meanwhile) and writes it. Returns when
-    /// something is next due, by this replica's clock.
-    pub(super) async fn pg_tick(self: &Arc<Self>) -> Result<Option<Timestamp>, EngineError> {
+    /// [`Engine::tick`] on PostgreSQL: unless woken at a `due` time, finds out
+    /// without locking whether anything is due; then decides under the
+    /// exclusive lock (another replica may have done it meanwhile) and writes
+    /// it. Returns when something is next due, by this replica's clock.
+    pub(super) async fn pg_tick(self: &Arc<Self>, due: bool) -> Result<Option<Timestamp>, EngineError> {
         let ledger = self.ledger();
         let replica = ledger.replica.clone();
         let grace = self.cancel_grace();
@@ -611,18 +611,20 @@ impl Engine {
                     let (windows, remaining) = schedule_facts(client).await?;
                     Ok((record, now, windows, remaining))
                 };
-                let tx = client
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await?;
-                let (record, now, windows, remaining) = peek(&tx).await?;
-                tx.commit().await?;
-                let facts =
-                    Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
-                if schedule::tick(&facts).is_none() {
-                    return Ok((next_due_here(&record, &windows, now), None, Vec::new()));
+                if !due {
+                    let tx = client
+                        .build_transaction()
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()
+                        .await?;
+                    let (record, now, windows, remaining) = peek(&tx).await?;
+                    tx.commit().await?;
+                    let facts =
+                        Facts { record: &record, windows: &windows, remaining: &remaining, now, cancel_grace: grace };
+                    if schedule::tick(&facts).is_none() {
+                        return Ok((next_due_here(&record, &windows, now), None, Vec::new()));
+                    }
                 }
                 let tx = client.transaction().await?;
                 let record = lock_record(&tx, Lock::Update).await?;
