@@ -60,6 +60,11 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// 0000-01-01T00:00:00Z up to, not including, 10000-01-01T00:00:00Z, in
+/// milliseconds since 1970: the times RFC 3339 (and the stores' text) can write.
+#[cfg(not(feature = "chrono"))]
+const FOUR_DIGIT_YEARS: std::ops::Range<i64> = -62_167_219_200_000..253_402_300_800_000;
+
 /// A string that is not an RFC 3339 timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidTimestamp(pub String);
@@ -85,7 +90,7 @@ impl FromStr for Timestamp {
             .map(|at| Self::from_datetime(at.with_timezone(&Utc)))
             .filter(|at| (0..=9999).contains(&chrono::Datelike::year(&at.0)));
         #[cfg(not(feature = "chrono"))]
-        let parsed = rfc3339::parse(s).map(Self);
+        let parsed = rfc3339::parse(s).filter(|millis| FOUR_DIGIT_YEARS.contains(millis)).map(Self);
         parsed.ok_or_else(|| InvalidTimestamp(s.to_owned()))
     }
 }
