@@ -65,6 +65,10 @@ pub struct Config {
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
     pub admin_password: Option<String>,
+    /// Serve `GET /metrics` without credentials on a bind that is not
+    /// loopback (on loopback it is always open; elsewhere it wants an admin).
+    #[arg(long, env = "MANAGER_METRICS_PUBLIC")]
+    pub metrics_public: bool,
 }
 
 /// The shortest token lifetime accepted: shorter would end sessions mid-task.
@@ -102,7 +106,16 @@ impl Config {
             replica_id: None,
             lease_seconds: 10,
             admin_password: None,
+            metrics_public: false,
         }
+    }
+
+    /// Whether `GET /metrics` answers without credentials: on a loopback bind,
+    /// or when `--metrics-public` says so (elsewhere it wants an admin).
+    pub fn metrics_open(&self) -> bool {
+        let loopback = self.bind.parse::<std::net::SocketAddr>().is_ok_and(|address| address.ip().is_loopback())
+            || self.bind.starts_with("localhost:");
+        self.metrics_public || loopback
     }
 
     /// How long a request head may take (see `--request-head-timeout-seconds`).
@@ -163,6 +176,20 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         Config::try_parse_from(std::iter::once("manager").chain(args.iter().copied())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn metrics_are_open_on_loopback_or_when_public_and_want_an_admin_elsewhere() {
+        let on = |bind: &str, public: bool| {
+            Config { bind: bind.into(), metrics_public: public, ..Config::local(PathBuf::from("/tmp/x")) }
+                .metrics_open()
+        };
+        assert!(on("127.0.0.1:3000", false));
+        assert!(on("[::1]:3000", false));
+        assert!(on("localhost:3000", false));
+        assert!(!on("0.0.0.0:3000", false));
+        assert!(!on("192.0.2.7:3000", false));
+        assert!(on("0.0.0.0:3000", true));
     }
 
     #[test]

@@ -108,6 +108,10 @@ impl IntoResponse for AppError {
         };
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(ApiError { message, error_code: code })).into_response();
+        if let Self::Maintenance(code) = &self {
+            // Counted once, by `metrics::count_refusals`, whichever part refused.
+            response.extensions_mut().insert(crate::metrics::Refused(*code));
+        }
         let retry_after = match self {
             Self::Maintenance(_) => Some(u64::from(RETRY_AFTER_SECONDS)),
             Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),

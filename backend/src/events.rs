@@ -90,6 +90,13 @@ pub async fn events(
             Err(_lagged) => Some(Event::default().event("executions-lagged").data("reload the list")),
         })
     });
-    let events = stream::select(status_events, execution_events).map(Ok).take_until(stream_end(&state, user));
+    // Counted open for as long as the stream lives (the guard goes with it).
+    let open = state.metrics.stream_opened();
+    let events = stream::select(status_events, execution_events)
+        .map(move |event| {
+            let _open = &open;
+            Ok(event)
+        })
+        .take_until(stream_end(&state, user));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

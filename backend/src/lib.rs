@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod gate;
+pub mod metrics;
 pub mod output;
 pub mod process;
 pub mod routes;
@@ -110,7 +111,16 @@ impl Manager {
         };
         let auth = Arc::new(Auth::new(auth_store, config.token_ttl()));
         auth::revocation::watch(Arc::downgrade(&auth));
-        let state = AppState { engine, reader, auth, catalog, shutdown: CancellationToken::new(), cluster };
+        let state = AppState {
+            engine,
+            reader,
+            auth,
+            catalog,
+            shutdown: CancellationToken::new(),
+            cluster,
+            metrics: Arc::default(),
+            metrics_open: config.metrics_open(),
+        };
         let router = router(state.clone(), &config.dist);
         Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace() })
     }
@@ -180,12 +190,16 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
     let router = api
         // Cloudify's client asks for the version outside the versioned prefix.
         .route("/api/version", get(routes::system::version))
+        // Outside the API: never gated (the gate passes what is not under /api/).
+        .route("/metrics", get(metrics::scrape))
         .layer(axum::middleware::from_fn(routes::tenant::check))
         .route("/api", any(routes::not_found))
         .route("/api/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(move |request: Request| panel(files.clone(), request));
     let router = if gated { router.layer(gate::GateLayer::new(state.clone())) } else { router };
+    // Outside the gate, so its refusals are counted too.
+    let router = router.layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_refusals));
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))

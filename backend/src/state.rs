@@ -27,4 +27,8 @@ pub struct AppState {
     /// On PostgreSQL: this replica's place among the others (listener,
     /// heartbeats, reaper); `None` on SQLite.
     pub cluster: Option<Arc<Cluster>>,
+    /// What `GET /metrics` counts between scrapes.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Whether `GET /metrics` answers without credentials.
+    pub metrics_open: bool,
 }

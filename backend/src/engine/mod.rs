@@ -113,6 +113,9 @@ pub struct Engine {
     /// Woken whenever what the scheduler waits for may have changed (a
     /// status published, a window written).
     schedule_changed: tokio::sync::Notify,
+    /// When the published state last changed (milliseconds since 1970, this
+    /// process's clock): the start of this process, or the change.
+    state_since: std::sync::atomic::AtomicI64,
 }
 
 /// Where decisions are made and recorded.
@@ -208,7 +211,21 @@ impl Engine {
             changes,
             execution_changes,
             schedule_changed: tokio::sync::Notify::new(),
+            state_since: std::sync::atomic::AtomicI64::new(Timestamp::now().as_datetime().timestamp_millis()),
         })
+    }
+
+    /// Seconds since the published state last changed (or this process started).
+    pub fn seconds_in_state(&self) -> i64 {
+        let since = self.state_since.load(Ordering::Relaxed);
+        (Timestamp::now().as_datetime().timestamp_millis() - since).max(0) / 1000
+    }
+
+    /// Notes when the state changes, for [`Engine::seconds_in_state`].
+    fn note_state(&self, before: MaintenanceState, after: MaintenanceState) {
+        if before != after {
+            self.state_since.store(Timestamp::now().as_datetime().timestamp_millis(), Ordering::Relaxed);
+        }
     }
 
     /// The current state, from memory (one atomic load, no I/O): the gate's read.
@@ -479,6 +496,7 @@ impl Engine {
         if let Err(error) = maintenance_store::save_epoch(&core.conn, epoch) {
             tracing::error!(%error, epoch, "could not store the epoch of a status change");
         }
+        self.note_state(current.status.status, status.status);
         let published = Published { epoch, status: Arc::new(status) };
         self.snapshot.send_replace(published.clone());
         // No subscriber is not an error.

@@ -362,6 +362,7 @@ impl Engine {
             return current;
         }
         self.state_now.store(super::state_code(&status), std::sync::atomic::Ordering::Release);
+        self.note_state(current.status.status, status.status);
         let published = Published { epoch, status: Arc::new(status) };
         self.snapshot.send_replace(published.clone());
         // No subscriber is not an error.

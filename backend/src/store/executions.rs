@@ -254,6 +254,20 @@ impl RawExecution {
     }
 }
 
+/// How many executions there are in each status (statuses without any left out).
+pub fn counts(conn: &Connection) -> Result<Vec<(ExecutionStatus, u64)>, StoreError> {
+    let mut statement = conn.prepare_cached("SELECT status, COUNT(*) FROM executions GROUP BY status")?;
+    let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+    rows.map(|row| {
+        let (status, count) = row?;
+        Ok((
+            super::parse_column("executions", "status", &status, ExecutionStatus::parse)?,
+            u64::try_from(count).unwrap_or_default(),
+        ))
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,6 +210,14 @@ impl Store {
         }
     }
 
+    /// How many executions there are in each status.
+    pub async fn execution_counts(&self) -> Result<Vec<(shared::ExecutionStatus, u64)>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(executions::counts).await,
+            Self::Postgres(pg) => pg.execution_counts().await,
+        }
+    }
+
     /// A page of maintenance windows, latest start first, and how many there are.
     pub async fn windows(&self, size: u32, offset: u64) -> Result<(Vec<shared::Window>, u64), StoreError> {
         match self {

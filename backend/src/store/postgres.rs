@@ -232,6 +232,24 @@ impl Pg {
         .await
     }
 
+    /// How many executions there are in each status.
+    pub async fn execution_counts(&self) -> Result<Vec<(shared::ExecutionStatus, u64)>, StoreError> {
+        self.with(async |client| {
+            let rows = client.query("SELECT status, COUNT(*) FROM executions GROUP BY status", &[]).await?;
+            rows.iter()
+                .map(|row| {
+                    let status: &str = row.try_get(0)?;
+                    let count: i64 = row.try_get(1)?;
+                    Ok((
+                        parse_column("executions", "status", status, shared::ExecutionStatus::parse)?,
+                        u64::try_from(count).unwrap_or_default(),
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// A page of windows, latest start first, and how many there are in all.
     pub async fn windows(&self, size: u32, offset: u64) -> Result<(Vec<Window>, u64), StoreError> {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
