@@ -12,7 +12,6 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -51,20 +50,11 @@ impl Metrics {
     }
 }
 
-/// One label `name="value"`; the metric's help text says which.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Labels {
-    state: Option<String>,
-    mode: Option<String>,
-    code: Option<String>,
-    status: Option<String>,
-    replica: Option<String>,
-}
+/// A series' one label: its name and value (`code="maintenance_mode_active"`).
+type Labels = Vec<(&'static str, String)>;
 
-impl Labels {
-    fn none() -> Self {
-        Self { state: None, mode: None, code: None, status: None, replica: None }
-    }
+fn label(name: &'static str, value: impl Into<String>) -> Labels {
+    vec![(name, value.into())]
 }
 
 /// A maintenance refusal, as its response carries it to [`count_refusals`].
@@ -75,7 +65,7 @@ pub struct Refused(pub ErrorCode);
 pub async fn count_refusals(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if let Some(Refused(code)) = response.extensions().get::<Refused>() {
-        state.metrics.refusals.get_or_create(&Labels { code: Some(code.as_str().into()), ..Labels::none() }).inc();
+        state.metrics.refusals.get_or_create(&label("code", code.as_str())).inc();
     }
     response
 }
@@ -101,7 +91,7 @@ async fn render(state: &AppState) -> Result<String, AppError> {
 
     let states = Family::<Labels, Gauge>::default();
     for each in [MaintenanceState::Deactivated, MaintenanceState::Activating, MaintenanceState::Activated] {
-        let labels = Labels { state: Some(each.as_str().into()), ..Labels::none() };
+        let labels = label("state", each.as_str());
         states.get_or_create(&labels).set(i64::from(each == now_state));
     }
     registry.register("maintenance_state", "1 for the current maintenance state, 0 for the others", states);
@@ -109,7 +99,7 @@ async fn render(state: &AppState) -> Result<String, AppError> {
     let modes = Family::<Labels, Gauge>::default();
     let on = now_state != MaintenanceState::Deactivated;
     for each in [MaintenanceMode::Full, MaintenanceMode::ReadOnly] {
-        let labels = Labels { mode: Some(each.as_str().into()), ..Labels::none() };
+        let labels = label("mode", each.as_str());
         modes.get_or_create(&labels).set(i64::from(on && each == now_mode));
     }
     registry.register("maintenance_mode", "1 for the mode of maintenance while it is on (0 while off)", modes);
@@ -133,7 +123,7 @@ async fn render(state: &AppState) -> Result<String, AppError> {
     // Every status, 0 when there is none: a series that vanishes reads as "no data".
     for status in ExecutionStatus::ALL {
         let count = counts.iter().find(|(counted, _)| *counted == status).map_or(0, |(_, count)| *count);
-        let labels = Labels { status: Some(status.as_str().into()), ..Labels::none() };
+        let labels = label("status", status.as_str());
         executions.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
     }
     registry.register("executions", "Executions stored, by status", executions);
@@ -152,7 +142,7 @@ async fn render(state: &AppState) -> Result<String, AppError> {
         let lag = Family::<Labels, Gauge>::default();
         let newest = engine.published().epoch;
         for replica in engine.pg_replicas().await? {
-            let labels = Labels { replica: Some(replica.id), ..Labels::none() };
+            let labels = label("replica", replica.id);
             lag.get_or_create(&labels).set(i64::try_from(newest.saturating_sub(replica.epoch)).unwrap_or(i64::MAX));
         }
         registry.register(

@@ -568,3 +568,37 @@ async fn three_replicas_start_and_end_a_window_exactly_once() {
         replica.stop().await;
     }
 }
+
+/// SPEC §11's propagation metric: every live replica appears in `/metrics`
+/// with the changes it has yet to apply, as this replica sees it.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_name_every_live_replica_with_its_epoch_lag() {
+    let (_url, replicas) = cluster(3).await;
+    replicas[0].api.activate(None).await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = reqwest::get(format!("{}/metrics", replicas[1].api.base)).await.unwrap().text().await.unwrap();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
+        let lags: Vec<(String, f64)> = scrape
+            .samples
+            .iter()
+            .filter(|sample| sample.metric == "manager_replica_epoch_lag")
+            .filter_map(|sample| match sample.value {
+                prometheus_parse::Value::Gauge(lag) => Some((sample.labels.get("replica")?.to_owned(), lag)),
+                _ => None,
+            })
+            .collect();
+        let mut names: Vec<&str> = lags.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["r1", "r2", "r3"], "{text}");
+        // Each renews its lease (and says its epoch) after applying a change.
+        if lags.iter().all(|(_, lag)| *lag == 0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lags never reached 0: {lags:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
