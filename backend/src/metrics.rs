@@ -118,15 +118,25 @@ async fn render(state: &AppState) -> Result<String, AppError> {
         state.metrics.refusals.clone(),
     );
 
-    let executions = Family::<Labels, Gauge>::default();
-    let counts = state.reader.execution_counts().await?;
-    // Every status, 0 when there is none: a series that vanishes reads as "no data".
-    for status in ExecutionStatus::ALL {
-        let count = counts.iter().find(|(counted, _)| *counted == status).map_or(0, |(_, count)| *count);
-        let labels = label("status", status.as_str());
-        executions.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
+    // What needs the database is left out while it cannot be read (metrics
+    // matter most then); `database_up` says so.
+    let counts = state.reader.execution_counts().await;
+    let database_up = Gauge::<i64>::default();
+    database_up.set(i64::from(counts.is_ok()));
+    registry.register("database_up", "1 if the database answered this scrape, 0 if not", database_up);
+    match counts {
+        Ok(counts) => {
+            let executions = Family::<Labels, Gauge>::default();
+            // Every status, 0 when there is none: a series that vanishes reads as "no data".
+            for status in ExecutionStatus::ALL {
+                let count = counts.iter().find(|(counted, _)| *counted == status).map_or(0, |(_, count)| *count);
+                let labels = label("status", status.as_str());
+                executions.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+            registry.register("executions", "Executions stored, by status", executions);
+        }
+        Err(error) => tracing::debug!(%error, "metrics without the executions: the database did not answer"),
     }
-    registry.register("executions", "Executions stored, by status", executions);
 
     let running = Gauge::<i64>::default();
     running.set(i64::try_from(engine.running()).unwrap_or(i64::MAX));
@@ -138,10 +148,14 @@ async fn render(state: &AppState) -> Result<String, AppError> {
         state.metrics.sse_subscribers.clone(),
     );
 
-    if state.cluster.is_some() {
+    let replicas = match state.cluster {
+        Some(_) => engine.pg_replicas().await.ok(),
+        None => None,
+    };
+    if let Some(replicas) = replicas {
         let lag = Family::<Labels, Gauge>::default();
         let newest = engine.published().epoch;
-        for replica in engine.pg_replicas().await? {
+        for replica in replicas {
             let labels = label("replica", replica.id);
             lag.get_or_create(&labels).set(i64::try_from(newest.saturating_sub(replica.epoch)).unwrap_or(i64::MAX));
         }

@@ -37,6 +37,7 @@ async fn metrics_parse_and_move_as_the_manager_is_driven() {
     assert_eq!(value(&before, "manager_maintenance_state", Some(("state", "deactivated"))), 1.0);
     assert_eq!(value(&before, "manager_maintenance_state", Some(("state", "activated"))), 0.0);
     assert_eq!(value(&before, "manager_executions", Some(("status", "started"))), 0.0);
+    assert_eq!(value(&before, "manager_database_up", None), 1.0);
     let epoch = value(&before, "manager_maintenance_epoch", None);
 
     let running = app.api.start(LONG).await;

@@ -485,6 +485,14 @@ async fn while_the_database_is_down_replicas_enforce_the_last_state_and_answer_5
             assert!(response.headers().contains_key("retry-after"));
             assert_error(response, 503, ErrorCode::DatabaseUnavailable).await;
         }
+        // The metrics still answer (what needs the database left out), and say it is down.
+        let metrics = reqwest::get(format!("{}/metrics", replica.api.base)).await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        let text = metrics.text().await.unwrap();
+        assert!(
+            text.contains("manager_database_up 0") && text.contains("manager_maintenance_state{state=\"activated\"} 1"),
+            "{text}"
+        );
     }
 
     tokio::time::sleep(Duration::from_secs(2)).await;
