@@ -396,12 +396,7 @@ impl Engine {
             .pg
             .with(async |client| {
                 // One snapshot: the row, its epoch and the remaining executions agree.
-                let tx = client
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await?;
+                let tx = store::snapshot(client).await?;
                 let status = read_status(&tx).await?;
                 tx.commit().await?;
                 Ok(status)
@@ -613,12 +608,7 @@ impl Engine {
                     Ok((record, now, windows, remaining))
                 };
                 if !due {
-                    let tx = client
-                        .build_transaction()
-                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                        .read_only(true)
-                        .start()
-                        .await?;
+                    let tx = store::snapshot(client).await?;
                     let (record, now, windows, remaining) = peek(&tx).await?;
                     tx.commit().await?;
                     let facts =

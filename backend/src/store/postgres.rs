@@ -472,7 +472,9 @@ pub async fn bounded<R>(call: impl Future<Output = Result<R, StoreError>>) -> Re
 }
 
 /// A read-only transaction that sees one snapshot (a page and its total agree).
-async fn snapshot(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, StoreError> {
+pub(crate) async fn snapshot(
+    client: &mut tokio_postgres::Client,
+) -> Result<tokio_postgres::Transaction<'_>, StoreError> {
     Ok(client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
