@@ -11,6 +11,7 @@ pub mod execution;
 pub mod maintenance;
 pub mod sse;
 pub mod time;
+pub mod webhook;
 pub mod window;
 
 pub use auth::{Role, TokenResponse};
@@ -21,4 +22,5 @@ pub use maintenance::{
     RemainingExecution,
 };
 pub use time::Timestamp;
+pub use webhook::{DeliveryOutcome, WebhookDelivery, WebhookEvent, WebhookView, Webhooks};
 pub use window::{ExtendWindow, NewWindow, Window, WindowState};
