@@ -25,8 +25,8 @@ pub fn webhooks_lines(answer: &Webhooks, recent: usize, verbose: bool) -> Vec<St
     answer.webhooks.iter().flat_map(|webhook| webhook_block(webhook, recent, verbose)).collect()
 }
 
-/// One URL: an empty line, `Webhook URL:`, its rows; then, unless `recent`
-/// is 0, the table and `Showing X of Y recent deliveries`.
+/// One URL: an empty line, `Webhook URL:`, its rows (only those that apply);
+/// then, unless `recent` is 0, the table and `Showing X of Y recent deliveries`.
 fn webhook_block(webhook: &WebhookView, recent: usize, verbose: bool) -> Vec<String> {
     let backlog = match webhook.backlog {
         0 => events(0),
@@ -44,7 +44,6 @@ fn webhook_block(webhook: &WebhookView, recent: usize, verbose: bool) -> Vec<Str
         fields.iter().filter(|(_, value)| !value.is_empty()).map(|(name, value)| format!("\t{name}:\t{value}")),
     );
     if recent == 0 {
-        lines.push(String::new());
         return lines;
     }
     let shown = &webhook.recent[..recent.min(webhook.recent.len())];
@@ -191,7 +190,6 @@ mod tests {
                 "\tFailed:\t1 event",
                 "\tNext Attempt:\t2026-11-30T12:00:05.000Z (attempt 3; last error: connection refused)",
                 "\tDelivering Replica:\thost:3000",
-                "",
             ]
         );
 
