@@ -313,3 +313,35 @@ fn bad_webhook_configuration_is_refused_at_start_up() {
         assert!(stderr.contains(says) && stderr.contains("--webhook"), "{stderr}");
     }
 }
+
+/// A redirect is an answer that is not 2xx: not followed (the event is not
+/// posted where it points), retried as a failure, said in the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_is_not_followed_and_counts_as_a_failed_attempt() {
+    let target = Receiver::start().await;
+    let location = target.url();
+    let redirector = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let location = location.clone();
+            async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let app = spawn(&[url_of(address)], None).await;
+    app.api.activate(None).await;
+    let deadline = Instant::now() + PATIENCE;
+    let url = loop {
+        let url = report(&app.api).await.webhooks.remove(0);
+        if url.attempts >= 2 {
+            break url;
+        }
+        assert!(Instant::now() < deadline, "no failed attempts: {url:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(url.last_error.contains("307") && url.last_error.contains("not followed"), "{}", url.last_error);
+    assert_eq!((url.delivered, url.backlog), (0, 2));
+    assert!(target.received().is_empty(), "the redirect was followed");
+}

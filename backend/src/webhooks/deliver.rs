@@ -95,7 +95,13 @@ impl Task {
         }
         store_failures = 0;
         loop {
-            let wait = match self.round(&shown).await {
+            // A post in flight when the manager stops is abandoned: not
+            // recorded, it is posted again later (at least once).
+            let round = tokio::select! {
+                () = shutdown.cancelled() => break,
+                round = self.round(&shown) => round,
+            };
+            let wait = match round {
                 Ok(Some(wait)) => {
                     store_failures = 0;
                     wait
@@ -206,14 +212,21 @@ impl Task {
             Ok(response) if response.status().is_success() => {
                 Attempt { status_code: Some(response.status().as_u16()), error: None }
             }
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
                 let error = if status.is_redirection() {
                     let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
                     format!("HTTP {status}: redirect to {} not followed", to.unwrap_or("?"))
                 } else {
-                    let text = response.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(SHOWN_BODY).collect();
+                    // Only the start of the answer is read: a receiver cannot make this process hold much.
+                    let mut start = Vec::new();
+                    while start.len() < SHOWN_BODY {
+                        match response.chunk().await {
+                            Ok(Some(chunk)) => start.extend_from_slice(&chunk),
+                            _ => break,
+                        }
+                    }
+                    let text: String = String::from_utf8_lossy(&start).chars().take(SHOWN_BODY).collect();
                     if text.trim().is_empty() {
                         format!("HTTP {status}")
                     } else {
