@@ -69,6 +69,14 @@ pub struct Config {
     /// loopback (on loopback it is always open; elsewhere it wants an admin).
     #[arg(long, env = "MANAGER_METRICS_PUBLIC")]
     pub metrics_public: bool,
+    /// Where to POST every maintenance event, signed (SPEC §11): an http(s)
+    /// URL; repeat the flag (or separate with commas) for several.
+    #[arg(long = "webhook", env = "MANAGER_WEBHOOKS", value_name = "URL", value_delimiter = ',')]
+    pub webhooks: Vec<String>,
+    /// The secret of the webhooks' `X-Manager-Signature` (HMAC-SHA256);
+    /// prefer the environment variable: arguments show in `ps`.
+    #[arg(long, env = "MANAGER_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<crate::webhooks::Secret>,
 }
 
 /// The shortest token lifetime accepted: shorter would end sessions mid-task.
@@ -107,6 +115,8 @@ impl Config {
             lease_seconds: 10,
             admin_password: None,
             metrics_public: false,
+            webhooks: Vec::new(),
+            webhook_secret: None,
         }
     }
 
@@ -164,6 +174,11 @@ impl Config {
         }
     }
 
+    /// The webhooks to deliver to, if any; a clear refusal of what cannot work.
+    pub fn webhooks(&self) -> Result<Option<crate::webhooks::Settings>, String> {
+        crate::webhooks::Settings::parse(&self.webhooks, self.webhook_secret.as_ref())
+    }
+
     /// How long new tokens stay valid.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_seconds)
@@ -198,6 +213,17 @@ mod tests {
         let parsed = parse(&["--bind=127.0.0.1:0", "--data-dir=/tmp/x"]).unwrap();
         let local = Config::local(dir);
         assert_eq!(format!("{local:?}"), format!("{parsed:?}"));
+    }
+
+    #[test]
+    fn webhooks_come_from_repeated_flags_or_one_comma_separated_variable() {
+        let parsed =
+            parse(&["--webhook", "http://127.0.0.1:9/a", "--webhook=http://127.0.0.1:9/b", "--webhook-secret=s"])
+                .unwrap();
+        assert_eq!(parsed.webhooks().unwrap().unwrap().urls.len(), 2);
+        let error = parse(&["--webhook", "http://127.0.0.1:9/a"]).unwrap().webhooks().unwrap_err();
+        assert!(error.contains("--webhook-secret"), "{error}");
+        assert!(!format!("{:?}", parse(&["--webhook-secret=hunter2"]).unwrap()).contains("hunter2"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod users;
+pub mod webhooks;
 pub mod worker;
 pub mod workflows;
 
@@ -60,13 +61,18 @@ pub struct Manager {
     router: Router,
     limits: server::Limits,
     cancel_grace: std::time::Duration,
+    deliverers: Option<webhooks::deliver::Deliverers>,
 }
+
+/// How often an idle webhook deliverer on SQLite looks for events it was not woken for (it always is).
+const SQLITE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Manager {
     /// Opens the store (SQLite in `config.data_dir`, or the PostgreSQL
     /// database of `--database`), recovers from an unclean stop and builds
     /// the router. Must be called inside a tokio runtime.
     pub async fn open(config: &Config) -> Result<Self, StoreError> {
+        let webhooks = config.webhooks().map_err(StoreError::Config)?.map(Arc::new);
         let capacity = config.queue_capacity();
         let catalog = workflows::Catalog::new(&config.workflows);
         match catalog.list() {
@@ -82,7 +88,7 @@ impl Manager {
             cancel_grace: config.cancel_grace(),
             output,
         };
-        let (engine, reader, auth_store, cluster) = match &config.database {
+        let (engine, reader, auth_store, cluster, webhook_store) = match &config.database {
             None => {
                 let writer = store::open_writer(&config.data_dir)?;
                 auth::bootstrap_sqlite(&writer, config.admin_password.as_deref())?;
@@ -90,7 +96,13 @@ impl Manager {
                 let auth_store = Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?);
                 let output = Store::Sqlite(Db::new(store::open_output(&config.data_dir)?, "output", capacity)?);
                 let engine = Engine::recover(writer, capacity, runner(output::OutputLog::new(output)))?;
-                (engine, reader, auth_store, None)
+                let webhook_store = match webhooks {
+                    Some(_) => {
+                        Some(Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "webhooks", capacity)?))
+                    }
+                    None => None,
+                };
+                (engine, reader, auth_store, None, webhook_store)
             }
             Some(url) => {
                 let pg = store::postgres::Pg::new(url, config.pool_size(), capacity)?;
@@ -106,7 +118,7 @@ impl Manager {
                 auth::bootstrap(&store, config.admin_password.as_deref()).await?;
                 tracing::info!(%replica, "replica on PostgreSQL");
                 let cluster = cluster::Cluster::start(&engine, config.lease()).await?;
-                (engine, store.clone(), store, Some(cluster))
+                (engine, store.clone(), store.clone(), Some(cluster), Some(store))
             }
         };
         let auth = Arc::new(Auth::new(auth_store, config.token_ttl()));
@@ -120,9 +132,16 @@ impl Manager {
             cluster,
             metrics: Arc::default(),
             metrics_open: config.metrics_open(),
+            webhooks: webhooks.clone(),
         };
+        let deliverers = webhooks.zip(webhook_store).map(|(settings, store)| webhooks::deliver::Deliverers {
+            store,
+            replica: config.replica_id(),
+            settings,
+            recheck: if config.database.is_some() { config.lease() } else { SQLITE_RECHECK },
+        });
         let router = router(state.clone(), &config.dist);
-        Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace() })
+        Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace(), deliverers })
     }
 
     /// The shared state (tests look at the engine directly).
@@ -143,6 +162,10 @@ impl Manager {
             cluster.serving_at(listener.local_addr()?);
         }
         scheduler::spawn(Arc::clone(&self.state.engine), shutdown.clone());
+        if let Some(deliverers) = self.deliverers {
+            let engine = Arc::clone(&self.state.engine);
+            deliverers.spawn(move || engine.subscribe(), shutdown.clone());
+        }
         let streams = self.state.shutdown.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {

@@ -52,6 +52,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Refused before anything opens, in the flag's own words.
+    config.webhooks().map_err(anyhow::Error::msg)?;
     let manager = Manager::open(&config).await.with_context(|| match &config.database {
         None => format!("opening data dir {}", config.data_dir.display()),
         Some(_) => "opening the PostgreSQL database of --database".to_owned(),

@@ -31,4 +31,6 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether `GET /metrics` answers without credentials.
     pub metrics_open: bool,
+    /// The webhooks delivered to (SPEC §11), if any.
+    pub webhooks: Option<Arc<crate::webhooks::Settings>>,
 }

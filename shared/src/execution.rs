@@ -76,6 +76,9 @@ impl ExecutionStatus {
         matches!(self, Self::Terminated | Self::Failed | Self::Cancelled)
     }
 
+    /// The statuses [`Self::is_remaining`] holds of.
+    pub const REMAINING: [Self; 4] = [Self::Pending, Self::Started, Self::Cancelling, Self::ForceCancelling];
+
     /// Not ended and not queued: keeps maintenance mode in `activating`.
     pub fn is_remaining(self) -> bool {
         !self.is_end() && self != Self::Queued

@@ -140,6 +140,18 @@ pub struct RemainingExecution {
     pub workflow_id: String,
 }
 
+impl RemainingExecution {
+    /// How the status lists `execution`.
+    pub fn of(execution: &crate::Execution) -> Self {
+        Self {
+            id: execution.id,
+            status: execution.status,
+            deployment_id: execution.deployment_id.clone(),
+            workflow_id: execution.workflow_id.clone(),
+        }
+    }
+}
+
 /// The status object of `GET /maintenance`. Field order is the contract's:
 /// the CLI prints the fields in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -23,6 +23,9 @@ pub struct Change {
     pub record: MaintenanceRecord,
     /// The rows to append to the history, oldest first.
     pub transitions: Vec<MaintenanceTransition>,
+    /// The row as it was right after each of `transitions` (what its webhook
+    /// event reports; same length).
+    pub after: Vec<MaintenanceRecord>,
     /// Windows to insert or update.
     pub windows: Vec<Window>,
     /// Remaining executions the drain deadline cancels (SIGTERM; the deadline's own force-cancel follows).
@@ -37,10 +40,22 @@ impl Change {
         before.status != MaintenanceState::Deactivated && self.record.status == MaintenanceState::Deactivated
     }
 
+    /// The change to `record` that `row` leads to.
+    pub fn step(record: MaintenanceRecord, row: MaintenanceTransition) -> Self {
+        Self { after: vec![record.clone()], transitions: vec![row], record, ..Self::default() }
+    }
+
+    /// Appends a history row, the row being as it is now.
+    pub fn push(&mut self, row: MaintenanceTransition) {
+        self.transitions.push(row);
+        self.after.push(self.record.clone());
+    }
+
     /// Appends `next`, a change made on top of this one.
     pub fn then(&mut self, next: Change) {
         self.record = next.record;
         self.transitions.extend(next.transitions);
+        self.after.extend(next.after);
         self.windows.extend(next.windows);
         self.cancel.extend(next.cancel);
         self.force_cancel.extend(next.force_cancel);
@@ -159,7 +174,7 @@ pub fn activate(
     .flatten()
     .collect::<Vec<_>>()
     .join(", ");
-    let mut change = Change { transitions: vec![row], record: activating, ..Change::default() };
+    let mut change = Change::step(activating, row);
     if let Some(completed) = complete(&change.record, remaining, now) {
         change.then(completed);
     }
@@ -176,7 +191,7 @@ pub fn complete(record: &MaintenanceRecord, remaining: usize, now: Timestamp) ->
         MaintenanceRecord { status: MaintenanceState::Activated, activated_at: Some(now), ..record.clone() };
     let mut row = transition(&activated, MaintenanceState::Activating, now, &record.requested_by);
     row.window_id = record.window_id;
-    Some(Change { transitions: vec![row], record: activated, ..Change::default() })
+    Some(Change::step(activated, row))
 }
 
 /// Back to `deactivated`, requested by `by` at `now`; `None` when already
@@ -190,7 +205,7 @@ pub fn deactivate(record: &MaintenanceRecord, by: &str, now: Timestamp) -> Optio
     let deactivated = MaintenanceRecord { upcoming_id: record.upcoming_id, ..MaintenanceRecord::default() };
     let mut row = transition(&deactivated, record.status, now, by);
     row.window_id = record.window_id;
-    Some(Change { transitions: vec![row], record: deactivated, ..Change::default() })
+    Some(Change::step(deactivated, row))
 }
 
 /// What a cancel or force-cancel does to an execution in `status`.

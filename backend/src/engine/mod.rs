@@ -42,8 +42,7 @@ use schedule::{Facts, WindowError};
 const EVENT_BUFFER: usize = 256;
 
 /// Statuses of executions that were running when the process stopped.
-const INTERRUPTED: [ExecutionStatus; 4] =
-    [ExecutionStatus::Pending, ExecutionStatus::Started, ExecutionStatus::Cancelling, ExecutionStatus::ForceCancelling];
+const INTERRUPTED: [ExecutionStatus; 4] = ExecutionStatus::REMAINING;
 
 /// Why the engine refused or failed a request.
 #[derive(Debug, thiserror::Error)]
@@ -510,15 +509,7 @@ impl Core {
         let remaining_executions = if self.record.status == MaintenanceState::Deactivated {
             Vec::new()
         } else {
-            self.active
-                .iter()
-                .map(|active| RemainingExecution {
-                    id: active.execution.id,
-                    status: active.execution.status,
-                    deployment_id: active.execution.deployment_id.clone(),
-                    workflow_id: active.execution.workflow_id.clone(),
-                })
-                .collect()
+            self.active.iter().map(|active| RemainingExecution::of(&active.execution)).collect()
         };
         MaintenanceStatus {
             status: self.record.status,

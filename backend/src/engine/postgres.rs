@@ -36,6 +36,7 @@ use crate::store::executions::COLUMNS;
 use crate::store::maintenance::{MaintenanceRecord, RECORD_COLUMNS};
 use crate::store::postgres::{self as store, Pg};
 use crate::store::StoreError;
+use crate::webhooks::outbox;
 
 /// The statuses of executions that remain (are running somewhere), as SQL.
 pub(crate) const REMAINING: &str = "('pending', 'started', 'cancelling', 'force_cancelling')";
@@ -128,37 +129,38 @@ async fn remaining_count(client: &impl GenericClient) -> Result<usize, StoreErro
     Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }
 
+/// The remaining executions, as the status lists them.
+async fn remaining_executions(client: &impl GenericClient) -> Result<Vec<RemainingExecution>, StoreError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT id, status, deployment_id, workflow_id FROM executions WHERE status IN {REMAINING} ORDER BY seq"
+            ),
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let id: &str = row.try_get(0)?;
+            let status: &str = row.try_get(1)?;
+            Ok(RemainingExecution {
+                id: crate::store::parse_column("executions", "id", id, |s| Uuid::parse_str(s).ok())?,
+                status: crate::store::parse_column("executions", "status", status, ExecutionStatus::parse)?,
+                deployment_id: row.try_get(2)?,
+                workflow_id: row.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
 /// The status object and its epoch, as `client` sees them (in a
 /// transaction: with its own writes).
 pub async fn read_status(client: &impl GenericClient) -> Result<(u64, MaintenanceStatus), StoreError> {
     let row = client.query_one(&format!("SELECT {RECORD_COLUMNS}, epoch FROM maintenance WHERE id = 1"), &[]).await?;
     let record = store::record(&row)?;
     let epoch: i64 = row.try_get("epoch")?;
-    let remaining_executions = if record.status == MaintenanceState::Deactivated {
-        Vec::new()
-    } else {
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT id, status, deployment_id, workflow_id FROM executions WHERE status IN {REMAINING} \
-                     ORDER BY seq"
-                ),
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let id: &str = row.try_get(0)?;
-                let status: &str = row.try_get(1)?;
-                Ok(RemainingExecution {
-                    id: crate::store::parse_column("executions", "id", id, |s| Uuid::parse_str(s).ok())?,
-                    status: crate::store::parse_column("executions", "status", status, ExecutionStatus::parse)?,
-                    deployment_id: row.try_get(2)?,
-                    workflow_id: row.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?
-    };
+    let remaining_executions =
+        if record.status == MaintenanceState::Deactivated { Vec::new() } else { remaining_executions(client).await? };
     let status = MaintenanceStatus {
         status: record.status,
         requested_by: record.requested_by,
@@ -216,11 +218,16 @@ async fn save_change(client: &impl GenericClient, change: &machine::Change) -> R
             ],
         )
         .await?;
-    for transition in &change.transitions {
+    let reports = if change.transitions.is_empty() {
+        Vec::new()
+    } else {
+        outbox::reports(change, &remaining_executions(client).await?, &store::live_windows(client).await?)
+    };
+    for (transition, report) in change.transitions.iter().zip(&reports) {
         client
             .execute(
                 "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason, event, \
-                 window_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 window_id, detail, status_after, window_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &transition.at.to_string(),
                     &transition.from.as_str(),
@@ -230,6 +237,8 @@ async fn save_change(client: &impl GenericClient, change: &machine::Change) -> R
                     &transition.event.as_str(),
                     &transition.window_id.map(|id| id.to_string()),
                     &transition.detail,
+                    &report.status,
+                    &report.window,
                 ],
             )
             .await?;

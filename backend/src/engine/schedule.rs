@@ -194,14 +194,9 @@ pub fn tick(facts: &Facts) -> Option<Change> {
                 let detail = "its end came before the manager could start it (the manager was not running, or \
                               could not reach its database, from its start to its end)"
                     .to_owned();
-                change.transitions.push(window_row(
-                    &change.record,
-                    &missed,
-                    HistoryEvent::WindowMissed,
-                    &window.created_by,
-                    now,
-                    detail,
-                ));
+                let row =
+                    window_row(&change.record, &missed, HistoryEvent::WindowMissed, &window.created_by, now, detail);
+                change.push(row);
                 change.windows.push(missed.clone());
                 windows[index] = missed;
                 continue;
@@ -277,11 +272,12 @@ fn start_window(change: &mut Change, remaining: usize, window: &Window, now: Tim
         String::new()
     };
     let row = window_row(&change.record, window, HistoryEvent::WindowStarted, &window.created_by, now, detail);
-    change.transitions.push(row);
     if on {
         change.record.window_id = Some(window.id);
+        change.push(row);
         return;
     }
+    change.push(row);
     let activation = Activation {
         by: window.created_by.clone(),
         reason: window.reason.clone(),
@@ -305,7 +301,7 @@ fn end_window(
 ) -> Window {
     let ended = Window { state: WindowState::Ended, ended_at: Some(now), ..window.clone() };
     let row = window_row(&change.record, &ended, HistoryEvent::WindowEnded, by, now, detail.to_owned());
-    change.transitions.push(row);
+    change.push(row);
     change.windows.retain(|written| written.id != ended.id);
     change.windows.push(ended.clone());
     *windows = replace(windows, &ended);
@@ -370,19 +366,21 @@ fn drain(change: &mut Change, facts: &Facts) {
         window_id: record.window_id,
         detail,
     };
-    change.transitions.push(row);
+    change.push(row);
 }
 
 /// A change that writes `window` with its history `row`, the windows then being `windows`.
 fn written(facts: &Facts, windows: &[Window], window: Window, row: MaintenanceTransition) -> Change {
-    let change =
-        Change { record: facts.record.clone(), transitions: vec![row], windows: vec![window], ..Change::default() };
+    let change = Change { windows: vec![window], ..Change::step(facts.record.clone(), row) };
     finish(windows, facts.now, change)
 }
 
 /// Sets the announced window as the windows now stand.
 fn finish(windows: &[Window], now: Timestamp, mut change: Change) -> Change {
     change.record.upcoming_id = upcoming(&change.record, windows, now);
+    for record in &mut change.after {
+        record.upcoming_id = upcoming(record, windows, now);
+    }
     change
 }
 

@@ -108,6 +108,16 @@ pub async fn history(
     Ok(Json(list_response(items, total, size, offset)))
 }
 
+/// Each webhook's deliveries, failures and backlog (SPEC §11), in the order configured.
+#[utoipa::path(get, path = "/maintenance/webhooks", tag = "maintenance",
+    responses((status = 200, body = shared::Webhooks), (status = 401, body = shared::ApiError),
+              (status = 403, body = shared::ApiError), (status = 503, body = shared::ApiError)))]
+pub async fn webhooks(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<shared::Webhooks>, AppError> {
+    let urls = state.webhooks.as_deref().map(crate::webhooks::Settings::keys).unwrap_or_default();
+    let (last_event_id, webhooks) = state.reader.webhook_report(urls).await?;
+    Ok(Json(shared::Webhooks { last_event_id, webhooks }))
+}
+
 /// The replicas serving this manager and the change each has applied
 /// (SPEC §8): those whose lease has not run out. On SQLite, this process.
 #[utoipa::path(get, path = "/maintenance/replicas", tag = "maintenance",

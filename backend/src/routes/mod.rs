@@ -80,6 +80,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(maintenance::deactivate))
         .routes(routes!(maintenance::history))
         .routes(routes!(maintenance::replicas))
+        .routes(routes!(maintenance::webhooks))
         .routes(routes!(windows::list, windows::create))
         .routes(routes!(windows::cancel))
         .routes(routes!(windows::extend))

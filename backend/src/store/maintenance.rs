@@ -1,11 +1,15 @@
 //! The maintenance row and its history.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use shared::{HistoryEvent, MaintenanceMode, MaintenanceState, MaintenanceTransition, Timestamp};
+use shared::{
+    ExecutionStatus, HistoryEvent, MaintenanceMode, MaintenanceState, MaintenanceTransition, RemainingExecution,
+    Timestamp,
+};
 use uuid::Uuid;
 
 use super::{parse_column, StoreError};
 use crate::engine::machine::Change;
+use crate::webhooks::outbox;
 
 /// The persisted part of the maintenance status (everything but the
 /// remaining executions, which are derived from the executions table).
@@ -234,11 +238,18 @@ pub fn save_change(conn: &Connection, change: &Change) -> Result<(), StoreError>
             upcoming_id,
         ],
     )?;
+    let reports = if change.transitions.is_empty() {
+        Vec::new()
+    } else {
+        let remaining = super::executions::with_status(conn, &ExecutionStatus::REMAINING)?;
+        let remaining: Vec<RemainingExecution> = remaining.iter().map(RemainingExecution::of).collect();
+        outbox::reports(change, &remaining, &super::windows::live(conn)?)
+    };
     let mut insert = conn.prepare_cached(
-        "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason, event, window_id, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, reason, event, window_id, detail, \
+         status_after, window_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    for transition in &change.transitions {
+    for (transition, report) in change.transitions.iter().zip(&reports) {
         insert.execute(params![
             transition.at.to_string(),
             transition.from.as_str(),
@@ -248,6 +259,8 @@ pub fn save_change(conn: &Connection, change: &Change) -> Result<(), StoreError>
             transition.event.as_str(),
             transition.window_id.map(|id| id.to_string()),
             transition.detail,
+            report.status,
+            report.window,
         ])?;
     }
     for window in &change.windows {

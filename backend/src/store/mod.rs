@@ -9,6 +9,7 @@ pub mod executions;
 pub mod maintenance;
 pub mod postgres;
 pub mod users;
+pub mod webhooks;
 pub mod windows;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0006_executions_by_deployment.sql")),
         M::up(include_str!("../../migrations/0007_workflow_processes.sql")),
         M::up(include_str!("../../migrations/0008_windows.sql")),
+        M::up(include_str!("../../migrations/0009_webhooks.sql")),
     ])
 });
 
@@ -186,6 +188,77 @@ pub enum Store {
 }
 
 impl Store {
+    /// Adds a cursor after the newest event for each of `urls` that has none.
+    pub async fn webhook_register(&self, urls: Vec<String>) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| webhooks::register(conn, &urls)).await,
+            Self::Postgres(pg) => pg.webhook_register(&urls).await,
+        }
+    }
+
+    /// Whether this process delivers to `url` now, its cursor and next event
+    /// (on PostgreSQL: claimed for `replica` unless a live replica holds it).
+    pub async fn webhook_claim(&self, url: String, replica: &str) -> Result<webhooks::Claim, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| webhooks::claim(conn, &url)).await,
+            Self::Postgres(pg) => pg.webhook_claim(&url, replica).await,
+        }
+    }
+
+    /// Records a failed attempt at event `seq` of `url`; `false` if this process no longer delivers it.
+    pub async fn webhook_attempt_failed(
+        &self,
+        url: String,
+        replica: &str,
+        seq: u64,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        error: String,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.write(move |conn| webhooks::attempt_failed(conn, &url, seq, attempts, next_attempt_at, &error)).await
+            }
+            Self::Postgres(pg) => {
+                pg.webhook_attempt_failed(&url, replica, seq, attempts, next_attempt_at, &error).await
+            }
+        }
+    }
+
+    /// Records an event of `url` delivered or given up and moves its cursor
+    /// past it; `false` if the cursor had moved or this process no longer delivers it.
+    pub async fn webhook_finish(
+        &self,
+        url: String,
+        replica: &str,
+        delivery: shared::WebhookDelivery,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(move |conn| webhooks::finish(conn, &url, &delivery)).await,
+            Self::Postgres(pg) => pg.webhook_finish(&url, replica, &delivery).await,
+        }
+    }
+
+    /// Gives `url` up (a graceful stop), so another replica delivers it at once.
+    pub async fn webhook_release(&self, url: String, replica: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(_) => Ok(()),
+            Self::Postgres(pg) => pg.webhook_release(&url, replica).await,
+        }
+    }
+
+    /// Each of `urls`' (stored as the first of each pair, shown as the
+    /// second) deliveries, and the newest event's id.
+    pub async fn webhook_report(
+        &self,
+        urls: Vec<(String, String)>,
+    ) -> Result<(u64, Vec<shared::WebhookView>), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(move |conn| webhooks::report(conn, &urls)).await,
+            Self::Postgres(pg) => pg.webhook_report(&urls).await,
+        }
+    }
+
     /// One execution by id.
     pub async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
         match self {

@@ -8,6 +8,8 @@
 //! `engine/postgres.rs`; this module has the schema, the reads, users and
 //! tokens, and output.
 
+mod webhooks;
+
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -29,6 +31,7 @@ use super::{parse_column, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_windows.sql"),
+    include_str!("../../migrations/postgres/0003_webhooks.sql"),
 ];
 /// The advisory lock replicas take to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6d61_696e_7465_6e61; // "maintena"

@@ -19,6 +19,8 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod receiver;
+
 /// How long a test waits for something that should happen at once; generous
 /// so a loaded 2-core CI machine does not flake.
 pub const PATIENCE: Duration = Duration::from_secs(20);

@@ -1,0 +1,284 @@
+//! The deliverers: one task per URL in every process, each on its own, so a
+//! slow or dead receiver holds back only its own URL (never the gate, the
+//! API or another URL). Each round asks the store whether this process
+//! delivers the URL now and what comes next; the store's answer, not a
+//! timer, decides who posts. A task sleeps until a status is published (every
+//! event raises the epoch), its retry is due, or a lease's time has passed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{redirect, Url};
+use shared::webhook::{EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use shared::{DeliveryOutcome, Timestamp, WebhookDelivery};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::StoredEvent;
+use super::{backoff, redact, Settings, GIVE_UP_AFTER};
+use crate::engine::Published;
+use crate::store::webhooks::Claim;
+use crate::store::{Store, StoreError};
+
+/// How long a receiver may take to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole attempt may take, answer included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of an answer's body kept for the error shown (it is not read further).
+const SHOWN_BODY: usize = 200;
+
+/// What the deliverers need.
+#[derive(Clone)]
+pub struct Deliverers {
+    /// Where the cursors and events are.
+    pub store: Store,
+    /// This process's name among replicas (PostgreSQL); unused on SQLite.
+    pub replica: String,
+    /// The URLs and the secret.
+    pub settings: Arc<Settings>,
+    /// How often a URL held by another replica is looked at again (its lease).
+    pub recheck: Duration,
+}
+
+impl Deliverers {
+    /// Registers the URLs' cursors and starts one task per URL; they end
+    /// (giving their URL up) when `shutdown` fires.
+    pub fn spawn(self, changes: impl Fn() -> broadcast::Receiver<Published>, shutdown: CancellationToken) {
+        let client = match reqwest::Client::builder()
+            .redirect(redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("manager/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "cannot build the webhooks' HTTP client: no webhook will be delivered");
+                return;
+            }
+        };
+        for url in self.settings.urls.clone() {
+            let task = Task { url, client: client.clone(), shared: self.clone() };
+            tokio::spawn(task.run(changes(), shutdown.clone()));
+        }
+    }
+}
+
+struct Task {
+    url: Url,
+    client: reqwest::Client,
+    shared: Deliverers,
+}
+
+/// What one attempt came to.
+struct Attempt {
+    status_code: Option<u16>,
+    error: Option<String>,
+}
+
+impl Task {
+    fn key(&self) -> String {
+        self.url.as_str().to_owned()
+    }
+
+    async fn run(self, mut changes: broadcast::Receiver<Published>, shutdown: CancellationToken) {
+        let store = &self.shared.store;
+        let replica = self.shared.replica.as_str();
+        let shown = redact(&self.url);
+        let mut store_failures = 0u32;
+        while let Err(error) = store.webhook_register(vec![self.key()]).await {
+            store_failures += 1;
+            tracing::warn!(url = %shown, %error, "cannot register the webhook's cursor yet");
+            if !pause(&shutdown, backoff(store_failures, random())).await {
+                return;
+            }
+        }
+        store_failures = 0;
+        loop {
+            let wait = match self.round(&shown).await {
+                Ok(Some(wait)) => {
+                    store_failures = 0;
+                    wait
+                }
+                Ok(None) => {
+                    store_failures = 0;
+                    continue;
+                }
+                Err(error) => {
+                    store_failures += 1;
+                    if store_failures == 1 || store_failures.is_multiple_of(10) {
+                        tracing::warn!(url = %shown, %error, failures = store_failures, "webhook delivery waits for the database");
+                    }
+                    Wait::For(backoff(store_failures, random()))
+                }
+            };
+            let sleep = match wait {
+                Wait::Event => self.shared.recheck,
+                Wait::For(duration) => duration,
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(sleep) => {}
+                changed = changes.recv(), if matches!(wait, Wait::Event) => {
+                    if matches!(changed, Err(broadcast::error::RecvError::Closed)) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(error) = store.webhook_release(self.key(), replica).await {
+            tracing::warn!(url = %shown, %error, "could not give the webhook up on stopping; another replica takes it when this one's lease ends");
+        }
+    }
+
+    /// One step: deliver the next event if this process may and it is due.
+    /// `None`: go on at once; `Some(wait)`: wait first.
+    async fn round(&self, shown: &str) -> Result<Option<Wait>, StoreError> {
+        let store = &self.shared.store;
+        let replica = self.shared.replica.as_str();
+        let (cursor, event) = match store.webhook_claim(self.key(), replica).await? {
+            Claim::Theirs { .. } => return Ok(Some(Wait::For(self.shared.recheck))),
+            Claim::Mine { next: None, .. } => return Ok(Some(Wait::Event)),
+            Claim::Mine { cursor, next: Some(event) } => (cursor, event),
+        };
+        if let Some(due) = cursor.next_attempt_at {
+            let left = millis_between(Timestamp::now(), due);
+            if left > 0 {
+                return Ok(Some(Wait::For(Duration::from_millis(left))));
+            }
+        }
+        let attempts = cursor.attempts.saturating_add(1);
+        let started = Instant::now();
+        let attempt = match event.body() {
+            Ok(body) => self.post(&event, body).await,
+            Err(error) => {
+                Attempt { status_code: None, error: Some(format!("the stored event cannot be read: {error}")) }
+            }
+        };
+        let now = Timestamp::now();
+        let latency_ms = millis_between(event.at, now);
+        let Some(error) = attempt.error else {
+            tracing::debug!(url = %shown, id = event.seq, event = %event.event.as_str(), elapsed = ?started.elapsed(), "webhook delivered");
+            let delivery = delivery(
+                &event,
+                DeliveryOutcome::Delivered,
+                now,
+                attempts,
+                attempt.status_code,
+                String::new(),
+                latency_ms,
+            );
+            store.webhook_finish(self.key(), replica, delivery).await?;
+            return Ok(None);
+        };
+        if latency_ms >= u64::try_from(GIVE_UP_AFTER.as_millis()).unwrap_or(u64::MAX) {
+            tracing::error!(url = %shown, id = event.seq, attempts, %error, "webhook event given up after 24 hours of failed attempts");
+            let delivery =
+                delivery(&event, DeliveryOutcome::Failed, now, attempts, attempt.status_code, error, latency_ms);
+            store.webhook_finish(self.key(), replica, delivery).await?;
+            return Ok(None);
+        }
+        let wait = backoff(attempts, random());
+        if attempts == 1 || attempts.is_multiple_of(10) {
+            tracing::warn!(url = %shown, id = event.seq, attempts, %error, retry_in = ?wait, "webhook delivery failed; retrying");
+        }
+        let next = Timestamp::from_datetime(
+            now.as_datetime() + chrono::TimeDelta::milliseconds(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+        );
+        store.webhook_attempt_failed(self.key(), replica, event.seq, attempts, next, error).await?;
+        Ok(Some(Wait::For(wait)))
+    }
+
+    async fn post(&self, event: &StoredEvent, body: Vec<u8>) -> Attempt {
+        let signature = self.shared.settings.sign(&body);
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_HEADER, event.event.as_str())
+            .header(EVENT_ID_HEADER, event.seq.to_string())
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Err(error) => Attempt { status_code: None, error: Some(describe(&error)) },
+            Ok(response) if response.status().is_success() => {
+                Attempt { status_code: Some(response.status().as_u16()), error: None }
+            }
+            Ok(response) => {
+                let status = response.status();
+                let error = if status.is_redirection() {
+                    let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+                    format!("HTTP {status}: redirect to {} not followed", to.unwrap_or("?"))
+                } else {
+                    let text = response.text().await.unwrap_or_default();
+                    let text: String = text.chars().take(SHOWN_BODY).collect();
+                    if text.trim().is_empty() {
+                        format!("HTTP {status}")
+                    } else {
+                        format!("HTTP {status}: {}", text.trim())
+                    }
+                };
+                Attempt { status_code: Some(status.as_u16()), error: Some(error) }
+            }
+        }
+    }
+}
+
+/// What a task waits for before its next round.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// A new event (a published status), or the recheck interval.
+    Event,
+    /// This long (a retry's backoff, another replica's URL, the database).
+    For(Duration),
+}
+
+fn delivery(
+    event: &StoredEvent,
+    outcome: DeliveryOutcome,
+    at: Timestamp,
+    attempts: u32,
+    status_code: Option<u16>,
+    error: String,
+    latency_ms: u64,
+) -> WebhookDelivery {
+    WebhookDelivery { event_id: event.seq, event: event.event, outcome, at, attempts, status_code, error, latency_ms }
+}
+
+/// Why a request failed, in words (reqwest's own text says little).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Milliseconds from `from` to `to` (0 if `to` is not later).
+fn millis_between(from: Timestamp, to: Timestamp) -> u64 {
+    u64::try_from((to.as_datetime() - from.as_datetime()).num_milliseconds()).unwrap_or(0)
+}
+
+/// Sleeps `duration`; `false` if `shutdown` fired first.
+async fn pause(shutdown: &CancellationToken, duration: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(duration) => true,
+    }
+}
+
+fn random() -> u64 {
+    getrandom::u64().unwrap_or_default()
+}
