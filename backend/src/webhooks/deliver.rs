@@ -43,7 +43,11 @@ pub struct Deliverers {
 impl Deliverers {
     /// Registers the URLs' cursors and starts one task per URL; they end
     /// (giving their URL up) when `shutdown` fires.
-    pub fn spawn(self, changes: impl Fn() -> broadcast::Receiver<Published>, shutdown: CancellationToken) {
+    pub fn spawn(
+        self,
+        changes: impl Fn() -> broadcast::Receiver<Published>,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let client = match reqwest::Client::builder()
             .redirect(redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
@@ -54,13 +58,16 @@ impl Deliverers {
             Ok(client) => client,
             Err(error) => {
                 tracing::error!(%error, "cannot build the webhooks' HTTP client: no webhook will be delivered");
-                return;
+                return Vec::new();
             }
         };
-        for url in self.settings.urls.clone() {
-            let task = Task { url, client: client.clone(), shared: self.clone() };
-            tokio::spawn(task.run(changes(), shutdown.clone()));
-        }
+        let urls = self.settings.urls.clone();
+        urls.into_iter()
+            .map(|url| {
+                let task = Task { url, client: client.clone(), shared: self.clone() };
+                tokio::spawn(task.run(changes(), shutdown.clone()))
+            })
+            .collect()
     }
 }
 
