@@ -70,8 +70,9 @@ pub struct Config {
     #[arg(long, env = "MANAGER_METRICS_PUBLIC")]
     pub metrics_public: bool,
     /// Where to POST every maintenance event, signed (SPEC §11): an http(s)
-    /// URL; repeat the flag (or separate with commas) for several.
-    #[arg(long = "webhook", env = "MANAGER_WEBHOOKS", value_name = "URL", value_delimiter = ',')]
+    /// URL; repeat the flag for several. Without the flag, the URLs of
+    /// MANAGER_WEBHOOKS, separated by commas.
+    #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<String>,
     /// The secret of the webhooks' `X-Manager-Signature` (HMAC-SHA256);
     /// prefer the environment variable: arguments show in `ps`.
@@ -176,7 +177,14 @@ impl Config {
 
     /// The webhooks to deliver to, if any; a clear refusal of what cannot work.
     pub fn webhooks(&self) -> Result<Option<crate::webhooks::Settings>, String> {
-        crate::webhooks::Settings::parse(&self.webhooks, self.webhook_secret.as_ref())
+        // Only the variable is split on commas: a flag's URL may hold one.
+        let from_env = || -> Vec<String> {
+            std::env::var("MANAGER_WEBHOOKS")
+                .map(|urls| urls.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let urls = if self.webhooks.is_empty() { from_env() } else { self.webhooks.clone() };
+        crate::webhooks::Settings::parse(&urls, self.webhook_secret.as_ref())
     }
 
     /// How long new tokens stay valid.
@@ -216,11 +224,13 @@ mod tests {
     }
 
     #[test]
-    fn webhooks_come_from_repeated_flags_or_one_comma_separated_variable() {
+    fn webhooks_come_from_repeated_flags_whole() {
         let parsed =
-            parse(&["--webhook", "http://127.0.0.1:9/a", "--webhook=http://127.0.0.1:9/b", "--webhook-secret=s"])
+            parse(&["--webhook", "http://127.0.0.1:9/a,b", "--webhook=http://127.0.0.1:9/b", "--webhook-secret=s"])
                 .unwrap();
-        assert_eq!(parsed.webhooks().unwrap().unwrap().urls.len(), 2);
+        let urls = parsed.webhooks().unwrap().unwrap().urls;
+        assert_eq!(urls[0].as_str(), "http://127.0.0.1:9/a,b", "a flag's URL is not split");
+        assert_eq!(urls.len(), 2);
         let error = parse(&["--webhook", "http://127.0.0.1:9/a"]).unwrap().webhooks().unwrap_err();
         assert!(error.contains("--webhook-secret"), "{error}");
         assert!(!format!("{:?}", parse(&["--webhook-secret=hunter2"]).unwrap()).contains("hunter2"));

@@ -64,7 +64,7 @@ pub struct Manager {
     deliverers: Option<webhooks::deliver::Deliverers>,
 }
 
-/// How often an idle webhook deliverer on SQLite looks for events it was not woken for (it always is).
+/// On SQLite, three times how often an idle webhook deliverer looks for events it was not woken for (it always is).
 const SQLITE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Manager {
@@ -134,12 +134,21 @@ impl Manager {
             metrics_open: config.metrics_open(),
             webhooks: webhooks.clone(),
         };
-        let deliverers = webhooks.zip(webhook_store).map(|(settings, store)| webhooks::deliver::Deliverers {
-            store,
-            replica: config.replica_id(),
-            settings,
-            recheck: if config.database.is_some() { config.lease() } else { SQLITE_RECHECK },
-        });
+        let deliverers = match webhooks.zip(webhook_store) {
+            Some((settings, store)) => {
+                // Registered before anything is served: a new URL gets every
+                // event from this start on.
+                let urls = settings.keys().into_iter().map(|(key, _)| key).collect();
+                store.webhook_register(urls, &config.replica_id()).await?;
+                Some(webhooks::deliver::Deliverers {
+                    store,
+                    replica: config.replica_id(),
+                    settings,
+                    claim: if config.database.is_some() { config.lease() } else { SQLITE_RECHECK },
+                })
+            }
+            None => None,
+        };
         let router = router(state.clone(), &config.dist);
         Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace(), deliverers })
     }

@@ -180,16 +180,15 @@ async fn render(state: &AppState) -> Result<String, AppError> {
 }
 
 /// Each webhook's backlog, failing attempts, deliveries and events given up,
-/// labelled with its URL without password or query (which may hold a secret).
+/// labelled `webhook="<n>:<origin>"` (its place in the configuration and its
+/// origin: a path or query may hold a secret).
 fn register_webhooks(registry: &mut Registry, webhooks: &crate::webhooks::Settings, views: &[shared::WebhookView]) {
     let backlog = Family::<Labels, Gauge>::default();
     let attempts = Family::<Labels, Gauge>::default();
     let delivered = Family::<Labels, Counter>::default();
     let failed = Family::<Labels, Counter>::default();
-    for (url, view) in webhooks.urls.iter().zip(views) {
-        let mut shown = url.clone();
-        shown.set_query(None);
-        let labels = label("url", crate::webhooks::redact(&shown));
+    for (index, view) in views.iter().enumerate() {
+        let labels = label("webhook", webhooks.label(index));
         backlog.get_or_create(&labels).set(i64::try_from(view.backlog).unwrap_or(i64::MAX));
         attempts.get_or_create(&labels).set(i64::from(view.attempts));
         delivered.get_or_create(&labels).inc_by(view.delivered);

@@ -5,8 +5,10 @@ ALTER TABLE maintenance_history ADD COLUMN status_after text;
 ALTER TABLE maintenance_history ADD COLUMN window_after text;
 
 -- Each configured URL's cursor: the last event delivered or given up, and
--- the failed attempts at the next one. `owner` is the replica delivering
--- (its lease in `replicas` keeps it). A new URL starts after the newest event.
+-- the failed attempts at the next one. `owner` is the replica delivering,
+-- until `claimed_until` (its deliverer renews the claim while it works on the
+-- URL; once it lapses, another replica takes the URL). A new URL starts after
+-- the newest event.
 CREATE TABLE webhooks (
     url             text COLLATE "C" PRIMARY KEY,
     delivered_seq   bigint NOT NULL,
@@ -14,6 +16,7 @@ CREATE TABLE webhooks (
     next_attempt_at text,
     last_error      text NOT NULL DEFAULT '',
     owner           text,
+    claimed_until   timestamptz,
     delivered       bigint NOT NULL DEFAULT 0,
     failed          bigint NOT NULL DEFAULT 0
 );

@@ -188,20 +188,41 @@ pub enum Store {
 }
 
 impl Store {
-    /// Adds a cursor after the newest event for each of `urls` that has none.
-    pub async fn webhook_register(&self, urls: Vec<String>) -> Result<(), StoreError> {
+    /// Adds a cursor after the newest event for each of `urls` that has none
+    /// (on PostgreSQL, `replica` lets go of any other URL it held).
+    pub async fn webhook_register(&self, urls: Vec<String>, replica: &str) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(db) => db.write(move |conn| webhooks::register(conn, &urls)).await,
-            Self::Postgres(pg) => pg.webhook_register(&urls).await,
+            Self::Postgres(pg) => pg.webhook_register(&urls, replica).await,
         }
     }
 
     /// Whether this process delivers to `url` now, its cursor and next event
-    /// (on PostgreSQL: claimed for `replica` unless a live replica holds it).
-    pub async fn webhook_claim(&self, url: String, replica: &str) -> Result<webhooks::Claim, StoreError> {
+    /// (on PostgreSQL: claimed or renewed for `replica` for `claim`, unless
+    /// another replica's claim runs).
+    pub async fn webhook_claim(
+        &self,
+        url: String,
+        replica: &str,
+        claim: std::time::Duration,
+    ) -> Result<webhooks::Claim, StoreError> {
         match self {
-            Self::Sqlite(db) => db.read(move |conn| webhooks::claim(conn, &url)).await,
-            Self::Postgres(pg) => pg.webhook_claim(&url, replica).await,
+            Self::Sqlite(db) => db.write(move |conn| webhooks::claim(conn, &url)).await,
+            Self::Postgres(pg) => pg.webhook_claim(&url, replica, claim).await,
+        }
+    }
+
+    /// Renews `replica`'s claim on `url` while a post is in flight; `false`
+    /// if it lost it (the post is then abandoned). Always held on SQLite.
+    pub async fn webhook_renew(
+        &self,
+        url: String,
+        replica: &str,
+        claim: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(_) => Ok(true),
+            Self::Postgres(pg) => pg.webhook_renew(&url, replica, claim).await,
         }
     }
 

@@ -32,12 +32,16 @@ pub enum Claim {
         cursor: Cursor,
         /// The next event to deliver.
         next: Option<StoredEvent>,
+        /// The replica this claim took the URL from, if it just changed hands (`""`: none held it).
+        taken_from: Option<String>,
     },
-    /// Another replica, alive, delivers (PostgreSQL); or another call is claiming it right now.
+    /// Another replica holds the URL (PostgreSQL).
     Theirs {
         /// Which.
         owner: String,
     },
+    /// Another call is claiming it this instant (PostgreSQL): ask again shortly.
+    Busy,
 }
 
 /// Adds a cursor for each of `urls` that has none, after the newest event:
@@ -53,9 +57,15 @@ pub fn register(conn: &Connection, urls: &[String]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The cursor of `url` and its next event.
+/// The cursor of `url` and its next event (a cursor lost since start-up is made again, after the newest event).
 pub fn claim(conn: &Connection, url: &str) -> Result<Claim, StoreError> {
-    let cursor = cursor(conn, url)?.unwrap_or_default();
+    let cursor = match cursor(conn, url)? {
+        Some(cursor) => cursor,
+        None => {
+            register(conn, &[url.to_owned()])?;
+            cursor(conn, url)?.unwrap_or_default()
+        }
+    };
     let next = conn
         .query_row(
             "SELECT seq, event, at, status_after, window_after FROM maintenance_history \
@@ -68,7 +78,7 @@ pub fn claim(conn: &Connection, url: &str) -> Result<Claim, StoreError> {
             stored_event(seq, &event, &at, status, window)
         })
         .transpose()?;
-    Ok(Claim::Mine { cursor, next })
+    Ok(Claim::Mine { cursor, next, taken_from: None })
 }
 
 fn cursor(conn: &Connection, url: &str) -> Result<Option<Cursor>, StoreError> {
@@ -185,7 +195,7 @@ pub fn report(conn: &Connection, urls: &[(String, String)]) -> Result<(u64, Vec<
                     },
                 )
                 .optional()?;
-            let Some((seq, attempts, next, last_error, delivered, failed)) = row else { continue };
+            let (seq, attempts, next, last_error, delivered, failed) = row.unwrap_or((0, 0, None, String::new(), 0, 0));
             let cursor = raw_cursor(seq, attempts, next)?;
             let backlog: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM maintenance_history WHERE seq > ?1 AND status_after IS NOT NULL",
@@ -300,7 +310,7 @@ mod tests {
         .unwrap();
         register(&conn, &["http://h/a".to_owned()]).unwrap();
         register(&conn, &["http://h/a".to_owned()]).unwrap();
-        let Claim::Mine { cursor, next } = claim(&conn, "http://h/a").unwrap() else { panic!("SQLite has no owners") };
+        let Claim::Mine { cursor, next, .. } = claim(&conn, "http://h/a").unwrap() else { panic!("no owners here") };
         assert_eq!((cursor.delivered_seq, next), (1, None), "the old event is not the new URL's");
         conn.execute(
             "INSERT INTO maintenance_history (at, from_status, to_status, requested_by, event, status_after) \

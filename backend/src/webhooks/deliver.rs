@@ -6,7 +6,7 @@
 //! event raises the epoch), its retry is due, or a lease's time has passed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{redirect, Url};
 use shared::webhook::{EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER};
@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::StoredEvent;
-use super::{backoff, redact, Settings, GIVE_UP_AFTER};
+use super::{backoff, Settings, GIVE_UP_AFTER};
 use crate::engine::Published;
 use crate::store::webhooks::Claim;
 use crate::store::{Store, StoreError};
@@ -26,6 +26,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most of an answer's body kept for the error shown (it is not read further).
 const SHOWN_BODY: usize = 200;
+/// How soon a claim that met another replica's claim in progress is tried again.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// What the deliverers need.
 #[derive(Clone)]
@@ -36,13 +38,16 @@ pub struct Deliverers {
     pub replica: String,
     /// The URLs and the secret.
     pub settings: Arc<Settings>,
-    /// How often a URL held by another replica is looked at again (its lease).
-    pub recheck: Duration,
+    /// How long a claim on a URL lasts (PostgreSQL: the replicas' lease);
+    /// renewed every third of it while this process works on the URL, looked
+    /// at again every half of it while another replica holds it. On SQLite,
+    /// how often an idle deliverer looks for events it was not woken for.
+    pub claim: Duration,
 }
 
 impl Deliverers {
-    /// Registers the URLs' cursors and starts one task per URL; they end
-    /// (giving their URL up) when `shutdown` fires.
+    /// Starts one task per URL (their cursors registered by `Manager::open`);
+    /// they end, giving their URL up, when `shutdown` fires.
     pub fn spawn(
         self,
         changes: impl Fn() -> broadcast::Receiver<Published>,
@@ -63,8 +68,10 @@ impl Deliverers {
         };
         let urls = self.settings.urls.clone();
         urls.into_iter()
-            .map(|url| {
-                let task = Task { url, client: client.clone(), shared: self.clone() };
+            .enumerate()
+            .map(|(index, url)| {
+                let label = self.settings.label(index);
+                let task = Task { url, label, client: client.clone(), shared: self.clone() };
                 tokio::spawn(task.run(changes(), shutdown.clone()))
             })
             .collect()
@@ -73,6 +80,8 @@ impl Deliverers {
 
 struct Task {
     url: Url,
+    /// How logs name the URL (its path and query may hold a secret).
+    label: String,
     client: reqwest::Client,
     shared: Deliverers,
 }
@@ -89,24 +98,13 @@ impl Task {
     }
 
     async fn run(self, mut changes: broadcast::Receiver<Published>, shutdown: CancellationToken) {
-        let store = &self.shared.store;
-        let replica = self.shared.replica.as_str();
-        let shown = redact(&self.url);
         let mut store_failures = 0u32;
-        while let Err(error) = store.webhook_register(vec![self.key()]).await {
-            store_failures += 1;
-            tracing::warn!(url = %shown, %error, "cannot register the webhook's cursor yet");
-            if !pause(&shutdown, backoff(store_failures, random())).await {
-                return;
-            }
-        }
-        store_failures = 0;
         loop {
             // A post in flight when the manager stops is abandoned: not
             // recorded, it is posted again later (at least once).
             let round = tokio::select! {
                 () = shutdown.cancelled() => break,
-                round = self.round(&shown) => round,
+                round = self.round() => round,
             };
             let wait = match round {
                 Ok(Some(wait)) => {
@@ -120,13 +118,13 @@ impl Task {
                 Err(error) => {
                     store_failures += 1;
                     if store_failures == 1 || store_failures.is_multiple_of(10) {
-                        tracing::warn!(url = %shown, %error, failures = store_failures, "webhook delivery waits for the database");
+                        tracing::warn!(webhook = %self.label, %error, failures = store_failures, "webhook delivery waits for the database");
                     }
                     Wait::For(backoff(store_failures, random()))
                 }
             };
             let sleep = match wait {
-                Wait::Event => self.shared.recheck,
+                Wait::Event => self.shared.claim / 3,
                 Wait::For(duration) => duration,
             };
             tokio::select! {
@@ -138,22 +136,30 @@ impl Task {
                     }
                 }
             }
+            // The next round covers every change published so far.
+            while matches!(changes.try_recv(), Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_))) {}
         }
-        if let Err(error) = store.webhook_release(self.key(), replica).await {
-            tracing::warn!(url = %shown, %error, "could not give the webhook up on stopping; another replica takes it when this one's lease ends");
+        if let Err(error) = self.shared.store.webhook_release(self.key(), &self.shared.replica).await {
+            tracing::warn!(webhook = %self.label, %error, "could not give the webhook up on stopping; another replica takes it when the claim lapses");
         }
     }
 
     /// One step: deliver the next event if this process may and it is due.
     /// `None`: go on at once; `Some(wait)`: wait first.
-    async fn round(&self, shown: &str) -> Result<Option<Wait>, StoreError> {
+    async fn round(&self) -> Result<Option<Wait>, StoreError> {
         let store = &self.shared.store;
         let replica = self.shared.replica.as_str();
-        let (cursor, event) = match store.webhook_claim(self.key(), replica).await? {
-            Claim::Theirs { .. } => return Ok(Some(Wait::For(self.shared.recheck))),
-            Claim::Mine { next: None, .. } => return Ok(Some(Wait::Event)),
-            Claim::Mine { cursor, next: Some(event) } => (cursor, event),
+        let (cursor, next) = match store.webhook_claim(self.key(), replica, self.shared.claim).await? {
+            Claim::Theirs { .. } => return Ok(Some(Wait::For(self.shared.claim / 2))),
+            Claim::Busy => return Ok(Some(Wait::For(BUSY_RETRY))),
+            Claim::Mine { cursor, next, taken_from } => {
+                if let Some(previous) = taken_from {
+                    tracing::info!(webhook = %self.label, replica, previous, "this replica delivers the webhook now");
+                }
+                (cursor, next)
+            }
         };
+        let Some(event) = next else { return Ok(Some(Wait::Event)) };
         if let Some(due) = cursor.next_attempt_at {
             let left = millis_between(Timestamp::now(), due);
             if left > 0 {
@@ -161,9 +167,17 @@ impl Task {
             }
         }
         let attempts = cursor.attempts.saturating_add(1);
-        let started = Instant::now();
         let attempt = match event.body() {
-            Ok(body) => self.post(&event, body).await,
+            // The claim is renewed while the receiver takes its time; if it
+            // cannot be, another replica may take the URL: the post is
+            // abandoned (not recorded) and whoever holds the URL posts it again.
+            Ok(body) => tokio::select! {
+                attempt = self.post(&event, body) => attempt,
+                lost = self.hold() => {
+                    tracing::warn!(webhook = %self.label, id = event.seq, reason = %lost, "webhook post abandoned");
+                    return Ok(Some(Wait::For(self.shared.claim / 2)));
+                }
+            },
             Err(error) => {
                 Attempt { status_code: None, error: Some(format!("the stored event cannot be read: {error}")) }
             }
@@ -171,35 +185,40 @@ impl Task {
         let now = Timestamp::now();
         let latency_ms = millis_between(event.at, now);
         let Some(error) = attempt.error else {
-            tracing::debug!(url = %shown, id = event.seq, event = %event.event.as_str(), elapsed = ?started.elapsed(), "webhook delivered");
-            let delivery = delivery(
-                &event,
-                DeliveryOutcome::Delivered,
-                now,
-                attempts,
-                attempt.status_code,
-                String::new(),
-                latency_ms,
-            );
-            store.webhook_finish(self.key(), replica, delivery).await?;
+            tracing::debug!(webhook = %self.label, id = event.seq, event = %event.event.as_str(), latency_ms, "webhook delivered");
+            let delivered =
+                delivery(&event, DeliveryOutcome::Delivered, now, attempts, attempt.status_code, "", latency_ms);
+            store.webhook_finish(self.key(), replica, delivered).await?;
             return Ok(None);
         };
         if latency_ms >= u64::try_from(GIVE_UP_AFTER.as_millis()).unwrap_or(u64::MAX) {
-            tracing::error!(url = %shown, id = event.seq, attempts, %error, "webhook event given up after 24 hours of failed attempts");
-            let delivery =
-                delivery(&event, DeliveryOutcome::Failed, now, attempts, attempt.status_code, error, latency_ms);
-            store.webhook_finish(self.key(), replica, delivery).await?;
+            tracing::error!(webhook = %self.label, id = event.seq, attempts, %error, "webhook event given up after 24 hours of failed attempts");
+            let failed =
+                delivery(&event, DeliveryOutcome::Failed, now, attempts, attempt.status_code, &error, latency_ms);
+            store.webhook_finish(self.key(), replica, failed).await?;
             return Ok(None);
         }
         let wait = backoff(attempts, random());
         if attempts == 1 || attempts.is_multiple_of(10) {
-            tracing::warn!(url = %shown, id = event.seq, attempts, %error, retry_in = ?wait, "webhook delivery failed; retrying");
+            tracing::warn!(webhook = %self.label, id = event.seq, attempts, %error, retry_in = ?wait, "webhook delivery failed; retrying");
         }
         let next = Timestamp::from_datetime(
             now.as_datetime() + chrono::TimeDelta::milliseconds(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
         );
         store.webhook_attempt_failed(self.key(), replica, event.seq, attempts, next, error).await?;
         Ok(Some(Wait::For(wait)))
+    }
+
+    /// Renews the claim every third of its length; returns why once it cannot.
+    async fn hold(&self) -> String {
+        loop {
+            tokio::time::sleep(self.shared.claim / 3).await;
+            match self.shared.store.webhook_renew(self.key(), &self.shared.replica, self.shared.claim).await {
+                Ok(true) => {}
+                Ok(false) => return "another replica took the URL".to_owned(),
+                Err(error) => return format!("the claim could not be renewed: {error}"),
+            }
+        }
     }
 
     async fn post(&self, event: &StoredEvent, body: Vec<u8>) -> Attempt {
@@ -223,7 +242,7 @@ impl Task {
                 let status = response.status();
                 let error = if status.is_redirection() {
                     let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
-                    format!("HTTP {status}: redirect to {} not followed", to.unwrap_or("?"))
+                    format!("HTTP {status}: redirect to {} not followed", shown_text(to.unwrap_or("?")))
                 } else {
                     // Only the start of the answer is read: a receiver cannot make this process hold much.
                     let mut start = Vec::new();
@@ -233,7 +252,7 @@ impl Task {
                             _ => break,
                         }
                     }
-                    let text: String = String::from_utf8_lossy(&start).chars().take(SHOWN_BODY).collect();
+                    let text = shown_text(&String::from_utf8_lossy(&start));
                     if text.trim().is_empty() {
                         format!("HTTP {status}")
                     } else {
@@ -261,9 +280,10 @@ fn delivery(
     at: Timestamp,
     attempts: u32,
     status_code: Option<u16>,
-    error: String,
+    error: &str,
     latency_ms: u64,
 ) -> WebhookDelivery {
+    let error = error.to_owned();
     WebhookDelivery { event_id: event.seq, event: event.event, outcome, at, attempts, status_code, error, latency_ms }
 }
 
@@ -286,17 +306,14 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// A receiver's text as the report and the log show it: at most [`SHOWN_BODY`] characters, no control characters.
+fn shown_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(SHOWN_BODY).collect()
+}
+
 /// Milliseconds from `from` to `to` (0 if `to` is not later).
 fn millis_between(from: Timestamp, to: Timestamp) -> u64 {
     u64::try_from((to.as_datetime() - from.as_datetime()).num_milliseconds()).unwrap_or(0)
-}
-
-/// Sleeps `duration`; `false` if `shutdown` fired first.
-async fn pause(shutdown: &CancellationToken, duration: Duration) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(duration) => true,
-    }
 }
 
 fn random() -> u64 {

@@ -91,6 +91,13 @@ impl Settings {
         self.urls.iter().map(|url| (url.as_str().to_owned(), redact(url))).collect()
     }
 
+    /// How metrics and logs name URL `index`: its number and origin, never
+    /// its path or query (a chat service's webhook URL is its secret).
+    pub fn label(&self, index: usize) -> String {
+        let origin = self.urls.get(index).map(|url| url.origin().ascii_serialization()).unwrap_or_default();
+        format!("{}:{origin}", index + 1)
+    }
+
     /// `sha256=<hex HMAC-SHA256 of body>` with the secret.
     pub fn sign(&self, body: &[u8]) -> String {
         sign(self.secret.0.as_bytes(), body)

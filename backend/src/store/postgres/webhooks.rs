@@ -1,9 +1,13 @@
 //! Webhook cursors and deliveries on PostgreSQL: SQLite's (`store/webhooks.rs`)
 //! plus who delivers. A URL's cursor row is claimed by one replica (`owner`)
-//! under `FOR UPDATE SKIP LOCKED`; it keeps it while its lease in `replicas`
-//! lives, so the cluster delivers each event once per URL, and a survivor
-//! takes the URL over when the owner's lease runs out. Moving the cursor
-//! checks the owner, so a replica that lost the URL cannot move it.
+//! under `FOR UPDATE SKIP LOCKED` until `claimed_until`; its deliverer renews
+//! the claim at every round and while a post is in flight, so the cluster
+//! delivers each event once per URL, and when the holder dies (or stops
+//! working on the URL) a survivor takes it over once the claim lapses.
+//! Moving the cursor checks the owner, so a replica that lost the URL cannot
+//! move it.
+
+use std::time::Duration;
 
 use shared::{DeliveryOutcome, Timestamp, WebhookDelivery, WebhookView};
 use tokio_postgres::GenericClient;
@@ -13,13 +17,13 @@ use crate::store::webhooks::{
     delivery_row, raw_cursor, stored_event, view, Claim, Cursor, KEPT_DELIVERIES, SHOWN_DELIVERIES,
 };
 
-/// Whether `webhooks.owner`'s lease still runs (a replica's own test of liveness).
-const OWNER_ALIVE: &str = "EXISTS (SELECT 1 FROM replicas r WHERE r.id = webhooks.owner \
-                           AND r.last_seen > clock_timestamp() - r.lease_ms * interval '1 millisecond')";
+/// Whether another replica's claim on the row still runs.
+const HELD: &str = "claimed_until > clock_timestamp()";
 
 impl Pg {
-    /// Adds a cursor after the newest event for each of `urls` that has none.
-    pub async fn webhook_register(&self, urls: &[String]) -> Result<(), StoreError> {
+    /// Adds a cursor after the newest event for each of `urls` that has
+    /// none, and lets go of any other URL `replica` held (no longer its to deliver).
+    pub async fn webhook_register(&self, urls: &[String], replica: &str) -> Result<(), StoreError> {
         self.with(async |client| {
             for url in urls {
                 client
@@ -30,38 +34,54 @@ impl Pg {
                     )
                     .await?;
             }
+            client
+                .execute(
+                    "UPDATE webhooks SET owner = NULL, claimed_until = NULL WHERE owner = $1 AND NOT (url = ANY($2))",
+                    &[&replica, &urls],
+                )
+                .await?;
             Ok(())
         })
         .await
     }
 
-    /// Claims `url` for `replica` unless a live replica holds it, and reads
-    /// its cursor and next event.
-    pub async fn webhook_claim(&self, url: &str, replica: &str) -> Result<Claim, StoreError> {
+    /// Claims (or renews) `url` for `replica` for `claim`, unless another
+    /// replica's claim runs, and reads its cursor and next event.
+    pub async fn webhook_claim(&self, url: &str, replica: &str, claim: Duration) -> Result<Claim, StoreError> {
         self.with(async |client| {
             let tx = client.transaction().await?;
             let row = tx
                 .query_opt(
                     &format!(
                         "SELECT delivered_seq, attempts, next_attempt_at, owner, \
-                         owner IS NOT NULL AND owner <> $2 AND {OWNER_ALIVE} AS taken \
+                         owner IS NOT NULL AND owner <> $2 AND {HELD} AS taken \
                          FROM webhooks WHERE url = $1 FOR UPDATE SKIP LOCKED"
                     ),
                     &[&url, &replica],
                 )
                 .await?;
             let Some(row) = row else {
-                // Another replica is claiming it this instant (or it has no cursor yet).
-                return Ok(Claim::Theirs { owner: String::new() });
+                // Another replica is claiming it this instant, or its cursor was lost: made again.
+                tx.execute(
+                    "INSERT INTO webhooks (url, delivered_seq) \
+                     SELECT $1, COALESCE(MAX(seq), 0) FROM maintenance_history ON CONFLICT (url) DO NOTHING",
+                    &[&url],
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(Claim::Busy);
             };
             let owner: Option<String> = row.try_get(3)?;
             if row.try_get::<_, bool>(4)? {
                 return Ok(Claim::Theirs { owner: owner.unwrap_or_default() });
             }
-            if owner.as_deref() != Some(replica) {
-                tx.execute("UPDATE webhooks SET owner = $2 WHERE url = $1", &[&url, &replica]).await?;
-                tracing::info!(url, replica, previous = owner.as_deref().unwrap_or(""), "delivering this webhook");
-            }
+            tx.execute(
+                "UPDATE webhooks SET owner = $2, claimed_until = clock_timestamp() + $3 * interval '1 millisecond' \
+                 WHERE url = $1",
+                &[&url, &replica, &millis(claim)],
+            )
+            .await?;
+            let taken_from = (owner.as_deref() != Some(replica)).then(|| owner.unwrap_or_default());
             let cursor = raw_cursor(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)?;
             let next = tx
                 .query_opt(
@@ -75,7 +95,24 @@ impl Pg {
                 })
                 .transpose()?;
             tx.commit().await?;
-            Ok(Claim::Mine { cursor, next })
+            Ok(Claim::Mine { cursor, next, taken_from })
+        })
+        .await
+    }
+
+    /// Renews `replica`'s running claim on `url` for `claim`; `false` if it no longer holds it.
+    pub async fn webhook_renew(&self, url: &str, replica: &str, claim: Duration) -> Result<bool, StoreError> {
+        self.with(async |client| {
+            let changed = client
+                .execute(
+                    &format!(
+                        "UPDATE webhooks SET claimed_until = clock_timestamp() + $3 * interval '1 millisecond' \
+                         WHERE url = $1 AND owner = $2 AND {HELD}"
+                    ),
+                    &[&url, &replica, &millis(claim)],
+                )
+                .await?;
+            Ok(changed == 1)
         })
         .await
     }
@@ -83,7 +120,12 @@ impl Pg {
     /// Gives `url` up if `replica` holds it (a graceful stop), so a survivor takes it at once.
     pub async fn webhook_release(&self, url: &str, replica: &str) -> Result<(), StoreError> {
         self.with(async |client| {
-            client.execute("UPDATE webhooks SET owner = NULL WHERE url = $1 AND owner = $2", &[&url, &replica]).await?;
+            client
+                .execute(
+                    "UPDATE webhooks SET owner = NULL, claimed_until = NULL WHERE url = $1 AND owner = $2",
+                    &[&url, &replica],
+                )
+                .await?;
             Ok(())
         })
         .await
@@ -178,16 +220,26 @@ impl Pg {
                 tx.query_one("SELECT COALESCE(MAX(seq), 0)::bigint FROM maintenance_history", &[]).await?.try_get(0)?;
             let mut views = Vec::new();
             for (key, shown) in urls {
-                let Some(row) = tx
+                let row = tx
                     .query_opt(
                         &format!(
                             "SELECT delivered_seq, attempts, next_attempt_at, last_error, delivered, failed, \
-                             CASE WHEN {OWNER_ALIVE} THEN owner ELSE '' END FROM webhooks WHERE url = $1"
+                             CASE WHEN {HELD} THEN owner ELSE '' END FROM webhooks WHERE url = $1"
                         ),
                         &[key],
                     )
-                    .await?
-                else {
+                    .await?;
+                let Some(row) = row else {
+                    views.push(view(
+                        shown.clone(),
+                        Cursor::default(),
+                        0,
+                        String::new(),
+                        0,
+                        0,
+                        String::new(),
+                        Vec::new(),
+                    ));
                     continue;
                 };
                 let cursor: Cursor = raw_cursor(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)?;
@@ -239,4 +291,8 @@ async fn backlog(client: &impl GenericClient, after: u64) -> Result<i64, StoreEr
         )
         .await?
         .try_get(0)?)
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }
