@@ -162,10 +162,13 @@ impl Manager {
             cluster.serving_at(listener.local_addr()?);
         }
         scheduler::spawn(Arc::clone(&self.state.engine), shutdown.clone());
-        if let Some(deliverers) = self.deliverers {
-            let engine = Arc::clone(&self.state.engine);
-            deliverers.spawn(move || engine.subscribe(), shutdown.clone());
-        }
+        let deliverers = match self.deliverers {
+            Some(deliverers) => {
+                let engine = Arc::clone(&self.state.engine);
+                deliverers.spawn(move || engine.subscribe(), shutdown.clone())
+            }
+            None => Vec::new(),
+        };
         let streams = self.state.shutdown.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -181,6 +184,10 @@ impl Manager {
         let left = self.state.engine.stop_executions(reason, self.cancel_grace + STOP_MARGIN).await;
         if left > 0 {
             tracing::error!(left, "some executions did not end in time; their processes die with the manager");
+        }
+        // The deliverers give their URLs up, so another replica takes them at once.
+        if tokio::time::timeout(STOP_MARGIN, futures_util::future::join_all(deliverers)).await.is_err() {
+            tracing::warn!("webhook deliverers did not stop in time; another replica takes their URLs after the lease");
         }
         served
     }

@@ -121,6 +121,7 @@ async fn render(state: &AppState) -> Result<String, AppError> {
     // What needs the database is left out while it cannot be read (metrics
     // matter most then); `database_up` says so.
     let counts = state.reader.execution_counts().await;
+    let answered = counts.is_ok();
     let database_up = Gauge::<i64>::default();
     database_up.set(i64::from(counts.is_ok()));
     registry.register("database_up", "1 if the database answered this scrape, 0 if not", database_up);
@@ -136,6 +137,13 @@ async fn render(state: &AppState) -> Result<String, AppError> {
             registry.register("executions", "Executions stored, by status", executions);
         }
         Err(error) => tracing::debug!(%error, "metrics without the executions: the database did not answer"),
+    }
+
+    if let Some(webhooks) = state.webhooks.as_deref().filter(|_| answered) {
+        match state.reader.webhook_report(webhooks.keys()).await {
+            Ok((_, views)) => register_webhooks(&mut registry, webhooks, &views),
+            Err(error) => tracing::debug!(%error, "metrics without the webhooks: the database did not answer"),
+        }
     }
 
     let running = Gauge::<i64>::default();
@@ -169,4 +177,26 @@ async fn render(state: &AppState) -> Result<String, AppError> {
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|error| AppError::Internal(format!("encoding the metrics: {error}")))?;
     Ok(text)
+}
+
+/// Each webhook's backlog, failing attempts, deliveries and events given up,
+/// labelled with its URL without password or query (which may hold a secret).
+fn register_webhooks(registry: &mut Registry, webhooks: &crate::webhooks::Settings, views: &[shared::WebhookView]) {
+    let backlog = Family::<Labels, Gauge>::default();
+    let attempts = Family::<Labels, Gauge>::default();
+    let delivered = Family::<Labels, Counter>::default();
+    let failed = Family::<Labels, Counter>::default();
+    for (url, view) in webhooks.urls.iter().zip(views) {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        let labels = label("url", crate::webhooks::redact(&shown));
+        backlog.get_or_create(&labels).set(i64::try_from(view.backlog).unwrap_or(i64::MAX));
+        attempts.get_or_create(&labels).set(i64::from(view.attempts));
+        delivered.get_or_create(&labels).inc_by(view.delivered);
+        failed.get_or_create(&labels).inc_by(view.failed);
+    }
+    registry.register("webhook_backlog", "Events waiting to be delivered to a webhook", backlog);
+    registry.register("webhook_failing_attempts", "Failed attempts so far at a webhook's next event", attempts);
+    registry.register("webhook_delivered", "Events a webhook acknowledged (2xx)", delivered);
+    registry.register("webhook_failed", "Events given up after 24 hours of failed attempts", failed);
 }

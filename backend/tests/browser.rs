@@ -12,15 +12,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::receiver::{self, Receiver};
 use common::{Api, TestApp, PATIENCE};
 use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use manager::config::Config;
 use manager::users::UsersCommand;
+use manager::webhooks::Secret;
 use manager::Manager;
 use serde_json::json;
-use shared::Role;
+use shared::{HistoryEvent, Role};
 use tokio_util::sync::CancellationToken;
 
 type Result<T = ()> = std::result::Result<T, CmdError>;
@@ -1470,6 +1472,89 @@ async fn the_history_page_draws_the_last_30_days_and_pages_the_audit_live() {
     .await;
 }
 
+/// The rows of the Webhooks section's tables: each row's outcome, then its cells' text.
+async fn delivery_rows(client: &Client) -> Result<Vec<Vec<String>>> {
+    let rows = client
+        .execute(
+            "return [...document.querySelectorAll('#webhooks tbody tr')]
+               .map(row => [row.dataset.outcome, ...[...row.cells].map(cell => cell.textContent)]);",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(rows).expect("rows of text"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_history_page_shows_a_webhooks_deliveries_to_admins_only() {
+    let receiver = Receiver::start().await;
+    let (url, receiver) = (receiver.url(), &receiver);
+    let hook = url.clone();
+    let spawn = move |dist| async move {
+        let data_dir = tempfile::tempdir().unwrap();
+        let webhook_secret = Some(Secret::new(receiver::SECRET));
+        let config = Config { dist, webhooks: vec![hook], webhook_secret, ..TestApp::config(data_dir.path()) };
+        TestApp::spawn_config(data_dir, config).await
+    };
+    browser_test_on(spawn, |browser| async move {
+        let api = &browser.app.api;
+        let admin = browser.signed_in("admin", common::ADMIN_PASSWORD).await?;
+        record_console_errors(&admin).await?;
+        mark_page(&admin).await?;
+        click(&admin, "#nav-history").await?;
+        wait_text(&admin, &format!("#webhooks [data-url='{url}'] h3"), &url).await?;
+
+        // Activated: the receiver gets the event, and the page shows it delivered, live.
+        api.activate(Some("webhooks")).await;
+        let deadline = Instant::now() + PATIENCE;
+        let delivery = loop {
+            let answer: serde_json::Value = api.get("/maintenance/webhooks").await.json().await.unwrap();
+            let recent = answer["webhooks"][0]["recent"].as_array().cloned().unwrap_or_default();
+            if let Some(delivery) = recent.into_iter().find(|delivery| delivery["event"] == "activate") {
+                break delivery;
+            }
+            assert!(Instant::now() < deadline, "activate never delivered: {answer}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(delivery["outcome"], "delivered", "{delivery}");
+        let id = delivery["event_id"].clone();
+        let received: Vec<_> = receiver.received().iter().map(|received| received.event()).collect();
+        let sent = received.iter().any(|event| json!(event.id) == id && event.event == HistoryEvent::Activate);
+        assert!(sent, "the receiver got event {id}: {:?}", receiver::summary(&received));
+        let expected = vec![
+            "delivered".to_owned(),
+            id.to_string(),
+            "activate".into(),
+            "delivered".into(),
+            browser_local_time(&admin, &delivery["at"]).await?,
+            delivery["attempts"].to_string(),
+            delivery["status_code"].to_string(),
+            format!("{} ms", delivery["latency_ms"]),
+        ];
+        let deadline = Instant::now() + PATIENCE;
+        while !delivery_rows(&admin).await?.contains(&expected) {
+            assert!(Instant::now() < deadline, "no row {expected:?} in {:?}", delivery_rows(&admin).await?);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let counts = admin.find(Locator::Css(&format!("#webhooks [data-url='{url}'] p"))).await?.text().await?;
+        assert!(counts.starts_with("Backlog ") && counts.ends_with(" failed 0"), "{counts}");
+        admin.execute("document.getElementById('webhooks-title').scrollIntoView(); return null;", vec![]).await?;
+        screenshot(&admin, "13-webhooks").await?;
+        assert_accessible(&admin, "the history page with a webhook's deliveries").await?;
+        assert_not_reloaded(&admin).await?;
+        assert_no_console_errors(&admin).await?;
+
+        // A user's History page has no Webhooks section.
+        let command = UsersCommand::Add { name: "alice".into(), role: Role::User, password_stdin: true };
+        common::users(browser.app.data_dir.path(), command, "alice's password\n").unwrap();
+        let alice = browser.signed_in("alice", "alice's password").await?;
+        click(&alice, "#nav-history").await?;
+        wait_text(&alice, "#history-rows", "Rows 1–").await?;
+        assert!(alice.find(Locator::Id("webhooks-title")).await.is_err(), "no Webhooks section for a user");
+        Ok(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn activating_with_a_drain_deadline_read_only_counts_down_live() {
     browser_test(|browser| async move {
@@ -1534,6 +1619,7 @@ async fn the_windows_notice_schedule_form_and_history_pass_axe() {
         click(&admin, "#nav-history").await?;
         admin.wait().at_most(PATIENCE).for_element(Locator::Css("#timeline svg rect[data-state='on']")).await?;
         wait_text(&admin, "#history-rows", "Rows 1–").await?;
+        wait_text(&admin, "#webhooks", "No webhooks are configured.").await?;
         assert_accessible(&admin, "the history page").await?;
         Ok(())
     })

@@ -92,12 +92,13 @@ async fn built_panel_renders_the_sign_in_form_in_a_real_browser() {
     assert!(dom.contains(r#"id="password""#), "with a password field; DOM:\n{dom}");
 }
 
-/// The panel's wasm and js stay within 170 000 bytes gzipped (BENCHMARKS.md;
-/// 150 000 until issue 15's windows and History page), measured as
+/// The panel's wasm and js stay within 172 000 bytes gzipped (BENCHMARKS.md;
+/// 150 000 until issue 15's windows and History page, 170 000 until issue
+/// 16's webhooks on it), measured as
 /// `scripts/bench panel` does: `gzip -9c` of each.
 /// Needs the build: `scripts/test` builds it and sets `PANEL_DIST`.
 #[test]
-fn built_panel_stays_within_170_000_bytes_gzipped() {
+fn built_panel_stays_within_172_000_bytes_gzipped() {
     let Some(dist) = std::env::var_os("PANEL_DIST") else {
         eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run this test");
         return;
@@ -113,5 +114,5 @@ fn built_panel_stays_within_170_000_bytes_gzipped() {
     }
     assert_eq!(sizes.len(), 2, "one .wasm and one .js in the build: {sizes:?}");
     let total: usize = sizes.iter().map(|(_, size)| size).sum();
-    assert!(total <= 170_000, "the panel is {total} bytes gzipped, over 170 000: {sizes:?}");
+    assert!(total <= 172_000, "the panel is {total} bytes gzipped, over 172 000: {sizes:?}");
 }

@@ -610,3 +610,64 @@ async fn metrics_name_every_live_replica_with_its_epoch_lag() {
         replica.stop().await;
     }
 }
+
+/// SPEC §11 with replicas: three replicas deliver each event once per URL
+/// (one replica holds each URL while its lease lives); SIGKILL the one
+/// delivering and a survivor takes the URL over after its lease, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_deliver_each_event_once_per_url_and_a_survivor_takes_over() {
+    use common::receiver::{assert_in_order_once, summary, Receiver, SECRET};
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let hooks = format!("{},{}", a.url(), b.url());
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut replicas = Vec::new();
+    for (index, dir) in dirs.iter().enumerate() {
+        let env = [
+            ("MANAGER_DATABASE_URL", url.as_str()),
+            ("MANAGER_REPLICA_ID", &format!("r{}", index + 1)),
+            ("MANAGER_LEASE_SECONDS", "2"),
+            ("MANAGER_WEBHOOKS", hooks.as_str()),
+            ("MANAGER_WEBHOOK_SECRET", SECRET),
+        ];
+        replicas.push(Some(ManagerProcess::start_with_env(dir.path(), &env).signed_in().await));
+    }
+    let apis: Vec<Api> = replicas.iter().map(|replica| replica.as_ref().expect("started").api.clone()).collect();
+    let api = |index: usize| apis[index].clone();
+    for index in 0..3 {
+        api(index).activate(None).await;
+        api(index).deactivate().await;
+    }
+    use shared::HistoryEvent::{Activate, Activated, Deactivated};
+    for receiver in [&a, &b] {
+        let got = receiver.wait_for_count(9).await;
+        assert_eq!(got.iter().map(|e| e.event).collect::<Vec<_>>(), [Activate, Activated, Deactivated].repeat(3));
+    }
+    // Time for a second delivery, if any replica were to make one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for receiver in [&a, &b] {
+        let got: Vec<_> = receiver.received().iter().map(common::receiver::Received::event).collect();
+        assert_eq!(got.len(), 9, "each event once per URL: {:?}", summary(&got));
+        assert_in_order_once(&got);
+    }
+
+    let report: shared::Webhooks = api(0).get("/maintenance/webhooks").await.json().await.unwrap();
+    let holder = report.webhooks[0].delivering_replica.clone();
+    assert!(["r1", "r2", "r3"].contains(&holder.as_str()), "{report:?}");
+    let index = holder[1..].parse::<usize>().unwrap() - 1;
+    replicas[index].take().unwrap().kill();
+    let survivor = (index + 1) % 3;
+    api(survivor).activate(Some("after the kill")).await;
+    api(survivor).deactivate().await;
+    let got = a.wait_for(LONG_PATIENCE, |got| got.len() >= 12).await;
+    assert_in_order_once(&got);
+    assert_eq!(got[9].status.reason, "after the kill");
+    let report: shared::Webhooks = api(survivor).get("/maintenance/webhooks").await.json().await.unwrap();
+    let now = &report.webhooks[0];
+    assert!(!now.delivering_replica.is_empty() && now.delivering_replica != holder, "{now:?}");
+    assert_eq!((now.backlog, now.delivered), (0, 12));
+    b.wait_for_count(12).await;
+}
+
+/// Longer than a lease and a recheck on a loaded machine.
+const LONG_PATIENCE: Duration = Duration::from_secs(40);

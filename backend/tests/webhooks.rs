@@ -179,6 +179,10 @@ async fn a_receiver_down_for_five_seconds_gets_everything_in_order_when_it_comes
     };
     let url = &failing.webhooks[0];
     assert_eq!(url.backlog, 9, "{url:?}");
+    let hook = url_of(address);
+    assert_eq!(metric(&app.api, "manager_webhook_backlog", &hook).await, 9.0);
+    assert!(metric(&app.api, "manager_webhook_failing_attempts", &hook).await >= 2.0);
+    assert_eq!(metric(&app.api, "manager_webhook_delivered_total", &hook).await, 0.0);
     assert!(url.last_error.contains("could not connect"), "{}", url.last_error);
     assert!(url.next_attempt_at.is_some());
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(first_failure.elapsed())).await;
@@ -192,6 +196,27 @@ async fn a_receiver_down_for_five_seconds_gets_everything_in_order_when_it_comes
     let url = &after.webhooks[0];
     assert_eq!((url.backlog, url.delivered, url.attempts, url.last_error.as_str()), (0, 9, 0, ""));
     assert!(url.recent.last().unwrap().attempts >= 2, "the first event needed retries: {:?}", url.recent);
+    assert_eq!(metric(&app.api, "manager_webhook_backlog", &hook).await, 0.0);
+    assert_eq!(metric(&app.api, "manager_webhook_failing_attempts", &hook).await, 0.0);
+    assert_eq!(metric(&app.api, "manager_webhook_delivered_total", &hook).await, 9.0);
+    assert_eq!(metric(&app.api, "manager_webhook_failed_total", &hook).await, 0.0);
+}
+
+/// The value of the `/metrics` series `name` for webhook `url` (parsed by a Prometheus text parser).
+async fn metric(api: &Api, name: &str, url: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|sample| sample.metric == name && sample.labels.get("url") == Some(url))
+        .unwrap_or_else(|| panic!("no {name} for {url} in {text}"));
+    match sample.value {
+        prometheus_parse::Value::Gauge(value)
+        | prometheus_parse::Value::Counter(value)
+        | prometheus_parse::Value::Untyped(value) => value,
+        ref other => panic!("{name}: {other:?}"),
+    }
 }
 
 /// SIGKILL with undelivered events (and a window the manager is down
@@ -244,10 +269,18 @@ async fn a_slow_receiver_delays_neither_the_gate_nor_the_api_nor_another_url() {
     let got = fast.wait_for_count(4).await;
     use HistoryEvent::*;
     assert_eq!(events(&got), [Activate, Activated, Deactivated, Activate]);
+    // The fast URL's last delivery is recorded just after its answer.
+    let deadline = Instant::now() + PATIENCE;
+    let now = loop {
+        let now = report(&app.api).await;
+        if now.webhooks[1].backlog == 0 || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((now.webhooks[0].backlog, now.webhooks[1].backlog), (4, 0));
     assert_eq!(slow.answered(), 0, "all of that happened while the slow receiver's first request was open");
     assert_eq!(slow.received().len(), 1, "one request at a time, in order");
-    let now = report(&app.api).await;
-    assert_eq!((now.webhooks[0].backlog, now.webhooks[1].backlog), (4, 0));
 }
 
 /// `GET /maintenance/webhooks` is for admins; without webhooks it lists none.
@@ -279,4 +312,36 @@ fn bad_webhook_configuration_is_refused_at_start_up() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(says) && stderr.contains("--webhook"), "{stderr}");
     }
+}
+
+/// A redirect is an answer that is not 2xx: not followed (the event is not
+/// posted where it points), retried as a failure, said in the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_is_not_followed_and_counts_as_a_failed_attempt() {
+    let target = Receiver::start().await;
+    let location = target.url();
+    let redirector = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let location = location.clone();
+            async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let app = spawn(&[url_of(address)], None).await;
+    app.api.activate(None).await;
+    let deadline = Instant::now() + PATIENCE;
+    let url = loop {
+        let url = report(&app.api).await.webhooks.remove(0);
+        if url.attempts >= 2 {
+            break url;
+        }
+        assert!(Instant::now() < deadline, "no failed attempts: {url:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(url.last_error.contains("307") && url.last_error.contains("not followed"), "{}", url.last_error);
+    assert_eq!((url.delivered, url.backlog), (0, 2));
+    assert!(target.received().is_empty(), "the redirect was followed");
 }

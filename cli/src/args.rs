@@ -148,6 +148,16 @@ pub enum MaintenanceMode {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         size: u32,
     },
+    /// Show each webhook URL's backlog, deliveries and failures, and its recent deliveries
+    /// (newest first; -v adds their errors).
+    Webhooks {
+        /// Print the raw JSON (every recent delivery the manager keeps).
+        #[arg(long)]
+        json: bool,
+        /// How many recent deliveries to show per URL (0: no table).
+        #[arg(long, value_name = "N", default_value_t = crate::output::DEFAULT_RECENT)]
+        recent: usize,
+    },
 }
 
 /// `cfy maintenance-mode schedule …`

@@ -8,6 +8,9 @@ use shared::{MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTr
 
 use crate::table;
 
+mod webhooks;
+pub use webhooks::{webhooks_lines, DEFAULT_RECENT};
+
 /// The line after a successful `activate` without `--wait`.
 pub const RUN_STATUS_HINT: &str = "Run 'cfy maintenance-mode status' to check the maintenance mode's status.";
 /// The line before waiting.

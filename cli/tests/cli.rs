@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use shared::{
-    Execution, MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTransition, Window, WindowState,
+    Execution, MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTransition, Webhooks, Window,
+    WindowState,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -572,4 +573,172 @@ async fn history_lists_transitions_and_drain_steps_newest_first() {
     assert_eq!(first_row.flatten().as_deref(), Some("deactivated"), "{}", stdout(&one));
     let too_many = manager.cfy(&["maintenance-mode", "history", "--size", "1001"]).await;
     assert_eq!(too_many.status.code(), Some(2));
+}
+
+// SPEC §11: webhooks.
+
+/// What a receiver got: each body, in the order it came.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A webhook receiver on 127.0.0.1:0 that answers 204: its URL and what it got.
+async fn receiver() -> (String, Received) {
+    use axum::extract::State;
+    let received = Received::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(|State(received): State<Received>, body: axum::body::Bytes| async move {
+                received.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or_default());
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// `GET /maintenance/webhooks` once `done` holds of it.
+async fn webhooks_when(manager: &TestManager, done: impl Fn(&Webhooks) -> bool) -> Webhooks {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer: Webhooks = manager.api_get("/maintenance/webhooks").await.json().await.unwrap();
+        if done(&answer) {
+            return answer;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never came: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A table's row as its cells, trimmed.
+fn cells(line: &str) -> Vec<&str> {
+    let inner = line.strip_prefix('|').and_then(|line| line.strip_suffix('|'));
+    inner.unwrap_or_else(|| panic!("not a table row: {line:?}")).split('|').map(str::trim).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_shows_each_urls_counts_next_attempt_and_recent_deliveries() {
+    let (hook, received) = receiver().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = format!("http://127.0.0.1:{port}/nobody");
+    let manager = TestManager::spawn_with(|config| {
+        config.webhooks = vec![hook.clone(), dead.clone()];
+        config.webhook_secret = Some(manager::webhooks::Secret::new("cli test secret"));
+    })
+    .await;
+    let empty_table = "\nRecent deliveries:\n\
+        +----+-------+---------+----+----------+------+---------+\n\
+        | id | event | outcome | at | attempts | http | latency |\n\
+        +----+-------+---------+----+----------+------+---------+\n\
+        +----+-------+---------+----+----------+------+---------+\n\n\
+        Showing 0 of 0 recent deliveries\n";
+    let before = manager.cfy(&["maintenance-mode", "webhooks"]).await;
+    assert_success(&before);
+    assert_eq!(
+        stdout(&before),
+        format!(
+            "\nWebhook {hook}:\n\tBacklog:\t0 events\n\tDelivered:\t0 events\n\tFailed:\t0 events\n{empty_table}\
+             \nWebhook {dead}:\n\tBacklog:\t0 events\n\tDelivered:\t0 events\n\tFailed:\t0 events\n{empty_table}"
+        )
+    );
+
+    // Nothing runs: `activate` then `activated`, both delivered to the receiver, both failing at the dead URL.
+    manager.api_post("/maintenance/activate", json!({})).await;
+    manager.wait_for_state(MaintenanceState::Activated).await;
+    let answer = webhooks_when(&manager, |answer| {
+        answer.webhooks[0].delivered == 2 && answer.webhooks[1].attempts >= 1 && answer.webhooks[1].backlog == 2
+    })
+    .await;
+    let events: Vec<serde_json::Value> = received.lock().unwrap().iter().map(|body| body["event"].clone()).collect();
+    assert_eq!(events, ["activate", "activated"]);
+    let (good, bad) = (&answer.webhooks[0], &answer.webhooks[1]);
+
+    let after = manager.cfy(&["maintenance-mode", "webhooks"]).await;
+    assert_success(&after);
+    let out = stdout(&after);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "",
+            &format!("Webhook {hook}:"),
+            "\tBacklog:\t0 events",
+            "\tDelivered:\t2 events",
+            "\tFailed:\t0 events",
+            "",
+            "Recent deliveries:"
+        ],
+        "{out}"
+    );
+    let header = lines[8];
+    assert!(
+        header.starts_with("| ")
+            && header.ends_with(" id |   event   |  outcome  |            at            | attempts | http | latency |"),
+        "{out}"
+    );
+    let rule = lines[7];
+    assert_eq!((lines[9], lines[12]), (rule, rule), "{out}");
+    assert!(rule.starts_with("+-") && rule.len() == header.len(), "{out}");
+    for (line, delivery) in lines[10..12].iter().zip(&good.recent) {
+        assert_eq!(line.len(), header.len(), "{out}");
+        let row = cells(line);
+        let at = delivery.at.to_string().replace(['T', 'Z'], " ");
+        let id = delivery.event_id.to_string();
+        assert_eq!(row[..6], [id.as_str(), delivery.event.as_str(), "delivered", at.trim(), "1", "204"], "{out}");
+        assert_eq!(row[6], format!("{} ms", delivery.latency_ms), "{out}");
+    }
+    assert_eq!(cells(lines[10])[1], "activated", "newest first: {out}");
+    assert_eq!(lines[13..15], ["", "Showing 2 of 2 recent deliveries"], "{out}");
+    // The dead URL: its backlog from the event it stopped after, and when it tries next.
+    assert_eq!(
+        lines[15..20],
+        [
+            "",
+            &format!("Webhook {dead}:"),
+            &format!("\tBacklog:\t2 events (after event {})", bad.delivered_through),
+            "\tDelivered:\t0 events",
+            "\tFailed:\t0 events",
+        ],
+        "{out}"
+    );
+    let next = lines[20].strip_prefix("\tNext Attempt:\t").unwrap_or_else(|| panic!("{out}"));
+    assert!(next.contains(" (attempt ") && next.contains("; last error: ") && next.ends_with(')'), "{out}");
+    assert_eq!(lines[21..], empty_table.lines().collect::<Vec<_>>(), "{out}");
+
+    // --recent N: N rows at most; 0: no table.
+    let one = stdout(&manager.cfy(&["maintenance-mode", "webhooks", "--recent", "1"]).await);
+    let one: Vec<&str> = one.lines().collect();
+    assert_eq!((cells(one[10])[1], one[11], one[13]), ("activated", rule, "Showing 1 of 2 recent deliveries"));
+    let none = manager.cfy(&["maintenance-mode", "webhooks", "--recent", "0"]).await;
+    assert_success(&none);
+    let none = stdout(&none);
+    assert!(
+        none.starts_with(&format!(
+            "\nWebhook {hook}:\n\tBacklog:\t0 events\n\tDelivered:\t2 events\n\tFailed:\t0 events\n\nWebhook {dead}:\n"
+        )),
+        "{none}"
+    );
+    assert!(none.ends_with(")\n") && !none.contains("Recent deliveries"), "{none}");
+    // -v: each delivery's error too (none here).
+    let verbose = stdout(&manager.cfy(&["maintenance-mode", "webhooks", "-v"]).await);
+    assert!(verbose.lines().nth(8).unwrap().ends_with("| latency | error |"), "{verbose}");
+    let json: Webhooks =
+        serde_json::from_str(&stdout(&manager.cfy(&["maintenance-mode", "webhooks", "--json"]).await)).unwrap();
+    assert_eq!((json.webhooks[0].url.as_str(), &json.webhooks[0].recent), (hook.as_str(), &good.recent));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_says_when_none_is_configured_and_refuses_non_admins() {
+    let manager = TestManager::spawn().await;
+    let none = manager.cfy(&["maintenance-mode", "webhooks"]).await;
+    assert_success(&none);
+    assert_eq!(stdout(&none), "No webhooks are configured.\n");
+
+    manager.add_user("viewer", shared::Role::User, "viewer password");
+    let refused = run_cfy(&manager.url, "viewer password", &["maintenance-mode", "webhooks", "-u", "viewer"]).await;
+    assert_failure(&refused, "User `viewer` is not an admin; this needs the admin role");
+    assert_eq!(stdout(&refused), "");
+    assert_eq!(stderr(&refused).lines().count(), 1, "{}", stderr(&refused));
 }

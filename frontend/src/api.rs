@@ -35,6 +35,11 @@ impl FetchError {
     pub fn needs_sign_in(&self) -> bool {
         matches!(self, Self::Api(error) if error.error_code == ErrorCode::Unauthorized)
     }
+
+    /// Whether the manager refused the caller this (403: an admin's read for a user).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::Api(error) if error.error_code == ErrorCode::Forbidden)
+    }
 }
 
 impl fmt::Display for FetchError {
@@ -137,6 +142,12 @@ pub async fn change_window(token: &str, change: &WindowChange) -> Result<Value, 
 /// JSON (`ListResponse<MaintenanceTransition>`): the panel only shows its text.
 pub async fn history(token: &str, size: u64, offset: u64) -> Result<Value, FetchError> {
     send("GET", &format!("/maintenance/history?_size={size}&_offset={offset}"), token, None::<&()>).await
+}
+
+/// `GET /maintenance/webhooks` (admins): each URL's deliveries, failures and backlog, as
+/// JSON (`shared::Webhooks`): the panel only shows their text.
+pub async fn webhooks(token: &str) -> Result<Value, FetchError> {
+    send("GET", "/maintenance/webhooks", token, None::<&()>).await
 }
 
 /// `GET /executions` (newest first).

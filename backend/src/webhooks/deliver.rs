@@ -43,7 +43,11 @@ pub struct Deliverers {
 impl Deliverers {
     /// Registers the URLs' cursors and starts one task per URL; they end
     /// (giving their URL up) when `shutdown` fires.
-    pub fn spawn(self, changes: impl Fn() -> broadcast::Receiver<Published>, shutdown: CancellationToken) {
+    pub fn spawn(
+        self,
+        changes: impl Fn() -> broadcast::Receiver<Published>,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let client = match reqwest::Client::builder()
             .redirect(redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
@@ -54,13 +58,16 @@ impl Deliverers {
             Ok(client) => client,
             Err(error) => {
                 tracing::error!(%error, "cannot build the webhooks' HTTP client: no webhook will be delivered");
-                return;
+                return Vec::new();
             }
         };
-        for url in self.settings.urls.clone() {
-            let task = Task { url, client: client.clone(), shared: self.clone() };
-            tokio::spawn(task.run(changes(), shutdown.clone()));
-        }
+        let urls = self.settings.urls.clone();
+        urls.into_iter()
+            .map(|url| {
+                let task = Task { url, client: client.clone(), shared: self.clone() };
+                tokio::spawn(task.run(changes(), shutdown.clone()))
+            })
+            .collect()
     }
 }
 
@@ -95,7 +102,13 @@ impl Task {
         }
         store_failures = 0;
         loop {
-            let wait = match self.round(&shown).await {
+            // A post in flight when the manager stops is abandoned: not
+            // recorded, it is posted again later (at least once).
+            let round = tokio::select! {
+                () = shutdown.cancelled() => break,
+                round = self.round(&shown) => round,
+            };
+            let wait = match round {
                 Ok(Some(wait)) => {
                     store_failures = 0;
                     wait
@@ -206,14 +219,21 @@ impl Task {
             Ok(response) if response.status().is_success() => {
                 Attempt { status_code: Some(response.status().as_u16()), error: None }
             }
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
                 let error = if status.is_redirection() {
                     let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
                     format!("HTTP {status}: redirect to {} not followed", to.unwrap_or("?"))
                 } else {
-                    let text = response.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(SHOWN_BODY).collect();
+                    // Only the start of the answer is read: a receiver cannot make this process hold much.
+                    let mut start = Vec::new();
+                    while start.len() < SHOWN_BODY {
+                        match response.chunk().await {
+                            Ok(Some(chunk)) => start.extend_from_slice(&chunk),
+                            _ => break,
+                        }
+                    }
+                    let text: String = String::from_utf8_lossy(&start).chars().take(SHOWN_BODY).collect();
                     if text.trim().is_empty() {
                         format!("HTTP {status}")
                     } else {

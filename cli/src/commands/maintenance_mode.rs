@@ -1,4 +1,4 @@
-//! `cfy maintenance-mode activate | deactivate | status | history`; the
+//! `cfy maintenance-mode activate | deactivate | status | history | webhooks`; the
 //! windows' commands are in `windows.rs`.
 
 use std::io::IsTerminal;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::api::ListResponse;
-use shared::{ActivateRequest, MaintenanceState, MaintenanceStatus, MaintenanceTransition};
+use shared::{ActivateRequest, MaintenanceState, MaintenanceStatus, MaintenanceTransition, Webhooks};
 use tokio::time::Instant;
 
 use super::{print, print_json, windows};
@@ -54,6 +54,14 @@ pub async fn run(client: &Client, command: MaintenanceMode, verbose: u8) -> Resu
                 return print_json(&history.items);
             }
             print(output::history_table(&history.items, history.metadata.pagination.total));
+            Ok(())
+        }
+        MaintenanceMode::Webhooks { json, recent } => {
+            let webhooks: Webhooks = client.get("/maintenance/webhooks").await?;
+            if json {
+                return print_json(&webhooks);
+            }
+            print(output::webhooks_lines(&webhooks, recent, verbose >= 1));
             Ok(())
         }
     }

@@ -19,25 +19,39 @@ pub const LONG: f64 = 600.0;
 pub struct TestManager {
     pub url: String,
     pub http: reqwest::Client,
+    /// What it was started with (its data directory, for `manager users`).
+    pub config: Config,
     _data: TempDir,
     _stop: tokio_util::sync::DropGuard,
 }
 
 impl TestManager {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A manager with settings of the test's own (`--webhook`, …).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             dist: "/nonexistent".into(),
             admin_password: Some(PASSWORD.into()),
             workflows: manager::workflows::EXAMPLES.into(),
             ..Config::local(data.path().to_owned())
         };
+        configure(&mut config);
         let manager = Manager::open(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         tokio::spawn(manager.serve(listener, stop.clone()));
-        Self { url, http: reqwest::Client::new(), _data: data, _stop: stop.drop_guard() }
+        Self { url, http: reqwest::Client::new(), config, _data: data, _stop: stop.drop_guard() }
+    }
+
+    /// Adds a user with this role, as `manager users add NAME --role R --password-stdin` does.
+    pub fn add_user(&self, name: &str, role: shared::Role, password: &str) {
+        let command = manager::users::UsersCommand::Add { name: name.into(), role, password_stdin: true };
+        manager::users::run(&self.config, command, &mut format!("{password}\n").as_bytes()).unwrap();
     }
 
     /// Runs `cfy` with this manager and the admin's credentials.

@@ -1,6 +1,7 @@
 //! The History page (SPEC §10): a picture of the last 30 days (windows and
 //! the periods maintenance mode was on), then the audit, 50 rows a page,
 //! newest first. Both are read again for every change the panel shows.
+//! Admins also see the webhooks' deliveries (`webhooks.rs`).
 //!
 //! The audit is read as JSON values and shown as text: typed rows (eleven
 //! event names, optional ids) would only be turned back into text, at a
@@ -12,6 +13,7 @@ use wasm_bindgen::JsCast;
 
 use crate::api;
 use crate::clock::{self, DAY};
+use crate::components::webhooks::Webhooks;
 use crate::live::Live;
 use crate::markup;
 use crate::session::Session;
@@ -35,12 +37,19 @@ pub fn HistoryPage() -> impl IntoView {
     let offset = RwSignal::new(0u64);
     // The audit page with its pager, and the picture with its key, as markup.
     let (audit, picture) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
+    // The webhooks' section, as markup: admins only.
+    let hooks = RwSignal::new(String::new());
+    let webhooks = expect_context::<Session>().is_admin.then(|| Webhooks::watch(hooks));
     let latest = Latest::default();
     let load = Task::new();
     Effect::new(move |_| {
         live.epoch();
         live.reloads.track();
         let offset = offset.get();
+        // Read with the rest (and on its own every few seconds): a page turn reads it too, which is harmless.
+        if let Some(webhooks) = &webhooks {
+            webhooks.read();
+        }
         let Some(session) = session.try_get_value() else { return };
         let (latest, number) = (latest.clone(), latest.ask());
         load.run(async move {
@@ -77,6 +86,7 @@ pub fn HistoryPage() -> impl IntoView {
             <h2 id="history-title">"History"</h2>
             <div class="scroll" on:click=turn inner_html=move || audit.get()></div>
         </section>
+        <div inner_html=move || hooks.get()></div>
     }
 }
 

@@ -9,4 +9,5 @@ pub mod maintenance;
 pub mod replicas;
 pub mod start_form;
 pub mod status_card;
+pub mod webhooks;
 pub mod windows;
