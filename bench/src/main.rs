@@ -9,6 +9,7 @@
 
 mod callgrind;
 mod replicas;
+mod webhooks;
 mod windows;
 mod workflows;
 
@@ -35,7 +36,8 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 8] = ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows"];
+const SECTIONS: [&str; 9] =
+    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -121,6 +123,9 @@ async fn sections(args: Vec<String>) -> anyhow::Result<()> {
     }
     if wanted("windows") {
         windows::figures(&root, options).await?;
+    }
+    if wanted("webhooks") {
+        webhooks::figures().await?;
     }
     Ok(())
 }

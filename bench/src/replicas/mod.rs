@@ -82,8 +82,18 @@ impl Replica {
     /// dir, and `id` is not used) and serves it on a free port, scheduler
     /// included, as the `manager` binary does.
     pub async fn start_on(database: Option<&str>, id: &str) -> anyhow::Result<Self> {
-        let data = tempfile::tempdir()?;
-        let config = replica_config(data.path(), database, id);
+        Self::start_with(database, id, tempfile::tempdir()?, |config| config).await
+    }
+
+    /// As [`Replica::start_on`], with its data dir in `data` (which it keeps)
+    /// and the configuration as `adjust` makes it (webhooks, say).
+    pub async fn start_with(
+        database: Option<&str>,
+        id: &str,
+        data: tempfile::TempDir,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> anyhow::Result<Self> {
+        let config = adjust(replica_config(data.path(), database, id));
         let manager = Manager::open(&config).await.with_context(|| format!("opening replica {id}"))?;
         let state = manager.state().clone();
         let token = state.auth.issue_token("admin", Role::Admin).await?.value;

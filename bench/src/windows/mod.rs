@@ -53,17 +53,17 @@ async fn measure(root: &Path, options: Options) -> anyhow::Result<()> {
 }
 
 /// `/proc/loadavg`'s three averages.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// The wall clock in nanoseconds since the Unix epoch.
-fn wall_ns() -> i128 {
+pub(crate) fn wall_ns() -> i128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as i128)
 }
 
 /// A manager's timestamp (milliseconds) in nanoseconds since the epoch.
-fn timestamp_ns(at: &Timestamp) -> i128 {
+pub(crate) fn timestamp_ns(at: &Timestamp) -> i128 {
     i128::from(at.as_datetime().timestamp_millis()) * 1_000_000
 }
