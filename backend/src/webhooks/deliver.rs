@@ -206,7 +206,9 @@ impl Task {
             now.as_datetime() + chrono::TimeDelta::milliseconds(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
         );
         store.webhook_attempt_failed(self.key(), replica, event.seq, attempts, next, error).await?;
-        Ok(Some(Wait::For(wait)))
+        // Until the time recorded, not the whole backoff after the write (on
+        // SQLite it can wait for the engine's commits).
+        Ok(Some(Wait::For(Duration::from_millis(millis_between(Timestamp::now(), next)))))
     }
 
     /// Renews the claim every third of its length; returns why once it cannot.
