@@ -679,3 +679,45 @@ async fn three_replicas_deliver_each_event_once_per_url_and_a_survivor_takes_ove
 
 /// Longer than a lease and a recheck on a loaded machine.
 const LONG_PATIENCE: Duration = Duration::from_secs(40);
+
+/// A replica that comes back (same name, SIGKILLed) without a URL in its
+/// configuration no longer holds that URL: a replica that has it delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_restarted_without_a_webhook_lets_another_deliver_it() {
+    use common::receiver::{assert_in_order_once, Receiver, SECRET};
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let receiver = Receiver::start().await;
+    let hook = receiver.url();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let with_hook = |id: &'static str| {
+        vec![
+            ("MANAGER_DATABASE_URL", url.clone()),
+            ("MANAGER_REPLICA_ID", id.to_owned()),
+            ("MANAGER_LEASE_SECONDS", "4".to_owned()),
+            ("MANAGER_WEBHOOKS", hook.clone()),
+            ("MANAGER_WEBHOOK_SECRET", SECRET.to_owned()),
+        ]
+    };
+    let start = |dir: &Path, env: &[(&str, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+        ManagerProcess::start_with_env(dir, &env)
+    };
+    let a = start(dir_a.path(), &with_hook("a")).signed_in().await;
+    a.api.activate(None).await;
+    receiver.wait_for_count(2).await;
+    let report: shared::Webhooks = a.api.get("/maintenance/webhooks").await.json().await.unwrap();
+    assert_eq!(report.webhooks[0].delivering_replica, "a");
+
+    a.kill();
+    let without_hook: Vec<(&str, String)> =
+        with_hook("a").into_iter().filter(|(key, _)| !key.contains("WEBHOOK")).collect();
+    let a = start(dir_a.path(), &without_hook).signed_in().await;
+    let b = start(dir_b.path(), &with_hook("b")).signed_in().await;
+    a.api.deactivate().await;
+    let got = receiver.wait_for(LONG_PATIENCE, |got| got.len() >= 3).await;
+    assert_in_order_once(&got);
+    assert_eq!(got[2].event, shared::HistoryEvent::Deactivated);
+    let report: shared::Webhooks = b.api.get("/maintenance/webhooks").await.json().await.unwrap();
+    assert_eq!(report.webhooks[0].delivering_replica, "b");
+    drop((a, b));
+}

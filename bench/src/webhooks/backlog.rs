@@ -56,9 +56,8 @@ pub async fn figures() -> anyhow::Result<()> {
     println!(
         "The events are made through the engine, one change after the other, as fast as the store commits; \
          meanwhile every attempt is refused and backs off. The wait from the receiver's start to the first \
-         arrival is the backoff left (the report's `next_attempt_at` said when the next retry was due; the \
-         deliverer sleeps its backoff after recording the failure, so the retry comes later by as long as that \
-         write took); the drain is from the first arrival to the last, every event delivered once, in order, signed. Times in ms, \
+         arrival is the backoff left (the report's `next_attempt_at` said when the next retry was due, and the \
+         deliverer sleeps until then); the drain is from the first arrival to the last, every event delivered once, in order, signed. Times in ms, \
          gaps p50 / p99 / max.\n"
     );
     println!(
