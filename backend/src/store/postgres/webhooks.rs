@@ -17,6 +17,9 @@ use crate::store::webhooks::{
     delivery_row, raw_cursor, stored_event, view, Claim, Cursor, KEPT_DELIVERIES, SHOWN_DELIVERIES,
 };
 
+/// A cursor for URL `$1` after the newest event, unless it has one.
+const REGISTER: &str = "INSERT INTO webhooks (url, delivered_seq) \
+                        SELECT $1, COALESCE(MAX(seq), 0) FROM maintenance_history ON CONFLICT (url) DO NOTHING";
 /// Whether another replica's claim on the row still runs.
 const HELD: &str = "claimed_until > clock_timestamp()";
 
@@ -26,13 +29,7 @@ impl Pg {
     pub async fn webhook_register(&self, urls: &[String], replica: &str) -> Result<(), StoreError> {
         self.with(async |client| {
             for url in urls {
-                client
-                    .execute(
-                        "INSERT INTO webhooks (url, delivered_seq) \
-                         SELECT $1, COALESCE(MAX(seq), 0) FROM maintenance_history ON CONFLICT (url) DO NOTHING",
-                        &[url],
-                    )
-                    .await?;
+                client.execute(REGISTER, &[url]).await?;
             }
             client
                 .execute(
@@ -62,12 +59,7 @@ impl Pg {
                 .await?;
             let Some(row) = row else {
                 // Another replica is claiming it this instant, or its cursor was lost: made again.
-                tx.execute(
-                    "INSERT INTO webhooks (url, delivered_seq) \
-                     SELECT $1, COALESCE(MAX(seq), 0) FROM maintenance_history ON CONFLICT (url) DO NOTHING",
-                    &[&url],
-                )
-                .await?;
+                tx.execute(REGISTER, &[&url]).await?;
                 tx.commit().await?;
                 return Ok(Claim::Busy);
             };
