@@ -163,7 +163,8 @@ impl Task {
         if let Some(due) = cursor.next_attempt_at {
             let left = millis_between(Timestamp::now(), due);
             if left > 0 {
-                return Ok(Some(Wait::For(Duration::from_millis(left))));
+                // Claimed again (so renewed) every third of the claim while the retry waits.
+                return Ok(Some(Wait::For(Duration::from_millis(left).min(self.shared.claim / 3))));
             }
         }
         let attempts = cursor.attempts.saturating_add(1);
@@ -208,7 +209,7 @@ impl Task {
         store.webhook_attempt_failed(self.key(), replica, event.seq, attempts, next, error).await?;
         // Until the time recorded, not the whole backoff after the write (on
         // SQLite it can wait for the engine's commits).
-        Ok(Some(Wait::For(Duration::from_millis(millis_between(Timestamp::now(), next)))))
+        Ok(Some(Wait::For(Duration::from_millis(millis_between(Timestamp::now(), next)).min(self.shared.claim / 3))))
     }
 
     /// Renews the claim every third of its length; returns why once it cannot.
