@@ -264,6 +264,8 @@ fn a_killed_test_process_takes_its_server_along() {
         }
     }
     let (pid, data_dir) = (pid.unwrap(), data_dir.unwrap());
+    let root = data_dir.parent().unwrap().to_owned();
+    assert!(root.exists());
     assert!(!exits_within(pid, Duration::ZERO), "the postmaster runs while its test process does");
     let helpers = children_of(pid);
 
@@ -274,9 +276,8 @@ fn a_killed_test_process_takes_its_server_along() {
     for helper in helpers {
         assert!(exits_within(helper, Duration::from_secs(10)), "postgres process {helper} outlived the postmaster");
     }
-    // The killed process's directory is left behind; the next start removes it.
-    let root = data_dir.parent().unwrap();
-    assert!(root.exists());
+    // The killed process's directory is left behind; the next start removes
+    // it (another test of this binary starting a server meanwhile may have).
     let _next = PgServer::start().unwrap();
     assert!(!root.exists(), "{} was not removed by the next start", root.display());
 }
