@@ -3,37 +3,13 @@
 
 mod common;
 
+use common::metrics::{scrape, value};
 use common::{TestApp, LONG};
-use prometheus_parse::{Sample, Scrape, Value};
-
-async fn scrape(app: &TestApp) -> Scrape {
-    // No credentials: the test manager listens on loopback.
-    let response = reqwest::get(format!("{}/metrics", app.api.base)).await.unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
-    let text = response.text().await.unwrap();
-    Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text")
-}
-
-fn value(scrape: &Scrape, metric: &str, label: Option<(&str, &str)>) -> f64 {
-    let sample: &Sample = scrape
-        .samples
-        .iter()
-        .find(|sample| {
-            sample.metric == metric && label.is_none_or(|(name, value)| sample.labels.get(name) == Some(value))
-        })
-        .unwrap_or_else(|| panic!("no {metric} {label:?} in {:#?}", scrape.samples));
-    match sample.value {
-        Value::Counter(value) | Value::Gauge(value) | Value::Untyped(value) => value,
-        ref other => panic!("{metric}: {other:?}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_parse_and_move_as_the_manager_is_driven() {
     let app = TestApp::spawn().await;
-    let before = scrape(&app).await;
+    let before = scrape(&app.api).await;
     assert_eq!(value(&before, "manager_maintenance_state", Some(("state", "deactivated"))), 1.0);
     assert_eq!(value(&before, "manager_maintenance_state", Some(("state", "activated"))), 0.0);
     assert_eq!(value(&before, "manager_executions", Some(("status", "started"))), 0.0);
@@ -43,7 +19,7 @@ async fn metrics_parse_and_move_as_the_manager_is_driven() {
     let running = app.api.start(LONG).await;
     let mut events = app.api.events().await;
     events.next().await;
-    let during = scrape(&app).await;
+    let during = scrape(&app.api).await;
     assert_eq!(value(&during, "manager_executions", Some(("status", "started"))), 1.0);
     assert_eq!(value(&during, "manager_running_processes", None), 1.0);
     assert_eq!(value(&during, "manager_sse_subscribers", None), 1.0);
@@ -58,7 +34,7 @@ async fn metrics_parse_and_move_as_the_manager_is_driven() {
         app.api.request(reqwest::Method::DELETE, &format!("/executions/{}", running.id)).send().await.unwrap();
     assert_eq!(refused.status(), 503);
 
-    let after = scrape(&app).await;
+    let after = scrape(&app.api).await;
     assert_eq!(value(&after, "manager_maintenance_state", Some(("state", "activated"))), 1.0);
     assert_eq!(value(&after, "manager_maintenance_mode", Some(("mode", "read_only"))), 1.0);
     assert!(value(&after, "manager_maintenance_epoch", None) > epoch);
@@ -73,5 +49,5 @@ async fn metrics_parse_and_move_as_the_manager_is_driven() {
 async fn metrics_pass_the_gate_while_maintenance_is_on() {
     let app = TestApp::spawn().await;
     app.api.activate(None).await;
-    assert_eq!(value(&scrape(&app).await, "manager_maintenance_state", Some(("state", "activated"))), 1.0);
+    assert_eq!(value(&scrape(&app.api).await, "manager_maintenance_state", Some(("state", "activated"))), 1.0);
 }

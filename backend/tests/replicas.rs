@@ -585,8 +585,7 @@ async fn metrics_name_every_live_replica_with_its_epoch_lag() {
     replicas[0].api.activate(None).await;
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let text = reqwest::get(format!("{}/metrics", replicas[1].api.base)).await.unwrap().text().await.unwrap();
-        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
+        let scrape = common::metrics::scrape(&replicas[1].api).await;
         let lags: Vec<(String, f64)> = scrape
             .samples
             .iter()
@@ -598,7 +597,7 @@ async fn metrics_name_every_live_replica_with_its_epoch_lag() {
             .collect();
         let mut names: Vec<&str> = lags.iter().map(|(name, _)| name.as_str()).collect();
         names.sort_unstable();
-        assert_eq!(names, ["r1", "r2", "r3"], "{text}");
+        assert_eq!(names, ["r1", "r2", "r3"], "{:?}", scrape.samples);
         // Each renews its lease (and says its epoch) after applying a change.
         if lags.iter().all(|(_, lag)| *lag == 0.0) {
             break;

@@ -215,21 +215,9 @@ async fn settled(api: &Api) -> Webhooks {
     }
 }
 
-/// The value of the `/metrics` series `name` for webhook `label` (parsed by a Prometheus text parser).
+/// The value of the `/metrics` series `name` for webhook `label`.
 async fn metric(api: &Api, name: &str, label: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
-    let sample = scrape
-        .samples
-        .iter()
-        .find(|sample| sample.metric == name && sample.labels.get("webhook") == Some(label))
-        .unwrap_or_else(|| panic!("no {name} for {label} in {text}"));
-    match sample.value {
-        prometheus_parse::Value::Gauge(value)
-        | prometheus_parse::Value::Counter(value)
-        | prometheus_parse::Value::Untyped(value) => value,
-        ref other => panic!("{name}: {other:?}"),
-    }
+    common::metrics::value(&common::metrics::scrape(api).await, name, Some(("webhook", label)))
 }
 
 /// SIGKILL with undelivered events (and a window the manager is down

@@ -19,6 +19,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod metrics;
 pub mod receiver;
 
 /// How long a test waits for something that should happen at once; generous
