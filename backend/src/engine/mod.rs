@@ -506,22 +506,10 @@ impl Engine {
 
 impl Core {
     fn status(&self) -> MaintenanceStatus {
-        let remaining_executions = if self.record.status == MaintenanceState::Deactivated {
-            Vec::new()
-        } else {
-            self.active.iter().map(|active| RemainingExecution::of(&active.execution)).collect()
-        };
-        MaintenanceStatus {
-            status: self.record.status,
-            requested_by: self.record.requested_by.clone(),
-            activated_at: self.record.activated_at,
-            activation_requested_at: self.record.activation_requested_at,
-            remaining_executions,
-            reason: self.record.reason.clone(),
-            mode: (self.record.status != MaintenanceState::Deactivated).then_some(self.record.mode),
-            drain_deadline_at: self.record.drain_deadline_at,
-            upcoming: self.record.upcoming_id.and_then(|id| self.windows.iter().find(|w| w.id == id).cloned()),
-        }
+        let remaining: Vec<RemainingExecution> =
+            self.active.iter().map(|active| RemainingExecution::of(&active.execution)).collect();
+        let upcoming = self.record.upcoming_id.and_then(|id| self.windows.iter().find(|w| w.id == id).cloned());
+        self.record.status(&remaining, upcoming)
     }
 
     /// What the rules of SPEC §10 read, as memory holds it.

@@ -159,22 +159,14 @@ pub async fn read_status(client: &impl GenericClient) -> Result<(u64, Maintenanc
     let row = client.query_one(&format!("SELECT {RECORD_COLUMNS}, epoch FROM maintenance WHERE id = 1"), &[]).await?;
     let record = store::record(&row)?;
     let epoch: i64 = row.try_get("epoch")?;
-    let remaining_executions =
+    // The remaining executions are read only while maintenance is on (the status lists them only then).
+    let remaining =
         if record.status == MaintenanceState::Deactivated { Vec::new() } else { remaining_executions(client).await? };
-    let status = MaintenanceStatus {
-        status: record.status,
-        requested_by: record.requested_by,
-        activated_at: record.activated_at,
-        activation_requested_at: record.activation_requested_at,
-        remaining_executions,
-        reason: record.reason,
-        mode: (record.status != MaintenanceState::Deactivated).then_some(record.mode),
-        drain_deadline_at: record.drain_deadline_at,
-        upcoming: match record.upcoming_id {
-            Some(id) => store::get_window(client, id).await?,
-            None => None,
-        },
+    let upcoming = match record.upcoming_id {
+        Some(id) => store::get_window(client, id).await?,
+        None => None,
     };
+    let status = record.status(&remaining, upcoming);
     Ok((u64::try_from(epoch).unwrap_or_default(), status))
 }
 

@@ -2,8 +2,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use shared::{
-    ExecutionStatus, HistoryEvent, MaintenanceMode, MaintenanceState, MaintenanceTransition, RemainingExecution,
-    Timestamp,
+    ExecutionStatus, HistoryEvent, MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTransition,
+    RemainingExecution, Timestamp,
 };
 use uuid::Uuid;
 
@@ -132,6 +132,24 @@ impl RawRecord {
 pub type ExtraValues = (&'static str, Option<String>, i64, Option<String>, Option<String>, Option<String>);
 
 impl MaintenanceRecord {
+    /// The status object of this row, as the API shows it: the `remaining`
+    /// executions and the `upcoming` window only while maintenance is on
+    /// (the window in any state).
+    pub fn status(&self, remaining: &[RemainingExecution], upcoming: Option<shared::Window>) -> MaintenanceStatus {
+        let on = self.status != MaintenanceState::Deactivated;
+        MaintenanceStatus {
+            status: self.status,
+            requested_by: self.requested_by.clone(),
+            activated_at: self.activated_at,
+            activation_requested_at: self.activation_requested_at,
+            remaining_executions: if on { remaining.to_vec() } else { Vec::new() },
+            reason: self.reason.clone(),
+            mode: on.then_some(self.mode),
+            drain_deadline_at: self.drain_deadline_at,
+            upcoming,
+        }
+    }
+
     /// The columns after `status, requested_by, activation_requested_at,
     /// activated_at, reason` as stored text: mode, drain_deadline_at,
     /// drain_stage, drain_force_at, window_id, upcoming_id.

@@ -3,14 +3,10 @@
 //! event reports, so there is no event without its change and no change
 //! without its event; deliveries read the rows after their URL's cursor.
 
-use shared::{
-    ExecutionStatus, HistoryEvent, MaintenanceState, MaintenanceStatus, RemainingExecution, Timestamp, WebhookEvent,
-    Window,
-};
+use shared::{ExecutionStatus, HistoryEvent, MaintenanceStatus, RemainingExecution, Timestamp, WebhookEvent, Window};
 use uuid::Uuid;
 
 use crate::engine::machine::Change;
-use crate::store::maintenance::MaintenanceRecord;
 use crate::store::StoreError;
 
 /// What a history row's event reports, as stored beside it (JSON text).
@@ -50,33 +46,13 @@ pub fn reports(change: &Change, remaining: &[RemainingExecution], live: &[Window
         .enumerate()
         .map(|(index, row)| {
             let record = change.after.get(index).unwrap_or(&change.record);
-            let status = status_of(record, &remaining, record.upcoming_id.and_then(window).cloned());
+            let status = record.status(&remaining, record.upcoming_id.and_then(window).cloned());
             Report {
                 status: serde_json::to_string(&status).unwrap_or_default(),
                 window: row.window_id.and_then(window).and_then(|window| serde_json::to_string(window).ok()),
             }
         })
         .collect()
-}
-
-/// The status object of `record`, as the API shows it.
-pub fn status_of(
-    record: &MaintenanceRecord,
-    remaining: &[RemainingExecution],
-    upcoming: Option<Window>,
-) -> MaintenanceStatus {
-    let on = record.status != MaintenanceState::Deactivated;
-    MaintenanceStatus {
-        status: record.status,
-        requested_by: record.requested_by.clone(),
-        activated_at: record.activated_at,
-        activation_requested_at: record.activation_requested_at,
-        remaining_executions: if on { remaining.to_vec() } else { Vec::new() },
-        reason: record.reason.clone(),
-        mode: on.then_some(record.mode),
-        drain_deadline_at: record.drain_deadline_at,
-        upcoming,
-    }
 }
 
 /// A history row as its webhook event: its number, event and time, and the
@@ -114,8 +90,11 @@ impl StoredEvent {
 
 #[cfg(test)]
 mod tests {
+    use shared::MaintenanceState;
+
     use super::*;
     use crate::engine::machine::{self, Activation};
+    use crate::store::maintenance::MaintenanceRecord;
 
     fn now() -> Timestamp {
         "2026-11-30T12:00:00.000Z".parse().unwrap()
