@@ -29,14 +29,17 @@ use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
-use crate::engine::postgres::{EXECUTIONS_CHANNEL, STATE_CHANNEL};
 use crate::engine::Engine;
 use crate::output::OutputBatch;
+use crate::store::ledger::postgres::{EXECUTIONS_CHANNEL, STATE_CHANNEL};
 use crate::store::postgres::OUTPUT_CHANNEL;
 use crate::store::StoreError;
 
 /// How often the listener checks that its connection still answers.
 const LISTENER_CHECK: Duration = Duration::from_secs(5);
+/// How many notifications wait to be read; past it they are dropped and
+/// everything is re-read once.
+const HEARD_CAPACITY: usize = 4096;
 /// The longest pause between attempts to reconnect the listener.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(2);
 
@@ -54,7 +57,7 @@ impl Cluster {
     pub async fn start(engine: &Arc<Engine>, lease: Duration) -> Result<Arc<Self>, StoreError> {
         let cluster = Arc::new(Self { address: Mutex::new(String::new()), database_up: AtomicBool::new(true), lease });
         let client = connect(engine).await?;
-        engine.pg_heartbeat(&client, "").await?;
+        engine.heartbeat(&client, lease, "").await?;
         tokio::spawn(listen(Arc::downgrade(engine), Arc::downgrade(&cluster)));
         tokio::spawn(beat(Arc::downgrade(engine), Arc::downgrade(&cluster), client));
         tokio::spawn(upkeep(Arc::downgrade(engine), lease));
@@ -120,7 +123,7 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
             client = tokio::time::timeout(lease / 3, connect(&engine)).await.ok().and_then(Result::ok);
         }
         let renewal = match &client {
-            Some(client) => tokio::time::timeout(lease / 3, engine.pg_heartbeat(client, &cluster.address()))
+            Some(client) => tokio::time::timeout(lease / 3, engine.heartbeat(client, lease, &cluster.address()))
                 .await
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("the lease renewal timed out".into()))),
             None => Err(StoreError::Unavailable("the heartbeat cannot connect".into())),
@@ -128,7 +131,7 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
         match renewal {
             Ok(()) => {
                 renewed = sent;
-                engine.pg_set_lease_held(true);
+                engine.set_lease_held(true);
                 cluster.saw_database(true);
             }
             Err(error) => {
@@ -136,8 +139,8 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
                 // A connection that failed once is not trusted again.
                 client = None;
                 cluster.saw_database(false);
-                if renewed.elapsed() > lease * 2 / 3 && engine.pg_set_lease_held(false) {
-                    let stopped = engine.pg_fence();
+                if renewed.elapsed() > lease * 2 / 3 && engine.set_lease_held(false) {
+                    let stopped = engine.fence();
                     tracing::error!(stopped, "lease about to run out: stopping this replica's executions");
                 }
             }
@@ -154,15 +157,15 @@ async fn upkeep(engine: Weak<Engine>, lease: Duration) {
     loop {
         ticks.tick().await;
         let Some(engine) = engine.upgrade() else { return };
-        if let Err(error) = engine.pg_resync().await {
+        if let Err(error) = engine.resync().await {
             tracing::warn!(%error, "could not re-read the status");
         }
-        match engine.pg_reap().await {
+        match engine.reap().await {
             Ok(0) => {}
             Ok(reaped) => tracing::warn!(reaped, "failed the executions of replicas whose lease ran out"),
             Err(error) => tracing::warn!(%error, "could not check for replicas whose lease ran out"),
         }
-        if let Err(error) = engine.pg_reconcile_runners().await {
+        if let Err(error) = engine.reconcile_runners().await {
             tracing::warn!(%error, "could not check this replica's executions");
         }
     }
@@ -186,9 +189,10 @@ async fn connect(engine: &Engine) -> Result<tokio_postgres::Client, StoreError> 
 /// What the listener's connection hears.
 enum Heard {
     State(u64),
-    Execution {
+    /// Executions changed by `replica`: these ids, or too many to list (`None`).
+    Executions {
         replica: String,
-        id: Uuid,
+        ids: Option<Vec<Uuid>>,
     },
     /// Output of execution `id` is stored up to line `end` (exclusive).
     Output {
@@ -204,7 +208,11 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
         let Some(config) = engine.upgrade().and_then(|engine| engine.pg().map(|pg| pg.config().clone())) else {
             return;
         };
-        let (sender, mut heard) = mpsc::unbounded_channel();
+        let (sender, mut heard) = mpsc::channel(HEARD_CAPACITY);
+        // Set when notifications came faster than they were read (some were
+        // dropped): the loop then re-reads everything instead.
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let overflow = Arc::clone(&overflowed);
         let connected = async {
             let (client, mut connection) = config.connect(NoTls).await?;
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -213,16 +221,26 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
                     if let AsyncMessage::Notification(note) = message {
                         let heard = match note.channel() {
                             STATE_CHANNEL => note.payload().parse().ok().map(Heard::State),
-                            EXECUTIONS_CHANNEL => note.payload().split_once(' ').and_then(|(replica, id)| {
-                                Some(Heard::Execution { replica: replica.to_owned(), id: Uuid::parse_str(id).ok()? })
+                            EXECUTIONS_CHANNEL => note.payload().split_once(' ').and_then(|(replica, ids)| {
+                                let ids = match ids {
+                                    "*" => None,
+                                    ids => {
+                                        Some(ids.split(',').map(Uuid::parse_str).collect::<Result<Vec<_>, _>>().ok()?)
+                                    }
+                                };
+                                Some(Heard::Executions { replica: replica.to_owned(), ids })
                             }),
                             OUTPUT_CHANNEL => note.payload().split_once(' ').and_then(|(id, end)| {
                                 Some(Heard::Output { id: Uuid::parse_str(id).ok()?, end: end.parse().ok()? })
                             }),
                             _ => None,
                         };
-                        if heard.is_some_and(|heard| sender.send(heard).is_err()) {
-                            return;
+                        if let Some(heard) = heard {
+                            match sender.try_send(heard) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(_)) => overflow.store(true, Ordering::Release),
+                                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                            }
                         }
                     }
                 }
@@ -252,12 +270,12 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
         };
         // Listening now: whatever was committed before is read here.
         let Some(this) = engine.upgrade() else { return };
-        if this.pg_resync().await.is_err() {
+        if this.resync().await.is_err() {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
             continue;
         }
-        if let Err(error) = this.pg_reconcile_runners().await {
+        if let Err(error) = this.reconcile_runners().await {
             tracing::warn!(%error, "could not check this replica's executions after reconnecting");
         }
         if let Some(cluster) = cluster.upgrade() {
@@ -288,16 +306,24 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
             // Everything heard so far, at once: the newest status first, each
             // execution once, each execution's output once.
             let mut epoch = None;
-            let mut executions = Vec::new();
+            // `None` once some replica changed too many to list.
+            let mut executions = Some(Vec::new());
             let mut outputs = std::collections::HashMap::new();
             let mut next = Some(first);
             while let Some(heard_now) = next.take().or_else(|| heard.try_recv().ok()) {
                 match heard_now {
                     Heard::State(number) => epoch = epoch.max(Some(number)),
-                    Heard::Execution { replica, id } if replica != me && !executions.contains(&id) => {
-                        executions.push(id)
+                    Heard::Executions { replica, .. } if replica == me => {}
+                    Heard::Executions { ids: None, .. } => executions = None,
+                    Heard::Executions { ids: Some(ids), .. } => {
+                        if let Some(executions) = &mut executions {
+                            for id in ids {
+                                if !executions.contains(&id) {
+                                    executions.push(id);
+                                }
+                            }
+                        }
                     }
-                    Heard::Execution { .. } => {}
                     Heard::Output { id, end } => {
                         let seen = outputs.entry(id).or_insert(end);
                         *seen = end.max(*seen);
@@ -305,14 +331,19 @@ async fn listen(engine: Weak<Engine>, cluster: Weak<Cluster>) {
                 }
             }
             let Some(engine) = engine.upgrade() else { return };
+            if overflowed.swap(false, Ordering::AcqRel) {
+                tracing::warn!("notifications came faster than they were read; re-reading everything");
+                epoch = Some(u64::MAX);
+                executions = None;
+            }
             if let Some(epoch) = epoch.filter(|epoch| *epoch > engine.published().epoch) {
-                if let Err(error) = engine.pg_resync().await {
+                if let Err(error) = engine.resync().await {
                     tracing::warn!(%error, epoch, "could not read a status change");
                 }
             }
-            for id in executions {
-                if let Err(error) = engine.pg_execution_changed(id).await {
-                    tracing::warn!(%error, %id, "could not read an execution's change");
+            if executions.as_ref().is_none_or(|ids| !ids.is_empty()) {
+                if let Err(error) = engine.executions_changed(executions).await {
+                    tracing::warn!(%error, "could not read executions' changes");
                 }
             }
             // No lines, numbered from the end of what is stored: a stream

@@ -61,6 +61,11 @@ pub struct Config {
     #[arg(long, env = "MANAGER_LEASE_SECONDS", default_value_t = 10, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_seconds: u64,
+    /// At most this many workflow programs run on this replica at once; an
+    /// admitted execution without a free slot waits `pending` (SPEC §12).
+    #[arg(long, env = "MANAGER_MAX_RUNNING", default_value_t = 64, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_running: u32,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -114,6 +119,7 @@ impl Config {
             database: None,
             replica_id: None,
             lease_seconds: 10,
+            max_running: 64,
             admin_password: None,
             metrics_public: false,
             webhooks: Vec::new(),
@@ -155,6 +161,11 @@ impl Config {
     /// PostgreSQL's default 100 connections.)
     pub fn pool_size(&self) -> usize {
         16
+    }
+
+    /// How many programs may run on this replica at once.
+    pub fn max_running(&self) -> usize {
+        usize::try_from(self.max_running).unwrap_or(usize::MAX)
     }
 
     /// How long a replica's lease lasts.

@@ -139,7 +139,7 @@ impl From<EngineError> for AppError {
                 WindowError::Over { .. } => Self::Conflict(window.to_string()),
             },
             EngineError::Store(error) => error.into(),
-            EngineError::Task(error) => error.into(),
+            EngineError::NeedsExclusive => Self::Internal(error.to_string()),
         }
     }
 }

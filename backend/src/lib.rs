@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod gate;
 pub mod metrics;
+pub mod model;
 pub mod output;
 pub mod process;
 pub mod routes;
@@ -50,6 +51,9 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::store::ledger::postgres::PgLedger;
+use crate::store::ledger::sqlite::SqliteLedger;
+use crate::store::ledger::AnyLedger;
 use crate::store::{Db, Store, StoreError};
 
 /// The largest request body accepted (bigger ones get 413).
@@ -95,7 +99,8 @@ impl Manager {
                 let reader = Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "reader", capacity)?);
                 let auth_store = Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "auth", capacity)?);
                 let output = Store::Sqlite(Db::new(store::open_output(&config.data_dir)?, "output", capacity)?);
-                let engine = Engine::recover(writer, capacity, runner(output::OutputLog::new(output)))?;
+                let ledger = AnyLedger::Sqlite(SqliteLedger::new(writer, capacity)?);
+                let engine = Engine::open(ledger, runner(output::OutputLog::new(output)), config.max_running()).await?;
                 let webhook_store = match webhooks {
                     Some(_) => {
                         Some(Store::Sqlite(Db::new(store::open_reader(&config.data_dir)?, "webhooks", capacity)?))
@@ -107,11 +112,12 @@ impl Manager {
             Some(url) => {
                 let pg = store::postgres::Pg::new(url, config.pool_size(), capacity)?;
                 let replica = config.replica_id();
-                let engine = Engine::recover_postgres(
-                    pg.clone(),
-                    replica.clone(),
-                    config.lease(),
+                pg.migrate().await?;
+                let ledger = AnyLedger::Postgres(PgLedger::new(pg.clone(), replica.clone()));
+                let engine = Engine::open(
+                    ledger,
                     runner(output::OutputLog::new(Store::Postgres(pg.clone()))),
+                    config.max_running(),
                 )
                 .await?;
                 let store = Store::Postgres(pg);
@@ -171,6 +177,7 @@ impl Manager {
             cluster.serving_at(listener.local_addr()?);
         }
         scheduler::spawn(Arc::clone(&self.state.engine), shutdown.clone());
+        self.state.engine.spawn_dispatcher();
         let deliverers = match self.deliverers {
             Some(deliverers) => {
                 let engine = Arc::clone(&self.state.engine);

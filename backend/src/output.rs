@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use shared::execution::ExecutionEvent;
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
 use crate::store::{Store, StoreError};
 
@@ -15,16 +14,7 @@ use crate::store::{Store, StoreError};
 /// re-read from the store.
 const LIVE_BUFFER: usize = 1024;
 
-/// Lines of one execution, numbered from `first`.
-#[derive(Debug, Clone)]
-pub struct OutputBatch {
-    /// The execution.
-    pub execution_id: Uuid,
-    /// The number of the first line.
-    pub first: u64,
-    /// The lines, in order.
-    pub events: Vec<ExecutionEvent>,
-}
+pub use crate::model::OutputBatch;
 
 /// A batch's lines, shared with the store's write.
 struct Lines(Arc<OutputBatch>);

@@ -4,7 +4,9 @@
 //! stores and announces the program's output in batches, and reports the end
 //! to the engine, with the last batch, in one transaction.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,10 +16,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::engine::{Engine, EngineError};
 use crate::output::{OutputBatch, OutputLog};
 use crate::process::{self, Launch, OutputLine, ProcessControl, ProcessEnd, Stream};
-use crate::worker::WorkerError;
 use crate::workflows::Catalog;
 
 /// The longest pause between attempts to record an execution's end.
@@ -49,6 +49,30 @@ pub enum Request {
     Shutdown(String),
 }
 
+/// Why a report to the engine did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The store is busy: try again soon, without alarm.
+    #[error("the store is busy")]
+    Busy,
+    /// Anything else: try again with backoff.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A report's future.
+pub type Reported<'a> = Pin<Box<dyn Future<Output = Result<(), ReportError>> + Send + 'a>>;
+
+/// What the runner tells whoever started the executions (the engine): the
+/// narrow interface the runner knows it by.
+pub trait Reports: Send + Sync {
+    /// Execution `id`'s program ended as `end`, with the last lines `tail`:
+    /// recorded in one transaction.
+    fn finished(&self, id: Uuid, end: ProcessEnd, tail: Arc<OutputBatch>) -> Reported<'_>;
+    /// Execution `id`'s program runs as process group `identity` (for a start after a crash).
+    fn started(&self, id: Uuid, identity: process::ProcessIdentity) -> Reported<'_>;
+}
+
 /// What every execution's run needs.
 #[derive(Clone)]
 pub struct RunnerConfig {
@@ -65,14 +89,14 @@ pub struct RunnerConfig {
 /// Starts execution tasks on the server's runtime. The tasks hold only a weak
 /// reference to the engine, so a dropped engine (a stopped test app) ends them.
 pub struct Runner {
-    engine: Weak<Engine>,
+    engine: Weak<dyn Reports>,
     runtime: Handle,
     config: RunnerConfig,
 }
 
 impl Runner {
     /// A runner that reports to `engine` and spawns on `runtime`.
-    pub fn new(engine: Weak<Engine>, runtime: Handle, config: RunnerConfig) -> Self {
+    pub fn new(engine: Weak<dyn Reports>, runtime: Handle, config: RunnerConfig) -> Self {
         Self { engine, runtime, config }
     }
 
@@ -122,7 +146,7 @@ impl Runner {
 
 /// One execution's supervision.
 struct Run {
-    engine: Weak<Engine>,
+    engine: Weak<dyn Reports>,
     config: RunnerConfig,
     execution: Execution,
     requests: watch::Receiver<Request>,
@@ -281,7 +305,7 @@ impl Run {
 
     async fn record_process(&self, identity: process::ProcessIdentity) {
         let Some(engine) = self.engine.upgrade() else { return };
-        if let Err(error) = engine.record_process(self.execution.id, identity).await {
+        if let Err(error) = engine.started(self.execution.id, identity).await {
             // Without it a crash could leave this program running: say so loudly.
             tracing::error!(id = %self.execution.id, %error, pgid = identity.pgid,
                 "could not record an execution's process group; a crash would not find it");
@@ -291,14 +315,14 @@ impl Run {
 
 /// Records the end with the last batch of output; retries until it commits
 /// (or `activating` would wait forever). False if the engine is gone.
-async fn record_end(engine: &Weak<Engine>, id: Uuid, end: ProcessEnd, tail: Arc<OutputBatch>) -> bool {
+async fn record_end(engine: &Weak<dyn Reports>, id: Uuid, end: ProcessEnd, tail: Arc<OutputBatch>) -> bool {
     let mut pause = Duration::from_millis(50);
     loop {
         let Some(engine) = engine.upgrade() else { return false };
-        match engine.finish(id, end.clone(), Arc::clone(&tail)).await {
+        match engine.finished(id, end.clone(), Arc::clone(&tail)).await {
             Ok(()) => return true,
             // A full queue empties by itself: retry soon, without alarm.
-            Err(EngineError::Task(WorkerError::Overloaded(..))) => {
+            Err(ReportError::Busy) => {
                 tracing::debug!(%id, "the engine is busy; recording the end of an execution shortly");
                 drop(engine);
                 tokio::time::sleep(OVERLOADED_PAUSE).await;

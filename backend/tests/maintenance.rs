@@ -241,11 +241,13 @@ async fn event_stream_reports_each_execution_change() {
     let ended = events.next_execution().await;
     assert_eq!(ended.status, ExecutionStatus::Cancelled);
     assert_eq!(ended, app.api.execution(execution.id).await);
-    // Queued executions start with an event each on deactivate.
+    // Queued executions wait for a slot on deactivate, then start: an event each.
     app.api.activate(None).await;
     let queued: shared::Execution = app.api.create(LONG, true).await.json().await.unwrap();
     assert_eq!(events.next_execution().await.status, ExecutionStatus::Queued);
     app.api.deactivate().await;
+    let released = events.next_execution().await;
+    assert_eq!((released.id, released.status), (queued.id, ExecutionStatus::Pending));
     let started = events.next_execution().await;
     assert_eq!((started.id, started.status), (queued.id, ExecutionStatus::Started));
 }

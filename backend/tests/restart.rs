@@ -115,8 +115,18 @@ async fn sigterm_stops_gracefully_and_everything_survives_the_restart() {
     assert_eq!(still.status, ExecutionStatus::Queued, "queued executions wait through restarts");
     assert_eq!(still.created_at, queued.created_at);
 
+    // Released by the deactivate, it starts as soon as a slot takes it.
     manager.api.deactivate().await;
-    assert_eq!(manager.api.execution(queued.id).await.status, ExecutionStatus::Started);
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    loop {
+        let status = manager.api.execution(queued.id).await.status;
+        if status == ExecutionStatus::Started {
+            break;
+        }
+        assert!(matches!(status, ExecutionStatus::Pending), "released as {status}");
+        assert!(tokio::time::Instant::now() < deadline, "never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -221,7 +221,7 @@ pub fn with_status(conn: &Connection, statuses: &[ExecutionStatus]) -> Result<Ve
 /// The columns as text, before parsing (parsing errors are ours, not SQLite's).
 pub(super) struct RawExecution(pub(super) [Option<String>; 10]);
 
-fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
+pub(super) fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
     let mut columns: [Option<String>; 10] = Default::default();
     for (index, column) in columns.iter_mut().enumerate() {
         *column = row.get(index)?;

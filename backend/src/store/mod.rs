@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod executions;
+pub mod ledger;
 pub mod maintenance;
 pub mod postgres;
 pub mod users;

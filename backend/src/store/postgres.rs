@@ -5,8 +5,8 @@
 //! bounded in time, and a database that cannot be reached is
 //! [`StoreError::Unavailable`] (503 `database_unavailable`), never a hang.
 //! The engine's transactions (admission, transitions) are in
-//! `engine/postgres.rs`; this module has the schema, the reads, users and
-//! tokens, and output.
+//! `store/ledger/postgres.rs`; this module has the schema, the reads, users
+//! and tokens, and output.
 
 mod webhooks;
 
@@ -45,6 +45,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 const POOL_WAIT: Duration = Duration::from_secs(8);
 /// The longest a whole call may take, waiting included (then 503).
 pub const CALL_BOUND: Duration = Duration::from_secs(12);
+/// How long one statement may run on the server (then it is cancelled there:
+/// its caller gives up at [`CALL_BOUND`]).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server waits for the decision lock (then 503 `overloaded`).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long the server keeps a session idle inside a transaction.
@@ -82,11 +85,14 @@ impl Pg {
         config.keepalives_idle(Duration::from_secs(5));
         config.keepalives_interval(Duration::from_secs(2));
         config.keepalives_retries(3);
+        // Nothing runs on the server after its caller gave up: every
+        // statement ends within the call's bound.
         let options = format!(
-            "{} -c idle_in_transaction_session_timeout={} -c lock_timeout={}",
+            "{} -c idle_in_transaction_session_timeout={} -c lock_timeout={} -c statement_timeout={}",
             config.get_options().unwrap_or_default(),
             IDLE_IN_TRANSACTION.as_millis(),
-            LOCK_TIMEOUT.as_millis()
+            LOCK_TIMEOUT.as_millis(),
+            STATEMENT_TIMEOUT.as_millis()
         );
         config.options(options.trim());
         if config.get_application_name().is_none() {
@@ -110,7 +116,7 @@ impl Pg {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         // Replicas starting together wait for the first one's migration.
-        client.batch_execute("SET lock_timeout = 0").await?;
+        client.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0").await?;
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let migrated = async {
             client.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)").await?;
@@ -131,7 +137,7 @@ impl Pg {
         }
         .await;
         client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
-        client.batch_execute("RESET lock_timeout").await?;
+        client.batch_execute("RESET lock_timeout; RESET statement_timeout").await?;
         migrated
     }
 

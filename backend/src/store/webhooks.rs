@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use shared::{DeliveryOutcome, HistoryEvent, Timestamp, WebhookDelivery, WebhookView};
 
 use super::{parse_column, StoreError};
-use crate::webhooks::outbox::StoredEvent;
+use crate::model::outbox::StoredEvent;
 
 /// How many deliveries each URL keeps.
 pub const KEPT_DELIVERIES: u64 = 100;

@@ -8,7 +8,7 @@
 //!   lease lives), each event's outcome moves the cursor.
 
 pub mod deliver;
-pub mod outbox;
+pub use crate::model::outbox;
 
 use std::time::Duration;
 

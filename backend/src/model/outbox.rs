@@ -6,8 +6,7 @@
 use shared::{ExecutionStatus, HistoryEvent, MaintenanceStatus, RemainingExecution, Timestamp, WebhookEvent, Window};
 use uuid::Uuid;
 
-use crate::engine::machine::Change;
-use crate::store::StoreError;
+use super::Change;
 
 /// What a history row's event reports, as stored beside it (JSON text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +54,11 @@ pub fn reports(change: &Change, remaining: &[RemainingExecution], live: &[Window
         .collect()
 }
 
+/// A stored event whose body cannot be made (its row is damaged).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CorruptEvent(pub String);
+
 /// A history row as its webhook event: its number, event and time, and the
 /// reports stored beside it (`None` for rows written before webhooks existed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +77,8 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     /// The body to POST: the JSON of SPEC §11, the same bytes on every attempt.
-    pub fn body(&self) -> Result<Vec<u8>, StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt { table: "maintenance_history", detail };
+    pub fn body(&self) -> Result<Vec<u8>, CorruptEvent> {
+        let corrupt = CorruptEvent;
         let status: MaintenanceStatus = match &self.status {
             Some(text) => serde_json::from_str(text).map_err(|e| corrupt(format!("status_after: {e}")))?,
             None => return Err(corrupt(format!("row {} has no status_after", self.seq))),
@@ -94,7 +98,7 @@ mod tests {
 
     use super::*;
     use crate::engine::machine::{self, Activation};
-    use crate::store::maintenance::MaintenanceRecord;
+    use crate::model::MaintenanceRecord;
 
     fn now() -> Timestamp {
         "2026-11-30T12:00:00.000Z".parse().unwrap()
