@@ -109,7 +109,8 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
     let Some(mut applied) = engine.upgrade().map(|engine| engine.subscribe()) else { return };
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut renewed = Instant::now();
+    let renewed = Arc::new(Mutex::new(Instant::now()));
+    tokio::spawn(fence_watch(engine.clone(), Arc::clone(&renewed), lease));
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
@@ -130,7 +131,7 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
         };
         match renewal {
             Ok(()) => {
-                renewed = sent;
+                *renewed.lock().unwrap_or_else(PoisonError::into_inner) = sent;
                 engine.set_lease_held(true);
                 cluster.saw_database(true);
             }
@@ -139,11 +140,30 @@ async fn beat(engine: Weak<Engine>, cluster: Weak<Cluster>, client: tokio_postgr
                 // A connection that failed once is not trusted again.
                 client = None;
                 cluster.saw_database(false);
-                if renewed.elapsed() > lease * 2 / 3 && engine.set_lease_held(false) {
-                    let stopped = engine.fence();
-                    tracing::error!(stopped, "lease about to run out: stopping this replica's executions");
-                }
             }
+        }
+    }
+}
+
+/// Fences this replica when its last renewal that worked was sent two
+/// thirds of the lease ago, on this process's monotonic clock, whatever the
+/// heartbeat is doing (a renewal may hang): its programs are killed before
+/// the lease runs out, so no survivor takes over work that still runs here.
+async fn fence_watch(engine: Weak<Engine>, renewed: Arc<Mutex<Instant>>, lease: Duration) {
+    let fence_after = lease * 2 / 3;
+    loop {
+        let due = *renewed.lock().unwrap_or_else(PoisonError::into_inner) + fence_after;
+        tokio::time::sleep_until(due).await;
+        let Some(engine) = engine.upgrade() else { return };
+        let last = *renewed.lock().unwrap_or_else(PoisonError::into_inner);
+        if last + fence_after <= Instant::now() {
+            if engine.set_lease_held(false) {
+                let stopped = engine.fence();
+                tracing::error!(stopped, "lease about to run out: killed this replica's programs");
+            }
+            drop(engine);
+            // Until a renewal works again.
+            tokio::time::sleep(lease / 20).await;
         }
     }
 }

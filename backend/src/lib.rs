@@ -113,7 +113,11 @@ impl Manager {
                 let pg = store::postgres::Pg::new(url, config.pool_size(), capacity)?;
                 let replica = config.replica_id();
                 pg.migrate().await?;
-                let ledger = AnyLedger::Postgres(PgLedger::new(pg.clone(), replica.clone()));
+                let ledger = PgLedger::new(pg.clone(), replica.clone());
+                // Before anything of this replica's is recovered: a second
+                // live process with its id must not fail or kill its work.
+                ledger.take_replica_id(&*pg.client().await?, config.lease()).await?;
+                let ledger = AnyLedger::Postgres(ledger);
                 let engine = Engine::open(
                     ledger,
                     runner(output::OutputLog::new(Store::Postgres(pg.clone()))),
@@ -200,6 +204,10 @@ impl Manager {
         let left = self.state.engine.stop_executions(reason, self.cancel_grace + STOP_MARGIN).await;
         if left > 0 {
             tracing::error!(left, "some executions did not end in time; their processes die with the manager");
+        }
+        // A restart of this replica takes its id at once.
+        if let Err(error) = self.state.engine.release_replica_id().await {
+            tracing::warn!(%error, "could not give this replica's lease up; a restart waits for it to run out");
         }
         // The deliverers give their URLs up, so another replica takes them at once.
         if tokio::time::timeout(STOP_MARGIN, futures_util::future::join_all(deliverers)).await.is_err() {

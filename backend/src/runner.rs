@@ -47,6 +47,8 @@ pub enum Request {
     ForceCancel,
     /// The manager is stopping: end it as a cancel, record it `failed` with this reason.
     Shutdown(String),
+    /// This replica lost its lease: SIGKILL now, record it `failed` with this reason.
+    Fence(String),
 }
 
 /// Why a report to the engine did not go through.
@@ -353,6 +355,9 @@ fn pass_on(request: &Request, control: &ProcessControl) {
         }
         Request::Shutdown(reason) => {
             control.shutdown(reason.clone());
+        }
+        Request::Fence(reason) => {
+            control.kill(reason.clone());
         }
     }
 }

@@ -149,8 +149,7 @@ async fn queued_executions_start_on_deactivate_in_creation_order() {
     app.api.deactivate().await;
     let mut started = Vec::new();
     for execution in &queued {
-        let now = app.api.execution(execution.id).await;
-        assert_eq!(now.status, ExecutionStatus::Started);
+        let now = app.api.wait_for_execution(execution.id, ExecutionStatus::Started).await;
         started.push(now.started_at.expect("started_at"));
     }
     assert!(started.windows(2).all(|pair| pair[0] <= pair[1]), "started in creation order: {started:?}");

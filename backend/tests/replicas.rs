@@ -720,3 +720,212 @@ async fn a_replica_restarted_without_a_webhook_lets_another_deliver_it() {
     assert_eq!(report.webhooks[0].delivering_replica, "b");
     drop((a, b));
 }
+
+/// A replica process running the workflows in `workflows`, with a 2 s lease.
+async fn replica_running(data_dir: &Path, url: &str, id: &str, workflows: &Path) -> ManagerProcess {
+    let workflows = workflows.to_str().expect("a UTF-8 path");
+    ManagerProcess::start_with_env(
+        data_dir,
+        &[
+            ("MANAGER_DATABASE_URL", url),
+            ("MANAGER_REPLICA_ID", id),
+            ("MANAGER_LEASE_SECONDS", "2"),
+            ("MANAGER_WORKFLOWS", workflows),
+        ],
+    )
+    .signed_in()
+    .await
+}
+
+/// The first line execution `id` wrote, once it has.
+async fn first_line(api: &Api, id: Uuid) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let page: shared::api::ListResponse<shared::execution::ExecutionEvent> =
+            api.get(&format!("/executions/{id}/events")).await.json().await.expect("events JSON");
+        if let Some(event) = page.items.first() {
+            return event.line.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{id} wrote nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until execution `id` ended, as `api` reads it.
+async fn ended(api: &Api, id: Uuid) -> shared::Execution {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let execution = api.execution(id).await;
+        if execution.status.is_end() {
+            return execution;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{id} is still {}", execution.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SPEC §8: a second live process with a replica's id would fail and kill
+/// that replica's work at its start; it refuses to start instead, naming
+/// the id and the other's address, and the first one's work runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_process_with_a_live_replicas_id_refuses_to_start_naming_it() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica_process(dir_a.path(), &url, "twin").await;
+    let running = a.api.start(LONG).await;
+    let address = a.api.base.trim_start_matches("http://").to_owned();
+
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_manager"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir_b.path())
+        .env("MANAGER_DATABASE_URL", &url)
+        .env("MANAGER_REPLICA_ID", "twin")
+        .env("MANAGER_LEASE_SECONDS", "2")
+        .env("MANAGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the second process");
+    let deadline = Instant::now() + PATIENCE;
+    let exit = loop {
+        if let Some(exit) = second.try_wait().expect("wait") {
+            break exit;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second process with a live replica's id started");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr).unwrap();
+    assert!(!exit.success(), "{stderr}");
+    assert!(stderr.contains("replica id `twin` is in use"), "{stderr}");
+    assert!(stderr.contains(&address), "names the other's address {address}: {stderr}");
+    // The live replica's work was neither failed nor killed.
+    assert_eq!(a.api.execution(running.id).await.status, shared::ExecutionStatus::Started);
+    assert_eq!(a.api.get("/maintenance/replicas").await.status(), 200);
+}
+
+/// SPEC §8: a replica restarted after a crash kills what its programs left
+/// running even when a survivor already failed those executions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_restarted_after_a_survivor_reaped_its_execution_kills_the_leftover_group() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let workflows = tempfile::tempdir().unwrap();
+    common::write_workflow(workflows.path(), "forking", "#!/bin/sh\nsleep 1000 &\necho \"$!\"\nwait\n");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica_running(dir_a.path(), &url, "a", workflows.path()).await;
+    let b = replica_running(dir_b.path(), &url, "b", workflows.path()).await;
+    let response =
+        a.api.post("/executions", Some(serde_json::json!({"workflow_id": "forking", "deployment_id": "d"}))).await;
+    assert_eq!(response.status(), 201);
+    let execution: shared::Execution = response.json().await.unwrap();
+    assert_eq!(execution.status, shared::ExecutionStatus::Started, "runs on a");
+    let grandchild: i32 = first_line(&a.api, execution.id).await.parse().expect("the sleep's pid");
+
+    a.kill();
+    let failed = ended(&b.api, execution.id).await;
+    assert_eq!(failed.status, shared::ExecutionStatus::Failed);
+    assert!(failed.error.contains("`a`"), "{}", failed.error);
+    assert!(common::alive(grandchild), "the grandchild outlived its replica (the test needs it to)");
+
+    let _a = replica_running(dir_a.path(), &url, "a", workflows.path()).await;
+    common::wait_gone(grandchild).await;
+    b.terminate();
+}
+
+/// A TCP proxy to a PostgreSQL server's unix socket, whose connections can
+/// all be cut at once (a replica's link to the database lost).
+struct Proxy {
+    port: u16,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    async fn start(socket: std::path::PathBuf) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let port = listener.local_addr().expect("address").port();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            // Links end with this task (aborted: every socket closes).
+            while let Ok((mut client, _)) = listener.accept().await {
+                let socket = socket.clone();
+                links.spawn(async move {
+                    if let Ok(mut server) = tokio::net::UnixStream::connect(&socket).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { port, tasks }
+    }
+
+    /// Closes every connection and refuses new ones.
+    async fn cut(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// SPEC §8: a replica cut off from the database kills its programs
+/// (SIGKILL, no grace) before its lease runs out; survivors fail the
+/// execution only after that, so nothing runs unseen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_cut_off_from_the_database_kills_its_program_before_survivors_take_it_over() {
+    let url = pg_harness::shared().fresh_database().expect("fresh database");
+    let socket_dir = url.rsplit_once("?host=").expect("a socket URL").1.to_owned();
+    let database = url.rsplit_once('/').expect("a database").1.split('?').next().expect("a name").to_owned();
+    let socket = std::fs::read_dir(&socket_dir)
+        .expect("the socket dir")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with(".s.PGSQL.") && !name.ends_with(".lock"))
+        })
+        .expect("the server's socket");
+    let proxy = Proxy::start(socket).await;
+    let proxied = format!("postgresql://postgres@127.0.0.1:{}/{database}", proxy.port);
+
+    let workflows = tempfile::tempdir().unwrap();
+    let beats = workflows.path().join("beats");
+    // Writes the time every 50 ms until it dies; a SIGTERM would say so.
+    common::write_workflow(
+        workflows.path(),
+        "beating",
+        &format!(
+            "#!/bin/sh\ntrap 'echo term >> {beats}; exit 0' TERM\necho started\nwhile :; do date +%s.%N >> {beats}; sleep 0.05; done\n",
+            beats = beats.display()
+        ),
+    );
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica_running(dir_a.path(), &proxied, "a", workflows.path()).await;
+    let b = replica_running(dir_b.path(), &url, "b", workflows.path()).await;
+    let response =
+        a.api.post("/executions", Some(serde_json::json!({"workflow_id": "beating", "deployment_id": "d"}))).await;
+    assert_eq!(response.status(), 201);
+    let execution: shared::Execution = response.json().await.unwrap();
+    assert_eq!(execution.status, shared::ExecutionStatus::Started, "runs on a");
+    assert_eq!(first_line(&a.api, execution.id).await, "started");
+
+    proxy.cut().await;
+    let failed = ended(&b.api, execution.id).await;
+    assert_eq!(failed.status, shared::ExecutionStatus::Failed);
+    assert!(failed.error.contains("`a`") && failed.error.contains("lease"), "{}", failed.error);
+    let marked = failed.ended_at.expect("ended_at").as_datetime();
+    // The program's last sign of life came before the survivor's mark, and
+    // it was killed, not asked to stop.
+    let text = std::fs::read_to_string(&beats).expect("the beats file");
+    assert!(!text.contains("term"), "the fenced program got a SIGTERM, not a SIGKILL");
+    let last: f64 = text.lines().last().expect("a beat").parse().expect("a time");
+    let last = chrono::DateTime::from_timestamp_micros((last * 1e6) as i64).expect("a time");
+    assert!(last < marked, "the program still ran at {last} after the survivor marked it failed at {marked}");
+    // Nothing beats any more.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(std::fs::read_to_string(&beats).unwrap(), text, "the program runs on");
+    a.kill();
+    b.terminate();
+}

@@ -117,16 +117,7 @@ async fn sigterm_stops_gracefully_and_everything_survives_the_restart() {
 
     // Released by the deactivate, it starts as soon as a slot takes it.
     manager.api.deactivate().await;
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    loop {
-        let status = manager.api.execution(queued.id).await.status;
-        if status == ExecutionStatus::Started {
-            break;
-        }
-        assert!(matches!(status, ExecutionStatus::Pending), "released as {status}");
-        assert!(tokio::time::Instant::now() < deadline, "never started");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    manager.api.wait_for_execution(queued.id, ExecutionStatus::Started).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

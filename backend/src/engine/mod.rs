@@ -380,6 +380,14 @@ impl Engine {
         }
     }
 
+    /// Gives this replica's lease up (a graceful stop, PostgreSQL).
+    pub async fn release_replica_id(&self) -> Result<(), StoreError> {
+        match &self.ledger {
+            AnyLedger::Postgres(ledger) => ledger.release_replica_id().await,
+            AnyLedger::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// The replicas whose lease has not run out (PostgreSQL; none on SQLite).
     pub async fn pg_replicas(&self) -> Result<Vec<shared::api::Replica>, StoreError> {
         match &self.ledger {
@@ -869,9 +877,9 @@ impl Engine {
     pub(crate) fn fence(&self) -> usize {
         let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
         for active in active.values() {
-            active.requests.send_replace(Request::Shutdown(
-                "This replica lost its connection to the database for longer than its lease: its workflow was \
-                 stopped so that it does not run unseen, and the execution was marked failed."
+            active.requests.send_replace(Request::Fence(
+                "This replica lost its connection to the database for longer than its lease allows: its workflow \
+                 was killed so that it does not run unseen, and the execution was marked failed."
                     .into(),
             ));
         }
@@ -993,7 +1001,7 @@ fn state_code(status: &MaintenanceStatus) -> u8 {
 /// Replaces the request a runner holds with `request`, unless it holds a
 /// harder one (a force-cancel or a stop is never softened); whether it changed.
 fn pass_on(current: &mut Request, request: Request) -> bool {
-    let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_));
+    let softer = matches!(current, Request::ForceCancel | Request::Shutdown(_) | Request::Fence(_));
     let change = !softer && *current != request;
     if change {
         *current = request;

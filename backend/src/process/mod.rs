@@ -282,6 +282,17 @@ impl ProcessControl {
         })
     }
 
+    /// The replica lost its lease: SIGKILL to the group at once (no grace: a
+    /// survivor may take the execution over at the lease's expiry); the end
+    /// will be `failed` with `reason`. False if the end was already decided.
+    pub fn kill(&self, reason: impl Into<String>) -> bool {
+        let reason = reason.into();
+        self.request(move |requests| {
+            requests.shutdown.get_or_insert(reason);
+            requests.force = true;
+        })
+    }
+
     fn request(&self, change: impl FnOnce(&mut Requests)) -> bool {
         self.requests.send_if_modified(|requests| {
             if requests.ended {

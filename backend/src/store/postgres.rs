@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_windows.sql"),
     include_str!("../../migrations/postgres/0003_webhooks.sql"),
+    include_str!("../../migrations/postgres/0004_replica_instances.sql"),
 ];
 /// The advisory lock replicas take to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6d61_696e_7465_6e61; // "maintena"

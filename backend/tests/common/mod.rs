@@ -136,6 +136,19 @@ impl Api {
         response.json().await.expect("execution JSON")
     }
 
+    /// Waits until execution `id` is `status` (released executions wait for a slot first).
+    pub async fn wait_for_execution(&self, id: uuid::Uuid, status: shared::ExecutionStatus) -> Execution {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let execution = self.execution(id).await;
+            if execution.status == status {
+                return execution;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id} is still {} after {PATIENCE:?}", execution.status);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn cancel(&self, id: uuid::Uuid) -> Execution {
         let response = self.post(&format!("/executions/{id}"), Some(json!({"action": "cancel"}))).await;
         assert_eq!(response.status(), 200, "cancel");

@@ -37,12 +37,14 @@ const DECISION_LOCK: i64 = 0x6d61_696e_7465_6e62;
 pub struct PgLedger {
     pg: Pg,
     replica: String,
+    /// This process among the processes that ever ran as `replica`.
+    instance: String,
 }
 
 impl PgLedger {
     /// The ledger of replica `replica`.
     pub fn new(pg: Pg, replica: String) -> Self {
-        Self { pg, replica }
+        Self { pg, replica, instance: Uuid::new_v4().to_string() }
     }
 
     /// The pool.
@@ -197,18 +199,105 @@ impl PgLedger {
         let epoch = i64::try_from(epoch).unwrap_or(i64::MAX);
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         store::bounded(async {
-            client
+            // Renewed only while the row is this process's, or the other
+            // process's lease ran out (it is dead: this one takes over).
+            let renewed = client
                 .execute(
-                    "INSERT INTO replicas (id, address, started_at, last_seen, epoch, lease_ms) \
-                     VALUES ($1, $2, manager_now(), clock_timestamp(), $3, $4) \
+                    "INSERT INTO replicas (id, address, started_at, last_seen, epoch, lease_ms, instance, backend_pid) \
+                     VALUES ($1, $2, manager_now(), clock_timestamp(), $3, $4, $5, pg_backend_pid()) \
                      ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), epoch = $3, lease_ms = $4, \
-                     address = CASE WHEN $2 = '' THEN replicas.address ELSE $2 END",
-                    &[&self.replica, &address, &epoch, &lease],
+                     address = CASE WHEN $2 = '' THEN replicas.address ELSE $2 END, instance = $5, \
+                     backend_pid = pg_backend_pid(), \
+                     started_at = CASE WHEN replicas.instance = $5 THEN replicas.started_at ELSE manager_now() END \
+                     WHERE replicas.instance = $5 \
+                       OR replicas.last_seen <= clock_timestamp() - replicas.lease_ms * interval '1 millisecond'",
+                    &[&self.replica, &address, &epoch, &lease, &self.instance],
                 )
                 .await?;
+            if renewed == 0 {
+                return Err(StoreError::Unavailable(format!(
+                    "another process renews the lease of replica `{}`",
+                    self.replica
+                )));
+            }
             Ok(())
         })
         .await
+    }
+
+    /// Makes replica id `replica` this process's at start-up: at once if no
+    /// live process holds it (none ever did, its lease ran out, or its
+    /// heartbeat's connection is gone: it died); refused, naming the other
+    /// process's address, if the holder keeps renewing its lease; else
+    /// (the holder neither renews nor is known dead) once its lease runs out.
+    pub async fn take_replica_id(
+        &self,
+        client: &tokio_postgres::Client,
+        lease: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + lease + lease / 2;
+        let mut first_seen: Option<String> = None;
+        loop {
+            let holder = store::bounded(async {
+                Ok(client
+                    .query_opt(
+                        "SELECT address, last_seen::text, \
+                           backend_pid IS NOT NULL AND NOT EXISTS \
+                             (SELECT 1 FROM pg_stat_activity WHERE pid = replicas.backend_pid) \
+                         FROM replicas WHERE id = $1 AND instance <> $2 \
+                           AND last_seen > clock_timestamp() - lease_ms * interval '1 millisecond'",
+                        &[&self.replica, &self.instance],
+                    )
+                    .await?)
+            })
+            .await?;
+            let Some(holder) = holder else { return Ok(()) };
+            let (address, last_seen, gone): (String, String, bool) =
+                (holder.try_get(0)?, holder.try_get(1)?, holder.try_get(2)?);
+            if gone {
+                tracing::warn!(replica = %self.replica, %address, "the last process of this replica died; taking over");
+                // Its lease is given up, so the heartbeat takes the row now.
+                client
+                    .execute(
+                        "UPDATE replicas SET last_seen = '-infinity' WHERE id = $1 AND instance <> $2",
+                        &[&self.replica, &self.instance],
+                    )
+                    .await?;
+                return Ok(());
+            }
+            match &first_seen {
+                Some(seen) if *seen != last_seen => {
+                    return Err(StoreError::Config(format!(
+                        "replica id `{}` is in use by a live manager at {}: give this one another --replica-id",
+                        self.replica,
+                        if address.is_empty() { "an address not yet known" } else { &address }
+                    )));
+                }
+                Some(_) => {}
+                None => first_seen = Some(last_seen),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Gives the lease up at a graceful stop, so a restart takes the id at once.
+    pub async fn release_replica_id(&self) -> Result<(), StoreError> {
+        let (replica, instance) = (self.replica.clone(), self.instance.clone());
+        self.pg
+            .with(async |client| {
+                client
+                    .execute(
+                        "UPDATE replicas SET last_seen = '-infinity', backend_pid = NULL \
+                         WHERE id = $1 AND instance = $2",
+                        &[&replica, &instance],
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await
     }
 
     /// The replicas whose lease has not run out, by name, with the change
