@@ -876,7 +876,7 @@ impl Proxy {
 async fn a_replica_cut_off_from_the_database_kills_its_program_before_survivors_take_it_over() {
     let url = pg_harness::shared().fresh_database().expect("fresh database");
     let socket_dir = url.rsplit_once("?host=").expect("a socket URL").1.to_owned();
-    let database = url.rsplit_once('/').expect("a database").1.split('?').next().expect("a name").to_owned();
+    let database = url.split_once("@/").expect("a database").1.split('?').next().expect("a name").to_owned();
     let socket = std::fs::read_dir(&socket_dir)
         .expect("the socket dir")
         .filter_map(Result::ok)

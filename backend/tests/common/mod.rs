@@ -467,7 +467,9 @@ impl ManagerProcess {
         });
         let mut startup_log = Vec::new();
         let address = loop {
-            let line = log.recv_timeout(PATIENCE).expect("manager did not say where it listens");
+            let line = log
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|error| panic!("manager did not say where it listens ({error}): {startup_log:#?}"));
             startup_log.push(line.clone());
             if let Some((_, rest)) = line.split_once("listening on http://") {
                 let address = rest.split_whitespace().next().unwrap_or_default();
