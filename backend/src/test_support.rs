@@ -16,6 +16,7 @@ pub fn execution(status: ExecutionStatus, parameters: serde_json::Value) -> Exec
         ended_at: None,
         created_by: "admin".into(),
         error: String::new(),
+        replica: String::new(),
     }
 }
 

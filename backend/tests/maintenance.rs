@@ -235,6 +235,9 @@ async fn event_stream_reports_each_execution_change() {
     let execution = app.api.start(LONG).await;
     let created = events.next_execution().await;
     assert_eq!((created.id, created.status), (execution.id, ExecutionStatus::Started));
+    // It shows the replica running it (SPEC §12): the one process is `local`.
+    let replica = if common::on_postgres() { common::TEST_REPLICA } else { "local" };
+    assert_eq!((execution.replica.as_str(), created.replica.as_str()), (replica, replica));
     app.api.cancel(execution.id).await;
     assert_eq!(events.next_execution().await.status, ExecutionStatus::Cancelling);
     let ended = events.next_execution().await;

@@ -274,6 +274,7 @@ mod tests {
             ended_at: None,
             created_by: "admin".into(),
             error: String::new(),
+            replica: String::new(),
         }
     }
 

@@ -269,6 +269,7 @@ mod tests {
             ended_at: ended.then_some(at),
             created_by: "admin".into(),
             error: if status == ExecutionStatus::Failed { "exited with status 3".into() } else { String::new() },
+            replica: String::new(),
         }
     }
 

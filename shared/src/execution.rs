@@ -121,6 +121,9 @@ pub struct Execution {
     /// Why it failed; `""` otherwise.
     #[serde(default)]
     pub error: String,
+    /// The replica that runs (or ran) it (SPEC §12; `local` on one process); `""` until one claims it.
+    #[serde(default)]
+    pub replica: String,
 }
 
 /// Parameters of a new execution: the workflow's, kept and passed on as given
@@ -273,6 +276,7 @@ mod tests {
             ended_at: None,
             created_by: "admin".into(),
             error: String::new(),
+            replica: "r1".into(),
         };
         let json = serde_json::to_value(&execution).unwrap();
         assert_eq!(json["ended_at"], "");

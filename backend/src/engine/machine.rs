@@ -88,6 +88,7 @@ pub fn new_execution(new: NewExecution, created_by: String, status: ExecutionSta
         ended_at: None,
         created_by,
         error: String::new(),
+        replica: String::new(),
     }
 }
 

@@ -540,6 +540,7 @@ impl Engine {
     ) -> Result<Execution, EngineError> {
         let slot = if self.may_start() { Arc::clone(&self.slots).try_acquire_owned().ok() } else { None };
         let has_slot = slot.is_some();
+        let replica = self.ledger.replica().to_owned();
         // A bypass may start an execution during maintenance, which changes
         // the status object: it must be a change like any other.
         let lock = if bypass { Lock::Update } else { Lock::Share };
@@ -552,7 +553,10 @@ impl Engine {
                 } else {
                     status
                 };
-                let execution = machine::new_execution(new, created_by, status, facts.now);
+                let mut execution = machine::new_execution(new, created_by, status, facts.now);
+                if status == ExecutionStatus::Started {
+                    execution.replica = replica;
+                }
                 let bump = facts.record.status != MaintenanceState::Deactivated && status.is_remaining();
                 Ok(Some((execution.clone(), Effects { insert: Some(execution), bump, ..Effects::default() })))
             })

@@ -96,6 +96,7 @@ static EXECUTION_FIELDS: LazyLock<Vec<String>> = LazyLock::new(|| {
         ended_at: None,
         created_by: String::new(),
         error: String::new(),
+        replica: "r1".into(),
     };
     match serde_json::to_value(ExecutionView::from(sample)) {
         Ok(Value::Object(fields)) => fields.keys().cloned().collect(),

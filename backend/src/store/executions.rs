@@ -8,12 +8,12 @@ use super::maintenance::parse_time;
 use super::{parse_column, StoreError};
 
 pub(crate) const COLUMNS: &str =
-    "id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error";
+    "id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error, replica";
 
 /// Stores a new execution; its creation order is the insertion order.
 pub fn insert(conn: &Connection, execution: &Execution) -> Result<(), StoreError> {
     conn.execute(
-        &format!("INSERT INTO executions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!("INSERT INTO executions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         params![
             execution.id.to_string(),
             execution.workflow_id,
@@ -25,6 +25,7 @@ pub fn insert(conn: &Connection, execution: &Execution) -> Result<(), StoreError
             execution.ended_at.map(|at| at.to_string()),
             execution.created_by,
             execution.error,
+            (!execution.replica.is_empty()).then_some(&execution.replica),
         ],
     )?;
     Ok(())
@@ -219,10 +220,10 @@ pub fn with_status(conn: &Connection, statuses: &[ExecutionStatus]) -> Result<Ve
 }
 
 /// The columns as text, before parsing (parsing errors are ours, not SQLite's).
-pub(super) struct RawExecution(pub(super) [Option<String>; 10]);
+pub(super) struct RawExecution(pub(super) [Option<String>; 11]);
 
 pub(super) fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
-    let mut columns: [Option<String>; 10] = Default::default();
+    let mut columns: [Option<String>; 11] = Default::default();
     for (index, column) in columns.iter_mut().enumerate() {
         *column = row.get(index)?;
     }
@@ -232,7 +233,7 @@ pub(super) fn raw(row: &Row<'_>) -> rusqlite::Result<RawExecution> {
 impl RawExecution {
     pub(super) fn parse(self) -> Result<Execution, StoreError> {
         const TABLE: &str = "executions";
-        let [id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error] =
+        let [id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error, replica] =
             self.0;
         let text = |value: Option<String>| value.unwrap_or_default();
         let parameters = match serde_json::from_str(&text(parameters)) {
@@ -250,6 +251,7 @@ impl RawExecution {
             ended_at: parse_time(TABLE, ended_at)?,
             created_by: text(created_by),
             error: text(error),
+            replica: text(replica),
         })
     }
 }

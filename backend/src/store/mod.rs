@@ -38,6 +38,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0007_workflow_processes.sql")),
         M::up(include_str!("../../migrations/0008_windows.sql")),
         M::up(include_str!("../../migrations/0009_webhooks.sql")),
+        M::up(include_str!("../../migrations/0010_execution_replica.sql")),
     ])
 });
 

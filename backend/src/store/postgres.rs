@@ -21,7 +21,7 @@ use tokio_postgres::{GenericClient, NoTls, Row};
 use uuid::Uuid;
 
 use super::events::RawEvent;
-use super::executions::{Listing, RawExecution, COLUMNS};
+use super::executions::{Listing, RawExecution};
 use super::maintenance::{history_row, parse_time, MaintenanceRecord, RawRecord, HISTORY_COLUMNS};
 use super::users::{TokenRecord, UserRecord};
 use super::windows::{stored_seconds, RawWindow, COLUMNS as WINDOW_COLUMNS};
@@ -563,9 +563,14 @@ pub async fn append_output(
     Ok(())
 }
 
+/// An execution's columns on PostgreSQL, in [`raw_execution`]'s order: SQLite's,
+/// with the replica running it in `owner`.
+pub const COLUMNS: &str =
+    "id, workflow_id, deployment_id, status, parameters, created_at, started_at, ended_at, created_by, error, owner";
+
 /// An execution row in [`COLUMNS`] order.
 pub fn raw_execution(row: &Row) -> Result<Execution, StoreError> {
-    let mut columns: [Option<String>; 10] = Default::default();
+    let mut columns: [Option<String>; 11] = Default::default();
     for (index, column) in columns.iter_mut().enumerate() {
         *column = row.try_get(index)?;
     }

@@ -16,9 +16,8 @@ use uuid::Uuid;
 
 use super::{Committed, Decide, Effects, Facts, Ledger, Lock, Scope, Stored};
 use crate::model::{outbox, Change, MaintenanceRecord};
-use crate::store::executions::COLUMNS;
 use crate::store::maintenance::RECORD_COLUMNS;
-use crate::store::postgres::{self as store, Pg};
+use crate::store::postgres::{self as store, Pg, COLUMNS};
 use crate::store::{parse_column, StoreError};
 
 /// The statuses of executions that remain (run or wait to run somewhere), as SQL.
@@ -104,9 +103,8 @@ impl PgLedger {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         self.pg
             .with(async |client| {
-                let rows = client
-                    .query(&format!("SELECT {COLUMNS}, owner FROM executions WHERE id = ANY($1)"), &[&ids])
-                    .await?;
+                let rows =
+                    client.query(&format!("SELECT {COLUMNS} FROM executions WHERE id = ANY($1)"), &[&ids]).await?;
                 rows.iter()
                     .map(|row| Ok(Stored { execution: store::raw_execution(row)?, owner: row.try_get(10)? }))
                     .collect()
@@ -493,10 +491,7 @@ async fn stored_in(client: &impl GenericClient, ids: &[Uuid], lock: bool) -> Res
     let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS}, owner FROM executions WHERE id = ANY($1){}",
-                if lock { " FOR UPDATE" } else { "" }
-            ),
+            &format!("SELECT {COLUMNS} FROM executions WHERE id = ANY($1){}", if lock { " FOR UPDATE" } else { "" }),
             &[&texts],
         )
         .await?;
@@ -512,7 +507,7 @@ async fn stored_in(client: &impl GenericClient, ids: &[Uuid], lock: bool) -> Res
 async fn stored(client: &impl GenericClient, id: Uuid, lock: bool) -> Result<Option<Stored>, StoreError> {
     let row = client
         .query_opt(
-            &format!("SELECT {COLUMNS}, owner FROM executions WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" }),
+            &format!("SELECT {COLUMNS} FROM executions WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" }),
             &[&id.to_string()],
         )
         .await?;
@@ -579,8 +574,7 @@ async fn apply(
 ) -> Result<Committed, StoreError> {
     let mut committed = Committed::default();
     if let Some(execution) = &effects.insert {
-        let owner = (execution.status == ExecutionStatus::Started).then_some(replica);
-        insert_execution(client, execution, owner).await?;
+        insert_execution(client, execution).await?;
         committed.pending = execution.status == ExecutionStatus::Pending;
         committed.executions.push(execution.clone());
     }
@@ -790,14 +784,11 @@ async fn save_change(client: &impl GenericClient, change: &Change) -> Result<(),
 }
 
 /// Inserts a new execution (owned by `owner` when it runs).
-async fn insert_execution(
-    client: &impl GenericClient,
-    execution: &Execution,
-    owner: Option<&str>,
-) -> Result<(), StoreError> {
+async fn insert_execution(client: &impl GenericClient, execution: &Execution) -> Result<(), StoreError> {
+    let owner = (!execution.replica.is_empty()).then_some(execution.replica.as_str());
     client
         .execute(
-            &format!("INSERT INTO executions ({COLUMNS}, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+            &format!("INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
             &[
                 &execution.id.to_string(),
                 &execution.workflow_id,

@@ -122,7 +122,7 @@ impl Ledger for SqliteLedger {
             let claimed = returning(
                 &tx,
                 &format!(
-                    "UPDATE executions SET status = 'started', started_at = ?1 WHERE id IN \
+                    "UPDATE executions SET status = 'started', started_at = ?1, replica = 'local' WHERE id IN \
                      (SELECT id FROM executions WHERE status = 'pending' ORDER BY seq LIMIT ?2) RETURNING {COLUMNS}"
                 ),
                 params![now, limit],
