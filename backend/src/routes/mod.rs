@@ -180,16 +180,22 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The size and offset asked for, checked; a malformed query is a 400.
-    pub fn paging(
-        query: Result<axum::extract::Query<Self>, axum::extract::rejection::QueryRejection>,
-    ) -> Result<(u32, u64), AppError> {
-        let axum::extract::Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
-        let size = query.size.unwrap_or(MAX_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(AppError::BadRequest(format!("_size: must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-        }
-        Ok((size, query.offset.unwrap_or(0)))
+    /// The size and offset asked for.
+    pub fn paging(&self) -> (u32, u64) {
+        (self.size.unwrap_or(MAX_PAGE_SIZE), self.offset.unwrap_or(0))
+    }
+}
+
+/// Read as Cloudify's list queries are ([`query::CloudifyQuery`]): checked, and
+/// any other parameter is a 400 naming it.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ListQuery {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, AppError> {
+        let mut query = query::CloudifyQuery::parse(parts.uri.query())?;
+        let (size, offset) = query.take_paging()?;
+        query.finish(|_, _| false)?;
+        Ok(Self { size: Some(size), offset: Some(offset) })
     }
 }
 

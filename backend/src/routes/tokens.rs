@@ -1,14 +1,14 @@
 //! `/tokens`: sign in for a token; revoke one.
 
 use axum::extract::State;
-use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use shared::TokenResponse;
 
-use crate::auth::{peer, CurrentUser};
-use crate::error::{ApiPath, AppError};
+use crate::auth::{CurrentUser, Peer};
+use crate::error::{ApiPath, AppError, NoBody};
 use crate::routes::parse_id;
+use crate::routes::query::NoQuery;
 use crate::state::AppState;
 
 /// A new token for the caller (sign in with Basic auth). It expires after the
@@ -16,8 +16,15 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/tokens", tag = "auth", security(("basic" = [])),
     responses((status = 200, body = TokenResponse), (status = 401, body = shared::ApiError),
               (status = 429, body = shared::ApiError, description = "Too many failed sign-ins; see Retry-After")))]
-pub async fn create(State(state): State<AppState>, parts: Parts) -> Result<Json<TokenResponse>, AppError> {
-    let user = state.auth.by_basic(&parts.headers, peer(&parts)).await?;
+pub async fn create(
+    State(state): State<AppState>,
+    Peer(address): Peer,
+    headers: HeaderMap,
+    _query: NoQuery,
+    _body: NoBody,
+) -> Result<Json<TokenResponse>, AppError> {
+    // The request is checked before the password: a malformed one costs no hash.
+    let user = state.auth.by_basic(&headers, address).await?;
     let token = state.auth.issue_token(&user.username, user.role).await?;
     tracing::info!(username = %user.username, token_id = %token.id, "token issued");
     Ok(Json(token))
@@ -33,6 +40,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
+    _query: NoQuery,
+    _body: NoBody,
 ) -> Result<StatusCode, AppError> {
     let id = parse_id("a token", &id)?;
     state.auth.revoke(&user, id).await?;
