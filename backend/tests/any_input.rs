@@ -191,6 +191,21 @@ async fn a_nul_in_a_user_name_or_password_is_a_wrong_sign_in_and_counted() {
     assert_error(response, 401, ErrorCode::Unauthorized).await;
 }
 
+/// `POST /tokens` used to ignore any body: it takes what Cloudify's client
+/// sends (`cfy tokens create`) when it changes nothing here, and refuses the rest by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_request_takes_cloudifys_description_and_refuses_an_expiry() {
+    let app = TestApp::spawn().await;
+    let create = |body: Value| {
+        let request = app.api.http.post(app.api.url("/tokens")).basic_auth("admin", Some(ADMIN_PASSWORD));
+        async move { request.json(&body).send().await.unwrap() }
+    };
+    assert_eq!(create(json!({})).await.status(), 200);
+    assert_eq!(create(json!({"description": "ci", "expiration_date": null})).await.status(), 200);
+    let error = assert_error(create(json!({"expiration_date": "+10h"})).await, 400, ErrorCode::BadRequest).await;
+    assert!(error.message.contains("expiration_date"), "{}", error.message);
+}
+
 /// Valid bodies for each request body schema of the document, by name.
 fn valid_body(schema: &str) -> Value {
     match schema {
@@ -199,6 +214,7 @@ fn valid_body(schema: &str) -> Value {
         "ExtendWindow" => json!({"ends_at": "2099-01-02T00:00:00Z"}),
         "CreateExecution" => json!({"workflow_id": "install", "deployment_id": "walk"}),
         "ExecutionActionRequest" => json!({"action": "cancel"}),
+        "TokenRequest" => json!({}),
         other => panic!("no valid body for the schema {other}: add one here"),
     }
 }
@@ -277,7 +293,7 @@ async fn every_route_refuses_an_unknown_query_parameter_and_body_field_by_name()
     }
     // Not vacuous: every route was walked (29 operations in 26 paths today).
     assert_eq!(operations, 29, "operations in the document");
-    assert_eq!((with_body, without_body), (5, 4), "POST/DELETE operations with and without a body");
+    assert_eq!((with_body, without_body), (6, 3), "POST/DELETE operations with and without a body");
     // Nothing was done.
     assert_eq!(app.api.status().await.status, MaintenanceState::Deactivated);
 }

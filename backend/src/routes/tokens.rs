@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use shared::TokenResponse;
+use shared::{TokenRequest, TokenResponse};
 
 use crate::auth::{CurrentUser, Peer};
-use crate::error::{ApiPath, AppError, NoBody};
+use crate::error::{ApiPath, AppError, NoBody, OptionalJson};
 use crate::routes::parse_id;
 use crate::routes::query::NoQuery;
 use crate::state::AppState;
@@ -14,6 +14,7 @@ use crate::state::AppState;
 /// A new token for the caller (sign in with Basic auth). It expires after the
 /// manager's token lifetime (default 10 hours).
 #[utoipa::path(post, path = "/tokens", tag = "auth", security(("basic" = [])),
+    request_body(content = Option<TokenRequest>, description = "Optional: what Cloudify's client sends (`cfy tokens create`)"),
     responses((status = 200, body = TokenResponse), (status = 401, body = shared::ApiError),
               (status = 429, body = shared::ApiError, description = "Too many failed sign-ins; see Retry-After")))]
 pub async fn create(
@@ -21,9 +22,10 @@ pub async fn create(
     Peer(address): Peer,
     headers: HeaderMap,
     _query: NoQuery,
-    _body: NoBody,
+    OptionalJson(request): OptionalJson<TokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     // The request is checked before the password: a malformed one costs no hash.
+    request.check().map_err(|problem| AppError::BadRequest(format!("Invalid request body: {problem}")))?;
     let user = state.auth.by_basic(&headers, address).await?;
     let token = state.auth.issue_token(&user.username, user.role).await?;
     tracing::info!(username = %user.username, token_id = %token.id, "token issued");
