@@ -149,6 +149,11 @@ impl From<StoreError> for AppError {
         match error {
             StoreError::Task(error) => error.into(),
             StoreError::Busy => Self::Overloaded,
+            // Only a database whose encoding lacks a character of the request
+            // gets here (U+0000 is refused when the request is read).
+            StoreError::Unstorable(detail) => {
+                Self::BadRequest(format!("The database cannot store some text of this request ({detail})"))
+            }
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 Self::DatabaseUnavailable
@@ -223,9 +228,28 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// The body of a route that takes none: empty, `{}` or `null`. Anything
+/// else is a 400 naming the first field (a body is never silently ignored).
+pub struct NoBody;
+
+/// The fields [`NoBody`] accepts: none.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let OptionalJson(NoFields {}) = OptionalJson::from_request(request, state).await?;
+        Ok(Self)
+    }
+}
+
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     let invalid =
         |error: &serde_json::Error| AppError::BadRequest(format!("The request body is not valid JSON: {error}"));
+    refuse_nul(body)?;
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
@@ -239,6 +263,66 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     })?;
     deserializer.end().map_err(|error| invalid(&error))?;
     Ok(value)
+}
+
+/// Refuses a body whose text holds U+0000 anywhere (a value or a name),
+/// naming where; every JSON body passes here, so no field can bring one to a
+/// store (PostgreSQL's text cannot hold it, SQLite's could: both refuse alike).
+fn refuse_nul(body: &[u8]) -> Result<(), AppError> {
+    // JSON can spell U+0000 only as the escape `\u0000`: most bodies are passed by this scan.
+    if !body.windows(6).any(|window| window == br"\u0000") {
+        return Ok(());
+    }
+    // Malformed JSON is reported by the typed parse that follows.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(()) };
+    match nul_path(&value) {
+        None => Ok(()),
+        Some(path) if path.is_empty() => {
+            Err(AppError::BadRequest(format!("The request body {}", shared::error::NUL_REFUSED)))
+        }
+        Some(path) => Err(AppError::BadRequest(format!("{path}: {}", shared::error::NUL_REFUSED))),
+    }
+}
+
+/// Where in `value` a string (or an object's key) holds U+0000, as
+/// `parameters.list[2]` (serde_path_to_error's form); `Some("")` for the whole value.
+fn nul_path(value: &serde_json::Value) -> Option<String> {
+    let mut path = String::new();
+    find_nul(value, &mut path).then_some(path)
+}
+
+/// Whether `value` holds U+0000; if so, `path` ends with where.
+fn find_nul(value: &serde_json::Value, path: &mut String) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().enumerate().any(|(index, item)| {
+            within(path, |path| {
+                path.push_str(&format!("[{index}]"));
+                find_nul(item, path)
+            })
+        }),
+        Value::Object(fields) => fields.iter().any(|(key, item)| {
+            within(path, |path| {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.extend(key.escape_debug());
+                key.contains('\0') || find_nul(item, path)
+            })
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// Runs `step`, which appends a segment to `path`; keeps it only if `step` found a NUL.
+fn within(path: &mut String, step: impl FnOnce(&mut String) -> bool) -> bool {
+    let length = path.len();
+    let found = step(path);
+    if !found {
+        path.truncate(length);
+    }
+    found
 }
 
 #[cfg(test)]
@@ -258,6 +342,20 @@ mod tests {
         let text = message(r#"{"workflow_id":"i","deployment_id":"d","parameters":{"duration_seconds":"x"}}"#);
         assert!(text.contains("parameters.duration_seconds"), "{text}");
         assert!(message(r#"{"workflow_id":1,"deployment_id":"d"}"#).contains("workflow_id"));
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_naming_where() {
+        let nul = |body: &str| match parse_json::<serde_json::Value>(body.as_bytes()) {
+            Err(AppError::BadRequest(message)) => message,
+            other => panic!("expected a bad request for {body}, got {other:?}"),
+        };
+        assert!(nul(r#"{"deployment_id":"a\u0000b"}"#).starts_with("deployment_id: must not contain a NUL"));
+        assert!(nul(r#"{"parameters":{"list":[1,"\u0000"]}}"#).starts_with("parameters.list[1]: "));
+        assert!(nul(r#"[{"a":{"b\u0000":1}}]"#).starts_with(r"[0].a.b\0: "));
+        assert!(nul(r#""\u0000""#).starts_with("The request body must not contain"));
+        // An escaped backslash followed by `u0000` is no NUL.
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use shared::MaintenanceStatus;
@@ -15,6 +15,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::{CurrentUser, StreamUser};
 use crate::error::AppError;
+use crate::routes::query::CloudifyQuery;
 use crate::state::AppState;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
@@ -58,7 +59,10 @@ pub fn stream_end(state: &AppState, user: CurrentUser) -> impl Future<Output = (
 pub async fn events(
     State(state): State<AppState>,
     StreamUser(user): StreamUser,
+    RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    // `token` was read by `StreamUser`; nothing else is taken.
+    CloudifyQuery::parse(raw.as_deref())?.finish(|name, _| name == "token")?;
     let engine = Arc::clone(&state.engine);
     // Subscribe before reading the current status so no change falls between.
     let changes = BroadcastStream::new(engine.subscribe());

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use shared::execution::ExecutionEvent;
+use shared::execution::{ExecutionEvent, OutputStream, UNSTORABLE_MARKER};
 use tokio::sync::broadcast;
 
 use crate::store::{Store, StoreError};
@@ -39,12 +39,41 @@ impl OutputLog {
         Self { store, live: broadcast::channel(LIVE_BUFFER).0 }
     }
 
-    /// Stores `batch`, then announces it.
+    /// Stores `batch`, then announces it. A line the database cannot hold
+    /// is replaced by a marker (stored and announced in its place), so a
+    /// batch is never refused for its text: retrying it would fail for ever.
     pub async fn append(&self, batch: OutputBatch) -> Result<(), StoreError> {
         let batch = Arc::new(batch);
-        self.store.append_output(batch.execution_id, batch.first, Lines(Arc::clone(&batch))).await?;
-        self.announce(batch);
+        let stored = match self.store.append_output(batch.execution_id, batch.first, Lines(Arc::clone(&batch))).await {
+            Ok(()) => batch,
+            Err(StoreError::Unstorable(_)) => Arc::new(self.append_line_by_line(&batch).await?),
+            Err(error) => return Err(error),
+        };
+        self.announce(stored);
         Ok(())
+    }
+
+    /// Stores `batch` one line at a time (the database refused the whole
+    /// batch's text), a marker in place of each line it refuses; returns
+    /// what was stored. Lines already stored by an earlier try are kept.
+    async fn append_line_by_line(&self, batch: &OutputBatch) -> Result<OutputBatch, StoreError> {
+        let id = batch.execution_id;
+        let mut stored = Vec::with_capacity(batch.events.len());
+        for (seq, event) in (batch.first..).zip(&batch.events) {
+            let event = match self.store.append_output(id, seq, vec![event.clone()]).await {
+                Ok(()) => event.clone(),
+                Err(StoreError::Unstorable(detail)) => {
+                    tracing::warn!(%id, seq, %detail, "an output line could not be stored; a marker stands in for it");
+                    let marker =
+                        ExecutionEvent { at: event.at, stream: OutputStream::Manager, line: UNSTORABLE_MARKER.into() };
+                    self.store.append_output(id, seq, vec![marker.clone()]).await?;
+                    marker
+                }
+                Err(error) => return Err(error),
+            };
+            stored.push(event);
+        }
+        Ok(OutputBatch { execution_id: id, first: batch.first, events: stored })
     }
 
     /// Announces a batch that is already stored (the last one is stored with

@@ -57,6 +57,10 @@ pub enum ReportError {
     /// The store is busy: try again soon, without alarm.
     #[error("the store is busy")]
     Busy,
+    /// The store cannot hold some of the text (the database's encoding):
+    /// retrying it as it is would fail for ever.
+    #[error("{0}")]
+    Unstorable(String),
     /// Anything else: try again with backoff.
     #[error("{0}")]
     Failed(String),
@@ -127,7 +131,7 @@ impl Runner {
         // Should the supervisor panic (a bug), the execution must still end,
         // or `activating` would wait for it forever; its program's group was
         // killed when the supervisor's guard dropped.
-        let (engine, id) = (self.engine.clone(), execution.id);
+        let (engine, output, id) = (self.engine.clone(), self.config.output.clone(), execution.id);
         self.runtime.spawn(async move {
             if let Err(error) = supervisor.await {
                 if error.is_panic() {
@@ -139,7 +143,7 @@ impl Runner {
                             .into(),
                     };
                     let nothing = Arc::new(OutputBatch { execution_id: id, first: 0, events: Vec::new() });
-                    record_end(&engine, id, end, nothing).await;
+                    record_end(&engine, &output, id, end, nothing).await;
                 }
             }
         });
@@ -216,11 +220,8 @@ impl Run {
     async fn run(mut self) {
         let id = self.execution.id;
         let end = self.supervise().await;
-        let tail = self.kept.tail(id);
-        let tail = Arc::new(tail);
-        if record_end(&self.engine, id, end, Arc::clone(&tail)).await && !tail.events.is_empty() {
-            self.config.output.announce(tail);
-        }
+        let tail = Arc::new(self.kept.tail(id));
+        record_end(&self.engine, &self.config.output, id, end, tail).await;
     }
 
     /// Runs the program to its end, or says why it could not run.
@@ -315,14 +316,47 @@ impl Run {
     }
 }
 
-/// Records the end with the last batch of output; retries until it commits
-/// (or `activating` would wait forever). False if the engine is gone.
-async fn record_end(engine: &Weak<dyn Reports>, id: Uuid, end: ProcessEnd, tail: Arc<OutputBatch>) -> bool {
+/// Records the end with the last batch of output, then announces the batch;
+/// retries until it commits (or `activating` would wait forever). Text the
+/// database cannot hold is not retried as it is: the last lines are then
+/// stored on their own (a marker in place of each line refused) and the end
+/// recorded without them; an error text is then made ASCII.
+async fn record_end(
+    engine: &Weak<dyn Reports>,
+    output: &OutputLog,
+    id: Uuid,
+    mut end: ProcessEnd,
+    mut tail: Arc<OutputBatch>,
+) {
     let mut pause = Duration::from_millis(50);
     loop {
-        let Some(engine) = engine.upgrade() else { return false };
+        let Some(engine) = engine.upgrade() else { return };
         match engine.finished(id, end.clone(), Arc::clone(&tail)).await {
-            Ok(()) => return true,
+            Ok(()) => {
+                if !tail.events.is_empty() {
+                    output.announce(tail);
+                }
+                return;
+            }
+            Err(ReportError::Unstorable(detail)) if !tail.events.is_empty() => {
+                tracing::warn!(%id, %detail, "the last output lines could not be stored with the end; storing them alone");
+                let rest =
+                    OutputBatch { execution_id: id, first: tail.first + tail.events.len() as u64, events: Vec::new() };
+                match output.append(OutputBatch::clone(&tail)).await {
+                    Ok(()) => {
+                        tail = Arc::new(rest);
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::error!(%id, %error, "could not store the last output lines; retrying in {pause:?}")
+                    }
+                }
+            }
+            Err(ReportError::Unstorable(detail)) if !end.error.is_ascii() => {
+                tracing::warn!(%id, %detail, "the error of an execution could not be stored; storing it as ASCII");
+                end.error = end.error.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect();
+                continue;
+            }
             // A full queue empties by itself: retry soon, without alarm.
             Err(ReportError::Busy) => {
                 tracing::debug!(%id, "the engine is busy; recording the end of an execution shortly");

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// The message of every 503 the maintenance gate sends (Cloudify's wording).
 pub const MAINTENANCE_MESSAGE: &str = "Your request was rejected since the manager is currently in maintenance mode";
 
+/// Why a request field holding U+0000 is refused (after the field's name):
+/// PostgreSQL's text cannot hold it, so neither store takes it (SPEC §8).
+pub const NUL_REFUSED: &str = "must not contain a NUL character (U+0000)";
+
 /// A machine-readable error code; clients branch on it, people read `message`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

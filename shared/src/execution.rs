@@ -11,7 +11,7 @@ use crate::time::{empty_if_none, Timestamp};
 mod create;
 mod output;
 pub use create::CreateExecution;
-pub use output::{dropped_marker, ExecutionEvent, OutputStream, MAX_KEPT_BYTES, MAX_KEPT_LINES};
+pub use output::{dropped_marker, ExecutionEvent, OutputStream, MAX_KEPT_BYTES, MAX_KEPT_LINES, UNSTORABLE_MARKER};
 
 /// The longest workflow or deployment id accepted.
 pub const MAX_ID_LEN: usize = 256;

@@ -14,7 +14,7 @@ pub mod time;
 pub mod webhook;
 pub mod window;
 
-pub use auth::{Role, TokenResponse};
+pub use auth::{Role, TokenRequest, TokenResponse};
 pub use error::{ApiError, ErrorCode};
 pub use execution::{Execution, ExecutionAction, ExecutionStatus, NewExecution};
 pub use maintenance::{

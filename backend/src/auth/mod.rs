@@ -186,6 +186,13 @@ impl Auth {
             return Err(unauthorized("Wrong username or password"));
         }
         self.refuse_if_locked_out(&username, address)?;
+        if username.contains('\0') || password.contains('\0') {
+            // No user has such a name (`manager users` refuses it) or such a
+            // password (`password::check_new`), and no store can look it up
+            // (PostgreSQL's text cannot hold U+0000): a wrong sign-in, counted.
+            self.record_failure(&username, address);
+            return Err(unauthorized("Wrong username or password"));
+        }
         let name = username.clone();
         let user = self.db.user(name).await?;
         // argon2 takes tens of milliseconds of CPU: keep it off the async
@@ -217,9 +224,7 @@ impl Auth {
                 Ok(CurrentUser { username: user.username, role: user.role, expires_at: None, credential })
             }
             None => {
-                if let Some(lockout) = self.limiter().fail(&username, address, Instant::now()) {
-                    tracing::warn!(%username, ?address, "too many failed sign-ins; refusing this pair for {lockout:?}");
-                }
+                self.record_failure(&username, address);
                 Err(unauthorized("Wrong username or password"))
             }
         }
@@ -274,6 +279,15 @@ impl Auth {
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
         self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a failed sign-in of this user from this address.
+    fn record_failure(&self, username: &str, address: Option<IpAddr>) {
+        if let Some(lockout) = self.limiter().fail(username, address, Instant::now()) {
+            // Escaped: the name is the caller's text, not a known user's.
+            let username = username.escape_debug();
+            tracing::warn!(%username, ?address, "too many failed sign-ins; refusing this pair for {lockout:?}");
+        }
     }
 
     /// 429 (with how long to wait) while this user and address are locked out.
@@ -374,6 +388,18 @@ fn basic_credentials(header: &[u8]) -> Result<(String, String), AppError> {
 /// The client's IP address, for the sign-in limiter.
 pub fn peer(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip())
+}
+
+/// The client's IP address ([`peer`]) as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(peer(parts)))
+    }
 }
 
 impl FromRequestParts<AppState> for CurrentUser {

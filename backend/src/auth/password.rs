@@ -42,6 +42,10 @@ pub fn check_new(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_LENGTH {
         return Err(format!("the password must have at least {MIN_LENGTH} characters"));
     }
+    if password.contains('\0') {
+        // Sign-in refuses it (it could not be sent to every store), so it could never be used.
+        return Err(format!("the password {}", shared::error::NUL_REFUSED));
+    }
     Ok(())
 }
 
@@ -66,5 +70,6 @@ mod tests {
         assert_ne!(one, generate().unwrap());
         assert!(check_new(&one).is_ok());
         assert!(check_new("short").is_err());
+        assert!(check_new("long enough\0but not").is_err());
     }
 }

@@ -911,6 +911,7 @@ impl Reports for Engine {
 fn report_error(error: EngineError) -> ReportError {
     match error {
         EngineError::Store(StoreError::Task(WorkerError::Overloaded(..)) | StoreError::Busy) => ReportError::Busy,
+        EngineError::Store(StoreError::Unstorable(detail)) => ReportError::Unstorable(detail),
         other => ReportError::Failed(other.to_string()),
     }
 }

@@ -41,8 +41,21 @@ pub struct OutputLine {
     pub at: Timestamp,
     /// Where the program wrote it.
     pub stream: Stream,
-    /// The text; invalid UTF-8 replaced by U+FFFD.
+    /// The text; invalid UTF-8 and NUL bytes replaced by U+FFFD ([`line_text`]).
     pub line: String,
+}
+
+/// A line's bytes as text that every store holds: each invalid UTF-8
+/// sequence becomes U+FFFD (as `String::from_utf8_lossy` does), and so does
+/// each NUL byte, which PostgreSQL's text cannot hold (SPEC §8). The rest of
+/// the line is kept as written.
+pub(crate) fn line_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.into_owned()
+    }
 }
 
 /// Reads `pipe` line by line into `output` until the end of the pipe, or until
@@ -87,8 +100,7 @@ pub(crate) async fn read_lines<R: AsyncRead + Unpin>(
                 if consumer_gone {
                     continue;
                 }
-                let line =
-                    OutputLine { at: Timestamp::now(), stream, line: String::from_utf8_lossy(&bytes).into_owned() };
+                let line = OutputLine { at: Timestamp::now(), stream, line: line_text(&bytes) };
                 consumer_gone = output.send(line).await.is_err();
             }
             Ok(None) => return,
@@ -222,6 +234,15 @@ mod tests {
             assert!(std::str::from_utf8(line).is_ok(), "a piece is not valid UTF-8");
         }
         assert_eq!(lines.concat(), input);
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_bytes_become_replacement_characters() {
+        assert_eq!(line_text(b"a\0b"), "a\u{FFFD}b");
+        assert_eq!(line_text(b"c\xFFd"), "c\u{FFFD}d");
+        assert_eq!(line_text(b"e\xC3"), "e\u{FFFD}", "a character cut short");
+        assert_eq!(line_text("\0\0é".as_bytes()), "\u{FFFD}\u{FFFD}é");
+        assert_eq!(line_text(b"plain"), "plain");
     }
 
     #[test]

@@ -14,12 +14,13 @@ use shared::Timestamp;
 
 use crate::auth::CurrentUser;
 use crate::routes::list_response;
+use crate::routes::query::NoQuery;
 use crate::server::LocalAddr;
 
 /// The context Cloudify stores at bootstrap; this manager is configured by
 /// flags, so it is empty (the client keeps it in the profile).
 #[utoipa::path(get, path = "/provider/context", tag = "cloudify", responses((status = 200, body = ProviderContext)))]
-pub async fn provider_context(_user: CurrentUser) -> Json<ProviderContext> {
+pub async fn provider_context(_user: CurrentUser, _query: NoQuery) -> Json<ProviderContext> {
     Json(ProviderContext { name: "provider".into(), context: Map::new() })
 }
 
@@ -27,6 +28,7 @@ pub async fn provider_context(_user: CurrentUser) -> Json<ProviderContext> {
 #[utoipa::path(get, path = "/managers", tag = "cloudify", responses((status = 200, body = ListResponse<ManagerNode>)))]
 pub async fn managers(
     _user: CurrentUser,
+    _query: NoQuery,
     local: Option<Extension<LocalAddr>>,
     headers: HeaderMap,
 ) -> Json<ListResponse<ManagerNode>> {
@@ -51,6 +53,7 @@ pub async fn managers(
 #[utoipa::path(get, path = "/brokers", tag = "cloudify", responses((status = 200, body = ListResponse<BrokerNode>)))]
 pub async fn brokers(
     _user: CurrentUser,
+    _query: NoQuery,
     local: Option<Extension<LocalAddr>>,
     headers: HeaderMap,
 ) -> Json<ListResponse<BrokerNode>> {
@@ -71,6 +74,7 @@ pub async fn brokers(
 #[utoipa::path(get, path = "/db-nodes", tag = "cloudify", responses((status = 200, body = ListResponse<DbNode>)))]
 pub async fn db_nodes(
     _user: CurrentUser,
+    _query: NoQuery,
     local: Option<Extension<LocalAddr>>,
     headers: HeaderMap,
 ) -> Json<ListResponse<DbNode>> {

@@ -14,7 +14,7 @@ use shared::Execution;
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiPath, AppError};
 use crate::gate::Bypass;
-use crate::routes::query::CloudifyQuery;
+use crate::routes::query::{CloudifyQuery, NoQuery};
 use crate::routes::{list_response, parse_id};
 use crate::state::AppState;
 use crate::store::executions::{Listing, SortKey};
@@ -139,6 +139,7 @@ pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     Bypass(bypass): Bypass,
+    _query: NoQuery,
     ApiJson(body): ApiJson<CreateExecution>,
 ) -> Result<(StatusCode, Json<ExecutionView>), AppError> {
     let invalid = |problem| AppError::BadRequest(format!("Invalid request body: {problem}"));
@@ -166,6 +167,7 @@ pub async fn act(
     State(state): State<AppState>,
     _user: CurrentUser,
     ApiPath(id): ApiPath<String>,
+    _query: NoQuery,
     ApiJson(request): ApiJson<ExecutionActionRequest>,
 ) -> Result<Json<ExecutionView>, AppError> {
     let id = parse_id("an execution", &id)?;

@@ -1,7 +1,6 @@
 //! `/maintenance`: status, activate, deactivate, history.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -12,7 +11,8 @@ use shared::{ActivateRequest, MaintenanceStatus, MaintenanceTransition};
 use crate::auth::{AdminUser, CurrentUser};
 use crate::engine::machine::Activation;
 use crate::engine::{EngineError, Published, Transition};
-use crate::error::{AppError, OptionalJson};
+use crate::error::{AppError, NoBody, OptionalJson};
+use crate::routes::query::NoQuery;
 use crate::routes::{list_response, ListQuery};
 use crate::server::LocalAddr;
 use crate::state::AppState;
@@ -40,7 +40,7 @@ impl IntoResponse for Transition {
 #[utoipa::path(get, path = "/maintenance", tag = "maintenance",
     responses((status = 200, body = MaintenanceStatus, headers(("X-Maintenance-Epoch" = u64, description = "The epoch of this status: the number of the change that made it (the `id:` of its `status` event); keep the status with the highest epoch"))),
               (status = 401, body = shared::ApiError)))]
-pub async fn status(State(state): State<AppState>, _user: CurrentUser) -> Published {
+pub async fn status(State(state): State<AppState>, _user: CurrentUser, _query: NoQuery) -> Published {
     state.engine.published()
 }
 
@@ -57,6 +57,7 @@ pub async fn status(State(state): State<AppState>, _user: CurrentUser) -> Publis
 pub async fn activate(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
+    _query: NoQuery,
     OptionalJson(request): OptionalJson<ActivateRequest>,
 ) -> Result<Transition, AppError> {
     let reason = request.reason.unwrap_or_default().trim().to_owned();
@@ -86,7 +87,12 @@ pub async fn activate(
         (status = 304, description = "Already deactivated"),
         (status = 401, body = shared::ApiError), (status = 403, body = shared::ApiError),
     ))]
-pub async fn deactivate(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Result<Transition, AppError> {
+pub async fn deactivate(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    _query: NoQuery,
+    _body: NoBody,
+) -> Result<Transition, AppError> {
     let transition = state.engine.deactivate(admin.username.clone()).await?;
     if matches!(transition, Transition::Changed(_)) {
         tracing::info!(by = %admin.username, "maintenance mode deactivated");
@@ -101,9 +107,9 @@ pub async fn deactivate(State(state): State<AppState>, AdminUser(admin): AdminUs
 pub async fn history(
     State(state): State<AppState>,
     _user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    query: ListQuery,
 ) -> Result<Json<ListResponse<MaintenanceTransition>>, AppError> {
-    let (size, offset) = ListQuery::paging(query)?;
+    let (size, offset) = query.paging();
     let (items, total) = state.reader.history(size, offset).await?;
     Ok(Json(list_response(items, total, size, offset)))
 }
@@ -112,7 +118,11 @@ pub async fn history(
 #[utoipa::path(get, path = "/maintenance/webhooks", tag = "maintenance",
     responses((status = 200, body = shared::Webhooks), (status = 401, body = shared::ApiError),
               (status = 403, body = shared::ApiError), (status = 503, body = shared::ApiError)))]
-pub async fn webhooks(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<shared::Webhooks>, AppError> {
+pub async fn webhooks(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    _query: NoQuery,
+) -> Result<Json<shared::Webhooks>, AppError> {
     let urls = state.webhooks.as_deref().map(crate::webhooks::Settings::keys).unwrap_or_default();
     let (last_event_id, webhooks) = state.reader.webhook_report(urls).await?;
     Ok(Json(shared::Webhooks { last_event_id, webhooks }))
@@ -126,6 +136,7 @@ pub async fn webhooks(State(state): State<AppState>, _admin: AdminUser) -> Resul
 pub async fn replicas(
     State(state): State<AppState>,
     _user: CurrentUser,
+    _query: NoQuery,
     local: Option<Extension<LocalAddr>>,
 ) -> Result<Json<ReplicasResponse>, AppError> {
     let items = match &state.cluster {

@@ -109,6 +109,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 static OPENAPI: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
     let (_, mut document) = api_routes().split_for_parts();
     document_sign_in_answers(&mut document);
+    document_refusals(&mut document);
     document
 });
 
@@ -131,17 +132,43 @@ pub fn openapi_json(workflows: &[String]) -> String {
     })
 }
 
+/// An answer with an error body, as documented.
+fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", Content::new(Some(Ref::from_schema_name("ApiError"))))
+            .build(),
+    )
+}
+
+/// Every operation refuses with 400 a query parameter or body field it does
+/// not take, and U+0000 in any (SPEC §8); every one that may carry a body
+/// refuses one over the limit with 413. Documented here once rather than on
+/// each handler (which document their own 400s where they have more).
+fn document_refusals(document: &mut utoipa::openapi::OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        let with_body = [&mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for operation in with_body.into_iter().flatten() {
+            operation.responses.responses.entry("413".into()).or_insert_with(|| {
+                error_answer("`payload_too_large`: the request body is larger than the manager accepts")
+            });
+        }
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            operation.responses.responses.entry("400".into()).or_insert_with(|| {
+                error_answer(
+                    "`bad_request`: a query parameter or body field this operation does not take, or a NUL \
+                     character (U+0000) in one; the message names it",
+                )
+            });
+        }
+    }
+}
+
 /// Every operation that needs a sign-in can answer 401 (no or bad credentials)
 /// and 429 (the sign-in limiter); documented here once rather than on each handler.
 fn document_sign_in_answers(document: &mut utoipa::openapi::OpenApi) {
-    let answer = |description: &str| {
-        RefOr::T(
-            ResponseBuilder::new()
-                .description(description)
-                .content("application/json", Content::new(Some(Ref::from_schema_name("ApiError"))))
-                .build(),
-        )
-    };
     for item in document.paths.paths.values_mut() {
         let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
@@ -151,13 +178,13 @@ fn document_sign_in_answers(document: &mut utoipa::openapi::OpenApi) {
                 continue;
             }
             let responses = &mut operation.responses.responses;
-            responses.entry("401".into()).or_insert_with(|| answer("No valid credentials"));
+            responses.entry("401".into()).or_insert_with(|| error_answer("No valid credentials"));
             responses.entry("429".into()).or_insert_with(|| {
-                answer("Too many failed sign-ins from this address for this user; see `Retry-After`")
+                error_answer("Too many failed sign-ins from this address for this user; see `Retry-After`")
             });
             // Checking credentials queues a database read, which a flood can refuse.
             responses.entry("503".into()).or_insert_with(|| {
-                answer("`overloaded`: too many requests are waiting for the database; see `Retry-After`")
+                error_answer("`overloaded`: too many requests are waiting for the database; see `Retry-After`")
             });
         }
     }
@@ -180,16 +207,22 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The size and offset asked for, checked; a malformed query is a 400.
-    pub fn paging(
-        query: Result<axum::extract::Query<Self>, axum::extract::rejection::QueryRejection>,
-    ) -> Result<(u32, u64), AppError> {
-        let axum::extract::Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
-        let size = query.size.unwrap_or(MAX_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(AppError::BadRequest(format!("_size: must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-        }
-        Ok((size, query.offset.unwrap_or(0)))
+    /// The size and offset asked for.
+    pub fn paging(&self) -> (u32, u64) {
+        (self.size.unwrap_or(MAX_PAGE_SIZE), self.offset.unwrap_or(0))
+    }
+}
+
+/// Read as Cloudify's list queries are ([`query::CloudifyQuery`]): checked, and
+/// any other parameter is a 400 naming it.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ListQuery {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, AppError> {
+        let mut query = query::CloudifyQuery::parse(parts.uri.query())?;
+        let (size, offset) = query.take_paging()?;
+        query.finish(|_, _| false)?;
+        Ok(Self { size: Some(size), offset: Some(offset) })
     }
 }
 

@@ -2,7 +2,11 @@
 //! (`_sort=a&_sort=-b`) and comma lists (`_include=id,status`), which a
 //! struct-shaped query cannot express. Every parameter must be understood:
 //! one that would change the answer and is not supported is a 400 naming it,
-//! never silently ignored.
+//! never silently ignored. Every route reads its query here: those that take
+//! none through [`NoQuery`], the plain lists through [`super::ListQuery`].
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 use super::MAX_PAGE_SIZE;
 use crate::error::AppError;
@@ -17,10 +21,15 @@ pub struct CloudifyQuery {
 }
 
 impl CloudifyQuery {
-    /// Decodes `raw` (the part after `?`).
+    /// Decodes `raw` (the part after `?`). A NUL character (`%00`) in a name
+    /// or a value is refused here, naming the parameter: no store can take it
+    /// (PostgreSQL's text cannot hold one), so both refuse it alike.
     pub fn parse(raw: Option<&str>) -> Result<Self, AppError> {
         let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default())
             .map_err(|error| AppError::BadRequest(format!("Malformed query string: {error}")))?;
+        if let Some((key, _)) = pairs.iter().find(|(key, value)| key.contains('\0') || value.contains('\0')) {
+            return Err(AppError::BadRequest(format!("{}: {}", key.escape_debug(), shared::error::NUL_REFUSED)));
+        }
         Ok(Self { pairs })
     }
 
@@ -103,6 +112,20 @@ impl CloudifyQuery {
             None => Ok(()),
             Some((key, _)) => Err(AppError::BadRequest(format!("{key}: this query parameter is not supported here"))),
         }
+    }
+}
+
+/// The query of a route that takes no parameters: any is a 400 naming it
+/// (e.g. `?dry_run=true` on activate, which would otherwise activate for real).
+#[derive(Debug, Clone, Copy)]
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        CloudifyQuery::parse(parts.uri.query())?.finish(|_, _| false)?;
+        Ok(Self)
     }
 }
 

@@ -1,14 +1,14 @@
 //! `/maintenance/windows`: scheduled maintenance windows (SPEC §10).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use shared::api::ListResponse;
 use shared::{ExtendWindow, NewWindow, Window};
 
 use crate::auth::{AdminUser, CurrentUser};
-use crate::error::{ApiJson, ApiPath, AppError};
+use crate::error::{ApiJson, ApiPath, AppError, NoBody};
+use crate::routes::query::NoQuery;
 use crate::routes::{list_response, parse_id, ListQuery};
 use crate::state::AppState;
 
@@ -19,9 +19,9 @@ use crate::state::AppState;
 pub async fn list(
     State(state): State<AppState>,
     _user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    query: ListQuery,
 ) -> Result<Json<ListResponse<Window>>, AppError> {
-    let (size, offset) = ListQuery::paging(query)?;
+    let (size, offset) = query.paging();
     let (items, total) = state.reader.windows(size, offset).await?;
     Ok(Json(list_response(items, total, size, offset)))
 }
@@ -39,6 +39,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
+    _query: NoQuery,
     ApiJson(new): ApiJson<NewWindow>,
 ) -> Result<(StatusCode, Json<Window>), AppError> {
     let window = state.engine.schedule_window(new, admin.username.clone()).await?;
@@ -61,6 +62,8 @@ pub async fn cancel(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<String>,
+    _query: NoQuery,
+    _body: NoBody,
 ) -> Result<Json<Window>, AppError> {
     let id = parse_id("a maintenance window", &id)?;
     let window = state.engine.cancel_window(id, admin.username.clone()).await?;
@@ -83,6 +86,7 @@ pub async fn extend(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<String>,
+    _query: NoQuery,
     ApiJson(request): ApiJson<ExtendWindow>,
 ) -> Result<Json<Window>, AppError> {
     let id = parse_id("a maintenance window", &id)?;

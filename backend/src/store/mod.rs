@@ -77,6 +77,11 @@ pub enum StoreError {
     /// PostgreSQL refused a statement.
     #[error("database error: {0}")]
     Postgres(String),
+    /// The database cannot hold some text it was given: a character its
+    /// encoding lacks (PostgreSQL's SQLSTATE 22021 or 22P05). Retrying the
+    /// same text fails the same way; output lines are replaced by a marker.
+    #[error("the database cannot store this text: {0}")]
+    Unstorable(String),
     /// The database settings are wrong (e.g. a malformed `--database` URL).
     #[error("{0}")]
     Config(String),
@@ -96,6 +101,8 @@ impl From<tokio_postgres::Error> for StoreError {
             Self::Unavailable(error.to_string())
         } else if postgres::is_busy(&error) {
             Self::Busy
+        } else if let Some(db) = error.as_db_error().filter(|db| postgres::is_unstorable(db.code())) {
+            Self::Unstorable(format!("{}: {}", db.code().code(), db.message()))
         } else {
             // The server's message and detail, not just "db error".
             Self::Postgres(match error.as_db_error() {

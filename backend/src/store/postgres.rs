@@ -675,6 +675,13 @@ pub fn is_busy(error: &tokio_postgres::Error) -> bool {
     error.as_db_error().is_some_and(|db| matches!(db.code().code(), "55P03" | "57014"))
 }
 
+/// Whether `code` says the database cannot hold some text it was given: a
+/// character the database's encoding lacks (22P05), or one no text may hold
+/// (22021: U+0000, which the manager replaces or refuses before it gets here).
+pub fn is_unstorable(code: &tokio_postgres::error::SqlState) -> bool {
+    matches!(code.code(), "22021" | "22P05")
+}
+
 /// Whether `error` means the database could not be reached (rather than
 /// refusing a statement): no connection, a closed one, or the server
 /// shutting down or starting up.

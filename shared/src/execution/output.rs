@@ -52,6 +52,12 @@ pub const MAX_KEPT_LINES: u64 = 10_000;
 /// Bytes of text kept per execution.
 pub const MAX_KEPT_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The text of the event that stands in for a line the database refused
+/// (SPEC §8: e.g. a character a PostgreSQL database's encoding lacks). ASCII,
+/// which every database encoding holds, so the marker itself is always stored.
+pub const UNSTORABLE_MARKER: &str =
+    "output line not stored: the database cannot hold its text (a character its encoding lacks); see the manager's log";
+
 /// The text of the event that says how much output was dropped.
 pub fn dropped_marker(lines: u64, bytes: u64) -> String {
     format!(
