@@ -204,7 +204,7 @@ async fn serve_on(store: StoreKind, gated: bool) -> anyhow::Result<Served> {
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
     // The production accept loop (request-head timeout, connection shedding).
-    tokio::spawn(manager::server::serve(listener, router, config.connection_limits(), shutdown));
+    tokio::spawn(manager::server::serve(listener, router, config.connection_limits(), None, shutdown));
     drop(manager);
     Ok(Served { base, token, manager_state: state, database, _data: data, _stop: stop.drop_guard() })
 }
