@@ -113,9 +113,9 @@ impl Certificates {
         &self.files
     }
 
-    /// The SHA-256 fingerprint of the server certificate in force (hex, as
-    /// `openssl x509 -fingerprint -sha256` shows it without colons): what
-    /// the logs name, so an operator can tell which pair is served.
+    /// The SHA-256 fingerprint of the server certificate in force, as
+    /// `openssl x509 -noout -fingerprint -sha256` shows it: what the logs
+    /// name, so an operator can tell which pair is served.
     pub fn fingerprint(&self) -> String {
         let current = Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner));
         current.cert.first().map(|cert| fingerprint(cert)).unwrap_or_default()
@@ -193,10 +193,11 @@ fn read(path: &Path, flag: &'static str) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Unreadable { flag, path: path.to_owned(), source })
 }
 
-/// The SHA-256 fingerprint of a certificate (DER), in upper-case hex.
+/// The SHA-256 fingerprint of a certificate (DER), as OpenSSL writes it
+/// (upper-case hex pairs joined by colons).
 pub fn fingerprint(cert: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(cert).iter().map(|byte| format!("{byte:02X}")).collect()
+    sha2::Sha256::digest(cert).iter().map(|byte| format!("{byte:02X}")).collect::<Vec<_>>().join(":")
 }
 
 /// Whether serving plain HTTP on `address` deserves a warning: anything but
@@ -267,6 +268,14 @@ mod tests {
         let (other, _) = pair(dir.path(), "b");
         let error = Certificates::load(TlsFiles { key: other.key, ..files }).unwrap_err().to_string();
         assert!(error.contains("cannot serve the certificate"), "{error}");
+    }
+
+    #[test]
+    fn fingerprints_read_as_openssl_writes_them() {
+        // SHA-256 of nothing: e3b0c442…7852b855.
+        let empty = fingerprint(b"");
+        assert!(empty.starts_with("E3:B0:C4:42:") && empty.ends_with(":78:52:B8:55"), "{empty}");
+        assert_eq!(empty.len(), 32 * 3 - 1);
     }
 
     #[test]
