@@ -281,3 +281,22 @@ async fn a_flood_of_stalled_tls_handshakes_does_not_lock_the_admin_out() {
     let log = manager.drain_log(Duration::from_millis(200));
     assert!(!log.iter().any(|line| line.contains("panicked")), "{log:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_never_kills_the_manager_and_a_stop_right_after_one_is_graceful() {
+    // Without TLS there is nothing to reload, but SIGHUP's default action
+    // (terminate) must not apply either.
+    let data = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(data.path()).signed_in().await;
+    hang_up(&manager);
+    assert!(log_line_with(&manager, "SIGHUP").contains("nothing to reload"));
+    assert_eq!(manager.api.get("/maintenance").await.status(), 200);
+    // A reload and a stop at once: the stop wins, gracefully.
+    let ca = TestCa::new("manager test CA");
+    let files = PairFiles::with(&ca.issue(1));
+    drop(manager);
+    let manager = start(data.path(), &files.env());
+    hang_up(&manager);
+    let status = manager.terminate();
+    assert!(status.success(), "{status:?}");
+}
