@@ -54,9 +54,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    // Caught from the start: a reload sent while the manager starts must not kill it.
-    #[cfg(unix)]
-    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("catching SIGHUP")?;
     // Refused before anything opens, in the flag's own words.
     config.webhooks().map_err(anyhow::Error::msg)?;
     config.tls()?;
@@ -66,6 +63,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
+    // Caught before the manager says it listens: a stop sent the moment it
+    // does is graceful, and a reload never kills it. (Until here a signal
+    // still ends a start that hangs, e.g. on an unreachable database.)
+    #[cfg(unix)]
+    let (stops, hangups) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+        let terminate = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+        ((interrupt, terminate), signal(SignalKind::hangup()).context("catching SIGHUP")?)
+    };
     let tls = manager.tls();
     if let Some(tls) = &tls {
         tracing::info!(cert = %tls.files().cert.display(), sha256 = %tls.fingerprint(), "TLS certificate");
@@ -79,6 +86,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {scheme}://{address}");
 
     let shutdown = CancellationToken::new();
+    #[cfg(unix)]
+    tokio::spawn(stop_on_signal(stops, shutdown.clone()));
+    #[cfg(not(unix))]
     tokio::spawn(stop_on_signal(shutdown.clone()));
     #[cfg(unix)]
     tokio::spawn(reload_on_hangup(hangups, tls, shutdown.clone()));
@@ -87,26 +97,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+/// Stops the manager on SIGINT or SIGTERM (caught since start-up).
+#[cfg(unix)]
+async fn stop_on_signal(
+    (mut interrupt, mut terminate): (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+    shutdown: CancellationToken,
+) {
     tokio::select! {
-        _ = interrupt => {}
-        () = terminate => {}
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
     }
+    // Stop first: logging can fail (a closed stderr) and must not keep the manager running.
+    shutdown.cancel();
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Stops the manager on Ctrl-C.
+#[cfg(not(unix))]
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let _ = tokio::signal::ctrl_c().await;
     // Stop first: logging can fail (a closed stderr) and must not keep the manager running.
     shutdown.cancel();
     tracing::info!("shutting down: finishing in-flight requests");
