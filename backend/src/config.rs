@@ -1,6 +1,7 @@
 //! The manager's settings: flags, each with an environment variable (SPEC §5).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -83,6 +84,14 @@ pub struct Config {
     /// prefer the environment variable: arguments show in `ps`.
     #[arg(long, env = "MANAGER_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub webhook_secret: Option<crate::webhooks::Secret>,
+    // TLS (SPEC §13).
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate
+    /// first); needs --tls-key. SIGHUP re-reads both files.
+    #[arg(long, env = "MANAGER_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
+    #[arg(long, env = "MANAGER_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The shortest token lifetime accepted: shorter would end sessions mid-task.
@@ -124,6 +133,8 @@ impl Config {
             metrics_public: false,
             webhooks: Vec::new(),
             webhook_secret: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 
@@ -202,6 +213,23 @@ impl Config {
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_seconds)
     }
+
+    /// The certificate and key to serve HTTPS with, read now (`None`: plain
+    /// HTTP); a refusal names the flag and the file at fault.
+    pub fn tls(&self) -> Result<Option<Arc<crate::tls::Certificates>>, crate::tls::TlsError> {
+        let files = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls::TlsFiles { cert: cert.clone(), key: key.clone() },
+            (None, None) => return Ok(None),
+            // clap already refuses these (`requires`); a Config built in code may not.
+            (Some(_), None) => {
+                return Err(crate::tls::TlsError::Incomplete { given: "--tls-cert", missing: "--tls-key" })
+            }
+            (None, Some(_)) => {
+                return Err(crate::tls::TlsError::Incomplete { given: "--tls-key", missing: "--tls-cert" })
+            }
+        };
+        crate::tls::Certificates::load(files).map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -245,6 +273,19 @@ mod tests {
         let error = parse(&["--webhook", "http://127.0.0.1:9/a"]).unwrap().webhooks().unwrap_err();
         assert!(error.contains("--webhook-secret"), "{error}");
         assert!(!format!("{:?}", parse(&["--webhook-secret=hunter2"]).unwrap()).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_tls_flag_without_the_other_is_refused_naming_the_missing_one() {
+        let error = parse(&["--tls-cert", "/etc/manager/cert.pem"]).unwrap_err();
+        assert!(error.contains("--tls-key"), "{error}");
+        let error = parse(&["--tls-key", "/etc/manager/key.pem"]).unwrap_err();
+        assert!(error.contains("--tls-cert"), "{error}");
+        let both = parse(&["--tls-cert", "/c.pem", "--tls-key", "/k.pem"]).unwrap();
+        assert_eq!(both.tls_cert.as_deref(), Some(std::path::Path::new("/c.pem")));
+        // Built in code, one alone is refused too (not served as plain HTTP).
+        let error = Config { tls_cert: Some("/c.pem".into()), ..Config::local("/tmp/x".into()) }.tls().unwrap_err();
+        assert_eq!(error.to_string(), "--tls-cert needs --tls-key: give both, or neither to serve plain HTTP");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod security_headers;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod users;
 pub mod webhooks;
 pub mod worker;
@@ -66,6 +67,7 @@ pub struct Manager {
     limits: server::Limits,
     cancel_grace: std::time::Duration,
     deliverers: Option<webhooks::deliver::Deliverers>,
+    tls: Option<Arc<tls::Certificates>>,
 }
 
 /// On SQLite, three times how often an idle webhook deliverer looks for events it was not woken for (it always is).
@@ -77,6 +79,7 @@ impl Manager {
     /// the router. Must be called inside a tokio runtime.
     pub async fn open(config: &Config) -> Result<Self, StoreError> {
         let webhooks = config.webhooks().map_err(StoreError::Config)?.map(Arc::new);
+        let tls = config.tls().map_err(|error| StoreError::Config(error.to_string()))?;
         let capacity = config.queue_capacity();
         let catalog = workflows::Catalog::new(&config.workflows);
         match catalog.list() {
@@ -160,7 +163,20 @@ impl Manager {
             None => None,
         };
         let router = router(state.clone(), &config.dist);
-        Ok(Self { state, router, limits: config.connection_limits(), cancel_grace: config.cancel_grace(), deliverers })
+        Ok(Self {
+            state,
+            router,
+            limits: config.connection_limits(),
+            cancel_grace: config.cancel_grace(),
+            deliverers,
+            tls,
+        })
+    }
+
+    /// The certificate and key served with `--tls-cert` and `--tls-key`
+    /// (`None`: plain HTTP), to re-read them on SIGHUP.
+    pub fn tls(&self) -> Option<Arc<tls::Certificates>> {
+        self.tls.clone()
     }
 
     /// The shared state (tests look at the engine directly).
@@ -173,9 +189,10 @@ impl Manager {
         self.router.clone()
     }
 
-    /// Serves on `listener` until `shutdown` fires, then stops accepting,
-    /// ends event streams and waits for in-flight requests. Connections are
-    /// bounded as [`server`] says, within this process's open-file limit.
+    /// Serves on `listener` (over TLS with `--tls-cert`) until `shutdown`
+    /// fires, then stops accepting, ends event streams and waits for
+    /// in-flight requests. Connections are bounded as [`server`] says,
+    /// within this process's open-file limit.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         if let Some(cluster) = &self.state.cluster {
             cluster.serving_at(listener.local_addr()?);
@@ -195,7 +212,8 @@ impl Manager {
             stop.cancelled().await;
             streams.cancel();
         });
-        let served = server::serve(listener, self.router, self.limits, shutdown).await;
+        let tls = self.tls.as_ref().map(tls::Certificates::acceptor);
+        let served = server::serve(listener, self.router, self.limits, tls, shutdown).await;
         // No workflow outlives its manager (SPEC §9): end them as a cancel
         // would, and record them failed with the reason.
         let reason = "The manager was stopped while this execution was running: its workflow was terminated \

@@ -11,7 +11,9 @@
 //!
 //! hyper's head timeout starts only once it knows the protocol, which takes
 //! the first bytes; a connection that has not started a request within the
-//! same bound (silent, or stuck in an HTTP/2 preface) is closed here.
+//! same bound (silent, stuck in a TLS handshake or in an HTTP/2 preface) is
+//! closed here. With TLS the handshake is part of that bound, and a
+//! connection still in it is idle: it counts, and is shed like any other.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,7 +34,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -80,13 +85,14 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     Ok(hard.max(soft))
 }
 
-/// Serves `router` on `listener` until `shutdown` fires, then stops
-/// accepting and waits for the requests in progress (streams end by
-/// themselves on the same signal).
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown`
+/// fires, then stops accepting and waits for the requests in progress
+/// (streams end by themselves on the same signal).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut http = Builder::new(TokioExecutor::new());
@@ -135,9 +141,33 @@ pub async fn serve(
         let service = ConnectionService { router: router.clone(), peer, local, connection: Arc::clone(&connection) };
         let http = Arc::clone(&http);
         let watcher = graceful.watcher();
-        let head_timeout = limits.request_head_timeout;
+        let head_deadline = Instant::now() + limits.request_head_timeout;
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            serve_connection(stream, &http, service, watcher, &connection, head_timeout).await;
+            let _ = stream.set_nodelay(true);
+            let serving = async {
+                match tls {
+                    None => serve_http(stream, &http, service, watcher).await,
+                    Some(acceptor) => {
+                        let handshake = tokio::select! {
+                            handshake = acceptor.accept(stream) => handshake,
+                            // Nothing to finish yet: a stop does not wait for it.
+                            () = shutdown.cancelled() => return,
+                        };
+                        match handshake {
+                            Ok(stream) => serve_http(stream, &http, service, watcher).await,
+                            Err(error) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                () = serving => {}
+                // Shed: dropping the connection closes its socket.
+                () = connection.shed.cancelled() => {}
+                () = unless_a_request_started(&connection, head_deadline) => {}
+            }
             connection.close();
         });
     }
@@ -148,30 +178,26 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+/// HTTP/1.1 or HTTP/2 (hyper reads which from the first bytes; over TLS the
+/// client says which by ALPN first) until the connection ends.
+async fn serve_http<S>(
+    stream: S,
     http: &Builder<TokioExecutor>,
     service: ConnectionService,
     watcher: hyper_util::server::graceful::Watcher,
-    connection: &Arc<Connection>,
-    head_timeout: Duration,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper_util::service::TowerToHyperService::new(service);
     let serving = watcher.watch(http.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
-    tokio::select! {
-        // Errors are clients going away or timing out: nothing to report.
-        _ = serving => {}
-        // Shed: dropping the connection closes its socket.
-        () = connection.shed.cancelled() => {}
-        () = unless_a_request_started(connection, head_timeout) => {}
-    }
+    // Errors are clients going away or timing out: nothing to report.
+    let _ = serving.await;
 }
 
-/// Completes after `within` if no request has started on `connection` by
+/// Completes at `deadline` if no request has started on `connection` by
 /// then; otherwise never.
-async fn unless_a_request_started(connection: &Connection, within: Duration) {
-    tokio::time::sleep(within).await;
+async fn unless_a_request_started(connection: &Connection, deadline: Instant) {
+    tokio::time::sleep_until(deadline).await;
     if connection.started_one.load(Ordering::Acquire) {
         std::future::pending::<()>().await;
     }

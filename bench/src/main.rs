@@ -9,6 +9,7 @@
 
 mod callgrind;
 mod replicas;
+mod tls;
 mod webhooks;
 mod windows;
 mod workflows;
@@ -36,8 +37,8 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 9] =
-    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks"];
+const SECTIONS: [&str; 10] =
+    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks", "tls"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -127,6 +128,9 @@ async fn sections(args: Vec<String>) -> anyhow::Result<()> {
     if wanted("webhooks") {
         webhooks::figures().await?;
     }
+    if wanted("tls") {
+        tls::figures().await?;
+    }
     Ok(())
 }
 
@@ -175,6 +179,11 @@ async fn fresh_database() -> anyhow::Result<String> {
 }
 
 async fn serve_on(store: StoreKind, gated: bool) -> anyhow::Result<Served> {
+    serve_over(store, gated, None).await
+}
+
+/// [`serve_on`], over HTTPS with `tls` (the production accept loop's TLS).
+async fn serve_over(store: StoreKind, gated: bool, tls: Option<manager::tls::TlsFiles>) -> anyhow::Result<Served> {
     let data = match store {
         StoreKind::SqliteTmpfs => tempfile::tempdir_in(workflows::TMPFS)?,
         StoreKind::Sqlite | StoreKind::Postgres => tempfile::tempdir()?,
@@ -189,9 +198,12 @@ async fn serve_on(store: StoreKind, gated: bool) -> anyhow::Result<Served> {
         workflows: manager::workflows::EXAMPLES.into(),
         replica_id: database.is_some().then(|| "bench".to_owned()),
         database: database.clone(),
+        tls_cert: tls.as_ref().map(|files| files.cert.clone()),
+        tls_key: tls.as_ref().map(|files| files.key.clone()),
         ..Config::local(data.path().to_owned())
     };
     let manager = Manager::open(&config).await?;
+    let tls = manager.tls().map(|certificates| certificates.acceptor());
     let state = manager.state().clone();
     let token = state.auth.issue_token("admin", Role::Admin).await?.value;
     let router = if gated {
@@ -200,11 +212,12 @@ async fn serve_on(store: StoreKind, gated: bool) -> anyhow::Result<Served> {
         manager::router_without_gate(state.clone(), Path::new("/nonexistent"))
     };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
     // The production accept loop (request-head timeout, connection shedding).
-    tokio::spawn(manager::server::serve(listener, router, config.connection_limits(), shutdown));
+    tokio::spawn(manager::server::serve(listener, router, config.connection_limits(), tls, shutdown));
     drop(manager);
     Ok(Served { base, token, manager_state: state, database, _data: data, _stop: stop.drop_guard() })
 }
@@ -219,6 +232,11 @@ struct Load {
 /// `CONNECTIONS` workers hammer `url` for `RUN`.
 async fn load(url: &str, token: Option<&str>) -> anyhow::Result<Load> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
+    load_with(&client, url, token).await
+}
+
+/// [`load`] with a client of the caller's (HTTPS, HTTP/2).
+async fn load_with(client: &reqwest::Client, url: &str, token: Option<&str>) -> anyhow::Result<Load> {
     let deadline = Instant::now() + RUN;
     let started = Instant::now();
     let workers = (0..CONNECTIONS).map(|_| {

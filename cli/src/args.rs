@@ -1,5 +1,7 @@
 //! The command line, as clap derive structs (SPEC §5–6).
 
+use std::path::PathBuf;
+
 use clap::{ArgAction, Args, Parser, Subcommand};
 use uuid::Uuid;
 
@@ -22,9 +24,18 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The manager's URL.
-    #[arg(long, global = true, env = "CFY_MANAGER", default_value = "http://127.0.0.1:3000")]
-    pub manager: String,
+    /// The manager's URL [default: http://127.0.0.1:3000, with --ssl https://127.0.0.1:3000].
+    #[arg(long, global = true, env = "CFY_MANAGER")]
+    pub manager: Option<String>,
+    /// Connect over HTTPS, as Cloudify's `--ssl`: an http:// manager URL is
+    /// taken as https://.
+    #[arg(long, global = true, env = "CFY_SSL")]
+    pub ssl: bool,
+    /// The CA or self-signed certificate (PEM) to verify the manager's HTTPS
+    /// certificate with, trusted instead of the system's roots, as Cloudify's
+    /// `--rest-certificate`.
+    #[arg(long, global = true, env = "CFY_REST_CERTIFICATE", value_name = "PEM")]
+    pub rest_certificate: Option<PathBuf>,
     /// The user to sign in as.
     #[arg(short, long, global = true, env = "CFY_USERNAME", default_value = "admin")]
     pub username: String,
@@ -35,6 +46,20 @@ pub struct Global {
     /// More detail: -v adds tables, -vvv logs every HTTP request to stderr.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// Where the manager listens when no URL is given (its `--bind` default).
+const DEFAULT_MANAGER: &str = "127.0.0.1:3000";
+
+impl Global {
+    /// The manager's base URL (no trailing slash): `--manager`, or this
+    /// machine's manager; `https://` with `--ssl`.
+    pub fn manager_url(&self) -> String {
+        let given = self.manager.as_deref().unwrap_or(DEFAULT_MANAGER).trim_end_matches('/');
+        let (scheme, rest) = given.split_once("://").unwrap_or(("http", given));
+        let scheme = if self.ssl && scheme.eq_ignore_ascii_case("http") { "https" } else { scheme };
+        format!("{scheme}://{rest}")
+    }
 }
 
 /// The command groups.
@@ -251,4 +276,32 @@ pub enum Executions {
         #[arg(short = 'k', long)]
         kill: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(manager: Option<&str>, ssl: bool) -> String {
+        let global = Global {
+            manager: manager.map(str::to_owned),
+            ssl,
+            rest_certificate: None,
+            username: "admin".into(),
+            password: None,
+            verbose: 0,
+        };
+        global.manager_url()
+    }
+
+    #[test]
+    fn ssl_makes_the_manager_url_https_and_keeps_its_host_and_port() {
+        assert_eq!(url(None, false), "http://127.0.0.1:3000");
+        assert_eq!(url(None, true), "https://127.0.0.1:3000");
+        assert_eq!(url(Some("http://manager.example:8443/"), true), "https://manager.example:8443");
+        assert_eq!(url(Some("HTTP://manager.example"), false), "HTTP://manager.example");
+        assert_eq!(url(Some("https://manager.example"), false), "https://manager.example");
+        assert_eq!(url(Some("manager.example:3000"), false), "http://manager.example:3000");
+        assert_eq!(url(Some("manager.example:3000"), true), "https://manager.example:3000");
+    }
 }

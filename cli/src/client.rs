@@ -1,5 +1,6 @@
 //! The manager's REST API over HTTP, with the errors a person can act on.
 
+use std::path::Path;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -66,15 +67,32 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the manager and credentials in `global`.
-    pub fn new(global: &Global) -> Self {
-        Self {
-            base: global.manager.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+    /// A client for the manager and credentials in `global`; with
+    /// `--rest-certificate`, HTTPS trusts that certificate alone.
+    pub fn new(global: &Global) -> Result<Self, CliError> {
+        let mut http = reqwest::Client::builder().use_rustls_tls();
+        if let Some(path) = &global.rest_certificate {
+            for root in rest_certificates(path)? {
+                http = http.add_root_certificate(root);
+            }
+            // As Cloudify's client (requests' `verify=PEM`): that file, not the system's roots.
+            http = http.tls_built_in_root_certs(false);
+        }
+        let http = http.build().map_err(|error| match &global.rest_certificate {
+            Some(path) => CliError::Usage(format!(
+                "--rest-certificate {}: not a certificate to trust: {}",
+                path.display(),
+                innermost(&error)
+            )),
+            None => CliError::Usage(format!("cannot set up HTTP: {}", innermost(&error))),
+        })?;
+        Ok(Self {
+            base: global.manager_url(),
+            http,
             username: global.username.clone(),
             password: global.password.clone(),
             verbose: global.verbose,
-        }
+        })
     }
 
     /// `GET` an API path and read the JSON answer.
@@ -129,7 +147,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|error| CliError::Unreachable { url: self.base.clone(), detail: innermost(&error) })?;
+            .map_err(|error| CliError::Unreachable { url: self.base.clone(), detail: with_hint(innermost(&error)) })?;
         if self.verbose >= 3 {
             eprintln!("{method} {url} -> {} ({} ms)", response.status(), started.elapsed().as_millis());
         }
@@ -151,6 +169,33 @@ impl Client {
     fn unreadable(&self, detail: &str) -> CliError {
         CliError::Unreadable { url: self.base.clone(), detail: detail.to_owned() }
     }
+}
+
+/// The certificates of a `--rest-certificate` PEM file (a CA, a chain, or
+/// the manager's self-signed certificate).
+fn rest_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, CliError> {
+    let pem = std::fs::read(path)
+        .map_err(|error| CliError::Usage(format!("Cannot read --rest-certificate {}: {error}", path.display())))?;
+    let unusable = |detail: String| CliError::Usage(format!("--rest-certificate {}: {detail}", path.display()));
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|error| unusable(format!("not PEM: {}", innermost(&error))))?;
+    if certificates.is_empty() {
+        return Err(unusable("no certificate in it (a PEM \"BEGIN CERTIFICATE\" block)".into()));
+    }
+    Ok(certificates)
+}
+
+/// `detail`, with what to do when it is a cause a person may not know.
+fn with_hint(detail: String) -> String {
+    // webpki's name for a server certificate marked as a CA, which is what
+    // `openssl req -x509` makes by default (OpenSSL-based clients accept it).
+    if detail.contains("CaUsedAsEndEntity") {
+        return format!(
+            "{detail}: the manager's certificate is marked as a CA; make it with \
+             `-addext basicConstraints=critical,CA:FALSE`, or have a CA sign it"
+        );
+    }
+    detail
 }
 
 /// The most specific cause ("Connection refused (os error 111)").

@@ -742,3 +742,74 @@ async fn webhooks_says_when_none_is_configured_and_refuses_non_admins() {
     assert_eq!(stdout(&refused), "");
     assert_eq!(stderr(&refused).lines().count(), 1, "{}", stderr(&refused));
 }
+
+// SPEC §13: over HTTPS.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_with_ssl_and_rest_certificate_cfy_prints_the_reference_lines() {
+    let ca = tls::TestCa::new("cfy test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca_file) =
+        (dir.path().join("manager.crt"), dir.path().join("manager.key"), dir.path().join("ca.pem"));
+    ca.issue(1).write(&cert, &key);
+    ca.write(&ca_file);
+    let manager = TestManager::spawn_with(|config| {
+        config.tls_cert = Some(cert.clone());
+        config.tls_key = Some(key.clone());
+    })
+    .await;
+    assert!(manager.url.starts_with("https://"), "{}", manager.url);
+    let ca_path = ca_file.to_str().unwrap();
+    // --ssl takes the http:// URL as https:// (Cloudify's flag switches the protocol only).
+    let plain_url = manager.url.replacen("https://", "http://", 1);
+    let over_tls = |args: &'static [&'static str]| {
+        let mut all = vec!["--ssl", "--rest-certificate", ca_path];
+        all.extend_from_slice(args);
+        let url = plain_url.clone();
+        async move { run_cfy(&url, PASSWORD, &all).await }
+    };
+    let off = over_tls(&["maintenance-mode", "status"]).await;
+    assert_success(&off);
+    assert_eq!(stdout(&off), "\nMaintenance Mode Status:\n\tStatus:\tdeactivated\n\n");
+    let activated = over_tls(&["maintenance-mode", "activate"]).await;
+    assert_success(&activated);
+    assert_eq!(stdout(&activated), REFERENCE_ACTIVATE);
+    let deactivated = over_tls(&["maintenance-mode", "deactivate"]).await;
+    assert_success(&deactivated);
+    assert_eq!(stdout(&deactivated), "Turning off maintenance mode...\nMaintenance mode is off.\n");
+    // The same from the environment.
+    let env = [("CFY_SSL", "true"), ("CFY_REST_CERTIFICATE", ca_path)];
+    let by_env = run_cfy_with(&plain_url, PASSWORD, &["maintenance-mode", "status"], &env).await;
+    assert_success(&by_env);
+    assert_eq!(stdout(&by_env), "\nMaintenance Mode Status:\n\tStatus:\tdeactivated\n\n");
+
+    // Without the CA (the system's roots do not know it), or trusting another: one line.
+    let status = ["maintenance-mode", "status"];
+    let untrusted = run_cfy(&manager.url, PASSWORD, &status).await;
+    assert_failure(&untrusted, &format!("Cannot reach the manager at {}: invalid peer certificate", manager.url));
+    let other = dir.path().join("other-ca.pem");
+    tls::TestCa::new("another CA").write(&other);
+    let other_ca =
+        run_cfy(&manager.url, PASSWORD, &["--rest-certificate", other.to_str().unwrap(), "maintenance-mode", "status"])
+            .await;
+    assert_failure(&other_ca, "invalid peer certificate");
+    // A certificate file that cannot be read, or holds none: one line naming it.
+    let missing = dir.path().join("missing.pem");
+    let unreadable = run_cfy(
+        &manager.url,
+        PASSWORD,
+        &["--rest-certificate", missing.to_str().unwrap(), "maintenance-mode", "status"],
+    )
+    .await;
+    assert_failure(
+        &unreadable,
+        &format!("Cannot read --rest-certificate {}: No such file or directory", missing.display()),
+    );
+    let not_a_certificate =
+        run_cfy(&manager.url, PASSWORD, &["--rest-certificate", key.to_str().unwrap(), "maintenance-mode", "status"])
+            .await;
+    assert_failure(&not_a_certificate, &format!("--rest-certificate {}: no certificate in it", key.display()));
+    for failed in [&untrusted, &other_ca, &unreadable, &not_a_certificate] {
+        assert_eq!(stderr(failed).lines().count(), 1, "{}", stderr(failed));
+    }
+}

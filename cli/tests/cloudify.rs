@@ -419,3 +419,46 @@ async fn events_from_cloudifys_client_print_what_ours_prints() {
     );
     assert_failure(&manager.cfy(&["events", "list", missing]).await, &format!("Execution {missing} not found"));
 }
+
+/// SPEC §13: Cloudify's client over HTTPS, trusting the test's CA as `profiles use --ssl --rest-certificate` says.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudifys_client_works_over_https_with_ssl_and_rest_certificate() {
+    let ca = tls::TestCa::new("Cloudify test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca_file) =
+        (dir.path().join("manager.crt"), dir.path().join("manager.key"), dir.path().join("ca.pem"));
+    ca.issue(1).write(&cert, &key);
+    ca.write(&ca_file);
+    let manager = TestManager::spawn_with(|config| {
+        config.tls_cert = Some(cert.clone());
+        config.tls_key = Some(key.clone());
+    })
+    .await;
+    let ca_path = ca_file.to_str().unwrap();
+    let cloudify = Cloudify::new(&manager);
+    let made = cloudify
+        .profiles_use(&["--ssl", "--rest-certificate", ca_path, "-u", "admin", "-p", PASSWORD, "-t", "default_tenant"])
+        .await;
+    assert_success(&made);
+    let port = cloudify.port;
+    assert!(
+        stdout(&made).contains(&format!(
+            "Attempting to connect to 127.0.0.1 through port {port}, using https (SSL mode: True)...\n\
+             Using manager 127.0.0.1 with port {port}\n"
+        )),
+        "{}",
+        stdout(&made)
+    );
+
+    let ours = |args: &'static [&'static str]| {
+        let mut all = vec!["--ssl", "--rest-certificate", ca_path];
+        all.extend_from_slice(args);
+        let url = manager.url.clone();
+        async move { run_cfy(&url, PASSWORD, &all).await }
+    };
+    let status = ["maintenance-mode", "status"];
+    assert_same(&status, &cloudify.run(&status).await, &ours(&["maintenance-mode", "status"]).await);
+    assert_prints(&cloudify.run(&["maintenance-mode", "activate"]).await, ACTIVATE);
+    assert_same(&status, &cloudify.run(&status).await, &ours(&["maintenance-mode", "status"]).await);
+    assert_prints(&cloudify.run(&["maintenance-mode", "deactivate"]).await, DEACTIVATE);
+}

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod metrics;
 pub mod receiver;
+pub mod tls;
 
 /// How long a test waits for something that should happen at once; generous
 /// so a loaded 2-core CI machine does not flake.
@@ -471,12 +472,18 @@ impl ManagerProcess {
                 .recv_timeout(PATIENCE)
                 .unwrap_or_else(|error| panic!("manager did not say where it listens ({error}): {startup_log:#?}"));
             startup_log.push(line.clone());
-            if let Some((_, rest)) = line.split_once("listening on http://") {
-                let address = rest.split_whitespace().next().unwrap_or_default();
-                break address.parse::<SocketAddr>().expect("listen address");
+            // `https://` with --tls-cert: the test brings a client that trusts its CA.
+            let listening = ["http", "https"].into_iter().find_map(|scheme| {
+                let (_, rest) = line.split_once(&format!("listening on {scheme}://"))?;
+                Some((scheme, rest.split_whitespace().next().unwrap_or_default().to_owned()))
+            });
+            if let Some((scheme, address)) = listening {
+                break (scheme, address.parse::<SocketAddr>().expect("listen address"));
             }
         };
-        Self { api: Api::anonymous(address), child, log, startup_log }
+        let (scheme, address) = address;
+        let api = Api { base: format!("{scheme}://{address}"), ..Api::anonymous(address) };
+        Self { api, child, log, startup_log }
     }
 
     /// Signs the client in as the first admin.

@@ -16,7 +16,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if cli.password.is_some() {
         global.password = cli.password;
     }
-    let client = Client::new(&global);
+    let client = Client::new(&global)?;
     match cli.command {
         Command::MaintenanceMode(command) => maintenance_mode::run(&client, command, global.verbose).await,
         Command::Executions(command) => executions::run(&client, command).await,

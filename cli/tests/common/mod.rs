@@ -13,6 +13,10 @@ use shared::{Execution, MaintenanceStatus};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
+/// The test CA and its certificates, shared with the manager's tests.
+#[path = "../../../backend/tests/common/tls.rs"]
+pub mod tls;
+
 pub const PASSWORD: &str = "cli test password";
 pub const LONG: f64 = 600.0;
 
@@ -42,7 +46,8 @@ impl TestManager {
         configure(&mut config);
         let manager = Manager::open(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         tokio::spawn(manager.serve(listener, stop.clone()));
         Self { url, http: reqwest::Client::new(), config, _data: data, _stop: stop.drop_guard() }
