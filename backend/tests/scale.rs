@@ -21,6 +21,9 @@ use tempfile::TempDir;
 
 /// How many executions wait out maintenance.
 const QUEUED: usize = 10_000;
+/// How many in the variants (a window's end, three replicas): the same code
+/// paths as `QUEUED`, at a size a CI run can afford twice.
+const SOME: usize = 3_000;
 /// `--max-running` in these tests: small, so the queue is what runs them.
 const MAX_RUNNING: u32 = 8;
 /// How many requests are in flight at once while queueing.
@@ -66,14 +69,25 @@ async fn queue(api: &Api, workflow: &str, count: usize) -> Vec<Execution> {
 /// Scrapes `/metrics` until `terminated` executions are stored, checking at
 /// every scrape that at most `MAX_RUNNING` programs run; returns the most seen.
 async fn run_to_the_end(api: &Api, terminated: usize) -> f64 {
+    run_to_the_end_on(std::slice::from_ref(api), terminated).await
+}
+
+/// [`run_to_the_end`] on replicas: each runs at most `MAX_RUNNING` programs.
+async fn run_to_the_end_on(apis: &[Api], terminated: usize) -> f64 {
     let deadline = tokio::time::Instant::now() + ALL_DONE;
     let mut most = 0.0_f64;
     loop {
-        let scrape = scrape(api).await;
-        let running = value(&scrape, "manager_running_processes", None);
-        assert!(running <= f64::from(MAX_RUNNING), "{running} programs ran at once, over --max-running {MAX_RUNNING}");
-        most = most.max(running);
-        let done = value(&scrape, "manager_executions", Some(("status", "terminated")));
+        let mut done = 0.0;
+        for api in apis {
+            let scrape = scrape(api).await;
+            let running = value(&scrape, "manager_running_processes", None);
+            assert!(
+                running <= f64::from(MAX_RUNNING),
+                "{running} programs ran at once, over --max-running {MAX_RUNNING}"
+            );
+            most = most.max(running);
+            done = value(&scrape, "manager_executions", Some(("status", "terminated")));
+        }
         if done >= terminated as f64 {
             assert_eq!(done, terminated as f64, "more ended than were admitted");
             return most;
@@ -125,7 +139,7 @@ async fn ten_thousand_queued_executions_are_released_at_once_and_each_runs_once_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_window_s_end_releases_ten_thousand_queued_executions() {
+async fn a_window_s_end_releases_thousands_of_queued_executions() {
     let workflows = tempfile::tempdir().unwrap();
     let ran = workflows.path().join("ran.log");
     let app = manager(&workflows, &ran).await;
@@ -139,14 +153,14 @@ async fn a_window_s_end_releases_ten_thousand_queued_executions() {
         response.json().await.unwrap()
     };
     app.api.wait_for_status(|status| status.status == MaintenanceState::Activated).await;
-    let admitted = queue(&app.api, "quick", QUEUED).await;
+    let admitted = queue(&app.api, "quick", SOME).await;
     // …moved to end in a second: its end deactivates and releases them.
     let ends = shared::Timestamp::from_datetime(chrono::Utc::now() + chrono::TimeDelta::seconds(1));
     let response =
         app.api.post(&format!("/maintenance/windows/{}/extend", window.id), Some(json!({"ends_at": ends}))).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
     app.api.wait_for_status(|status| status.status == MaintenanceState::Deactivated).await;
-    run_to_the_end(&app.api, QUEUED).await;
+    run_to_the_end(&app.api, SOME).await;
     ran_once_each(&ran, &admitted);
 }
 
@@ -186,4 +200,45 @@ async fn a_drain_deadline_over_running_and_thousands_pending_commits_at_once() {
     assert_eq!(cancelled, (running + pending) as f64, "every one ended cancelled");
     let sample = app.api.execution(admitted[admitted.len() - 1].id).await;
     assert_eq!(sample.status, ExecutionStatus::Cancelled);
+}
+
+/// Three replicas on one PostgreSQL database share the work queue: every
+/// execution is claimed by one replica and runs once, each replica within
+/// its `--max-running`, and each shows the replica that ran it.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_claim_each_released_execution_once_within_their_slots() {
+    let url = pg_harness::shared().fresh_database().expect("a fresh PostgreSQL database");
+    let workflows = tempfile::tempdir().unwrap();
+    let ran = workflows.path().join("ran.log");
+    write_workflow(workflows.path(), "quick", &format!("#!/bin/sh\necho \"$EXECUTION_ID\" >> '{}'\n", ran.display()));
+    let mut replicas = Vec::new();
+    for name in ["r1", "r2", "r3"] {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            workflows: workflows.path().to_owned(),
+            max_running: MAX_RUNNING,
+            ..TestApp::config_on(data_dir.path(), Some(url.clone()))
+        };
+        let config = Config { replica_id: Some(name.to_owned()), ..config };
+        replicas.push(TestApp::spawn_config(data_dir, config).await);
+    }
+    let apis: Vec<Api> = replicas.iter().map(|replica| replica.api.clone()).collect();
+    apis[0].activate(Some("upgrade")).await;
+    let admitted = queue(&apis[1], "quick", SOME).await;
+    apis[2].deactivate().await;
+    let most = run_to_the_end_on(&apis, SOME).await;
+    assert!(most >= 1.0, "no scrape saw a program running");
+    ran_once_each(&ran, &admitted);
+    // Each shows who ran it; the work was shared.
+    let mut by_replica = std::collections::HashMap::<String, usize>::new();
+    for execution in admitted.iter().step_by(SOME / 100) {
+        let execution = apis[0].execution(execution.id).await;
+        assert_eq!(execution.status, ExecutionStatus::Terminated);
+        *by_replica.entry(execution.replica).or_default() += 1;
+    }
+    assert!(by_replica.keys().all(|replica| ["r1", "r2", "r3"].contains(&replica.as_str())), "{by_replica:?}");
+    assert!(by_replica.len() >= 2, "one replica ran everything: {by_replica:?}");
+    for replica in replicas {
+        replica.stop().await;
+    }
 }

@@ -431,7 +431,7 @@ impl Engine {
     /// execution remains. `Unchanged` if already activating or activated.
     pub async fn activate(&self, activation: Activation) -> Result<Transition, EngineError> {
         let decided = self
-            .decide(Lock::Update, Scope::default(), move |facts| {
+            .decide(Lock::Update, Scope { count: true, ..Scope::default() }, move |facts| {
                 Ok(machine::activate(&facts.record, facts.remaining_count, &activation, facts.now)
                     .map(|change| ((), Effects { change: Some(change), bump: true, ..Effects::default() })))
             })
@@ -548,7 +548,7 @@ impl Engine {
             .decide(lock, Scope::default(), move |facts| {
                 let status = machine::admit(facts.record.status, facts.record.mode, bypass, new.queue)
                     .map_err(EngineError::Refused)?;
-                let status = if status == ExecutionStatus::Started && !(has_slot && facts.pending_count == 0) {
+                let status = if status == ExecutionStatus::Started && !(has_slot && !facts.waiting) {
                     ExecutionStatus::Pending
                 } else {
                     status

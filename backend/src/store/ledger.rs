@@ -28,6 +28,9 @@ pub enum Lock {
 /// What a decision reads besides the maintenance row, the time and the counts.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
+    /// Count the remaining executions even while maintenance is off (an
+    /// activate needs it; while on they are always counted).
+    pub count: bool,
     /// The live windows (scheduled, active).
     pub windows: bool,
     /// The remaining executions' ids and statuses, in admission order.
@@ -56,10 +59,12 @@ pub struct Facts {
     pub record: MaintenanceRecord,
     /// The time of the decision (SQLite: this process's clock; PostgreSQL: the database's).
     pub now: Timestamp,
-    /// How many executions remain (pending or running anywhere).
+    /// How many executions remain (pending or running anywhere): counted
+    /// while maintenance is on, or when the scope asks; else 0 (an end or an
+    /// admission while off must not count thousands of rows).
     pub remaining_count: usize,
-    /// How many of them wait for a slot.
-    pub pending_count: usize,
+    /// Whether any execution waits for a slot (`pending`).
+    pub waiting: bool,
     /// The live windows, if the scope asked.
     pub windows: Vec<Window>,
     /// The remaining executions, if the scope asked.

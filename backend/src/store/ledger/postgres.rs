@@ -521,17 +521,18 @@ async fn facts(client: &impl GenericClient, scope: &Scope, lock: bool) -> Result
         .query_one(
             &format!(
                 "SELECT {RECORD_COLUMNS}, manager_now() AS now, \
-                 (SELECT COUNT(*) FROM executions WHERE status IN {REMAINING}) AS remaining, \
-                 (SELECT COUNT(*) FROM executions WHERE status = 'pending') AS pending \
+                 CASE WHEN $1 OR status <> 'deactivated' \
+                   THEN (SELECT COUNT(*) FROM executions WHERE status IN {REMAINING}) ELSE 0 END AS remaining, \
+                 EXISTS (SELECT 1 FROM executions WHERE status = 'pending') AS waiting \
                  FROM maintenance WHERE id = 1"
             ),
-            &[],
+            &[&scope.count],
         )
         .await?;
     let record = store::record(&row)?;
     let now: &str = row.try_get("now")?;
     let remaining_count: i64 = row.try_get("remaining")?;
-    let pending_count: i64 = row.try_get("pending")?;
+    let waiting: bool = row.try_get("waiting")?;
     let remaining = if scope.remaining {
         let rows = client
             .query(&format!("SELECT id, status FROM executions WHERE status IN {REMAINING} ORDER BY seq"), &[])
@@ -553,7 +554,7 @@ async fn facts(client: &impl GenericClient, scope: &Scope, lock: bool) -> Result
         record,
         now: parse_column("clock", "manager_now()", now, |s| s.parse::<Timestamp>().ok())?,
         remaining_count: usize::try_from(remaining_count).unwrap_or_default(),
-        pending_count: usize::try_from(pending_count).unwrap_or_default(),
+        waiting,
         windows: if scope.windows { store::live_windows(client).await? } else { Vec::new() },
         remaining,
         window: match scope.window {

@@ -156,11 +156,15 @@ impl Ledger for SqliteLedger {
 /// Reads the facts of `scope`.
 fn facts(conn: &Connection, scope: &Scope) -> Result<Facts, StoreError> {
     let record = maintenance::load(conn)?;
-    let (remaining_count, pending_count): (i64, i64) = conn
-        .prepare_cached(&format!(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'pending') FROM executions WHERE status IN {REMAINING}"
-        ))?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let remaining_count: i64 = if scope.count || record.status != shared::MaintenanceState::Deactivated {
+        conn.prepare_cached(&format!("SELECT COUNT(*) FROM executions WHERE status IN {REMAINING}"))?
+            .query_row([], |row| row.get(0))?
+    } else {
+        0
+    };
+    let waiting: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM executions WHERE status = 'pending')")?
+        .query_row([], |row| row.get(0))?;
     let remaining = if scope.remaining {
         execution_store::with_status(conn, &ExecutionStatus::REMAINING)?
             .into_iter()
@@ -185,7 +189,7 @@ fn facts(conn: &Connection, scope: &Scope) -> Result<Facts, StoreError> {
         record,
         now: Timestamp::now(),
         remaining_count: usize::try_from(remaining_count).unwrap_or_default(),
-        pending_count: usize::try_from(pending_count).unwrap_or_default(),
+        waiting,
         windows: if scope.windows { windows::live(conn)? } else { Vec::new() },
         remaining,
         window: scope.window.map(|id| windows::get(conn, id)).transpose()?.flatten(),
