@@ -18,6 +18,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod security_headers;
 pub mod server;
+pub mod services;
 pub mod state;
 pub mod store;
 pub mod users;
