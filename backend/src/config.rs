@@ -61,6 +61,12 @@ pub struct Config {
     #[arg(long, env = "MANAGER_LEASE_SECONDS", default_value_t = 10, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_seconds: u64,
+    // Operations (SPEC §13): logs.
+    /// How log lines are written to stderr: `text` for people, `json` (one
+    /// object a line: time, level, message, fields, the request's spans with
+    /// its id) for log collectors.
+    #[arg(long, env = "MANAGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -78,6 +84,15 @@ pub struct Config {
     /// prefer the environment variable: arguments show in `ps`.
     #[arg(long, env = "MANAGER_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub webhook_secret: Option<crate::webhooks::Secret>,
+}
+
+/// `--log-format`: how log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object a line (tracing-subscriber's JSON format).
+    Json,
 }
 
 /// The shortest token lifetime accepted: shorter would end sessions mid-task.
@@ -114,6 +129,7 @@ impl Config {
             database: None,
             replica_id: None,
             lease_seconds: 10,
+            log_format: LogFormat::Text,
             admin_password: None,
             metrics_public: false,
             webhooks: Vec::new(),

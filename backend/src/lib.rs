@@ -13,6 +13,7 @@ pub mod gate;
 pub mod metrics;
 pub mod output;
 pub mod process;
+pub mod request_id;
 pub mod routes;
 pub mod runner;
 pub mod scheduler;
@@ -246,13 +247,13 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
         // A 503 from the gate is the product working; real faults are logged as errors where they happen.
         .layer(
             TraceLayer::new_for_http()
-                // The path only: the event stream's query may carry a token.
-                .make_span_with(|request: &axum::extract::Request| {
-                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-                })
+                .make_span_with(request_id::span)
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .layer(security_headers::layer(dist))
+        // Outermost, so every answer carries its X-Request-Id.
+        .layer(request_id::layers())
+        .layer(axum::middleware::map_request(request_id::keep_sane))
         .with_state(state)
 }
 
