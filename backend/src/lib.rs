@@ -22,6 +22,7 @@ pub mod server;
 pub mod services;
 pub mod state;
 pub mod store;
+pub mod systemd;
 pub mod users;
 pub mod webhooks;
 pub mod worker;

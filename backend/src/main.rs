@@ -79,6 +79,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{address}");
+    manager::systemd::ready(address);
+    manager::systemd::spawn_watchdog();
 
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -109,6 +111,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     // Stop first: logging can fail (a closed stderr) and must not keep the manager running.
     shutdown.cancel();
+    manager::systemd::stopping();
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
