@@ -15,7 +15,8 @@ pub struct Config {
     /// Directory of the embedded SQLite database; created if missing.
     #[arg(long, env = "MANAGER_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
-    /// The built admin panel to serve (`trunk build --release` writes it).
+    /// A built admin panel to serve (`scripts/build-panel` writes it) when it
+    /// holds an index.html; otherwise the one built into this binary.
     #[arg(long, env = "MANAGER_DIST", default_value = "dist")]
     pub dist: PathBuf,
     /// How long a token from `POST /tokens` stays valid, in seconds: 60 (a

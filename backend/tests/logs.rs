@@ -6,91 +6,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
-use common::{test_database, ADMIN_PASSWORD, PATIENCE, TEST_REPLICA};
+use common::binary::Binary;
+use common::ADMIN_PASSWORD;
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// The `manager` binary with `args`, its stderr read line by line.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    /// Every line so far.
-    seen: Vec<String>,
-    base: String,
-    _data_dir: TempDir,
-}
-
-impl Process {
-    fn start(args: &[&str]) -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
-        command
-            .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent-dist", "--data-dir"])
-            .arg(data_dir.path())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("MANAGER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("MANAGER_WORKFLOWS", manager::workflows::EXAMPLES)
-            .env("MANAGER_REPLICA_ID", TEST_REPLICA)
-            .env_remove("MANAGER_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(url) = test_database(data_dir.path()) {
-            command.env("MANAGER_DATABASE_URL", url);
-        }
-        let mut child = command.spawn().expect("spawn manager");
-        let stderr = child.stderr.take().expect("stderr");
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let address = loop {
-            let line = lines.recv_timeout(PATIENCE).expect("the manager did not say where it listens");
-            seen.push(line.clone());
-            if let Some((_, rest)) = line.split_once("listening on http://") {
-                let address: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
-                break address.parse::<SocketAddr>().expect("listen address");
-            }
-        };
-        Self { child, lines, seen, base: format!("http://{address}"), _data_dir: data_dir }
-    }
-
-    /// SIGTERM, a clean exit, and every line it wrote.
-    fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM").success());
-        let deadline = std::time::Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(std::time::Instant::now() < deadline, "no exit within {PATIENCE:?} of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{status}");
-        // The reader thread ends with the pipe.
-        let mut seen = std::mem::take(&mut self.seen);
-        seen.extend(self.lines.iter());
-        seen
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary with `args`, without a panel.
+fn start(args: &[&str]) -> Binary {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Binary::command(data_dir.path());
+    command.args(["--dist", "/nonexistent-dist"]).args(args);
+    Binary::start(command, data_dir)
 }
 
 /// `POST path` as the first admin, with `request_id` if given; the answer's status and `X-Request-Id`.
@@ -123,7 +50,7 @@ fn request_ids(line: &Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_are_one_object_a_line_and_carry_each_requests_id() {
-    let manager = Process::start(&["--log-format", "json"]);
+    let manager = start(&["--log-format", "json"]);
     let base = manager.base.clone();
 
     // Taken from the request and echoed.
@@ -175,7 +102,7 @@ async fn json_logs_are_one_object_a_line_and_carry_each_requests_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn text_logs_name_the_request_id_on_the_lines_of_its_request() {
-    let manager = Process::start(&[]);
+    let manager = start(&[]);
     let (_, sent) = post(&manager.base, "/tokens", Some("text-request-7")).await;
     assert_eq!(sent, "text-request-7");
     let lines = manager.stop();
