@@ -222,8 +222,15 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
     let (api, _) = routes::api_routes().split_for_parts();
     let panel = panel::Panel::locate(dist);
     match &panel {
-        panel::Panel::Missing => tracing::warn!(dist = %dist.display(), "{}", panel.describe()),
-        _ => tracing::info!("serving {}", panel.describe()),
+        panel::Panel::Dir(..) => tracing::info!(dist = %dist.display(), "serving the admin panel from --dist"),
+        panel::Panel::Embedded => tracing::info!(
+            dist = %dist.display(),
+            "serving the admin panel built into this binary (no index.html in --dist)"
+        ),
+        panel::Panel::Missing => tracing::warn!(
+            dist = %dist.display(),
+            "no admin panel in --dist nor in this binary (run `scripts/build-panel`); serving the API only"
+        ),
     }
     let index_html = panel.index_html();
     let router = api

@@ -67,15 +67,6 @@ impl Panel {
         }
     }
 
-    /// Where the files come from, for the log.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Dir(dir, _) => format!("the admin panel from {}", dir.display()),
-            Self::Embedded => "the admin panel built into this binary".to_owned(),
-            Self::Missing => "no admin panel (run `scripts/build-panel`); serving the API only".to_owned(),
-        }
-    }
-
     /// Answers a request outside the API.
     pub async fn serve(self, request: Request) -> Response {
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
