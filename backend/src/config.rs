@@ -16,7 +16,8 @@ pub struct Config {
     /// Directory of the embedded SQLite database; created if missing.
     #[arg(long, env = "MANAGER_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
-    /// The built admin panel to serve (`trunk build --release` writes it).
+    /// A built admin panel to serve (`scripts/build-panel` writes it) when it
+    /// holds an index.html; otherwise the one built into this binary.
     #[arg(long, env = "MANAGER_DIST", default_value = "dist")]
     pub dist: PathBuf,
     /// How long a token from `POST /tokens` stays valid, in seconds: 60 (a
@@ -67,6 +68,12 @@ pub struct Config {
     #[arg(long, env = "MANAGER_MAX_RUNNING", default_value_t = 64, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_running: u32,
+    // Operations (SPEC §13): logs.
+    /// How log lines are written to stderr: `text` for people, `json` (one
+    /// object a line: time, level, message, fields, the request's spans with
+    /// its id) for log collectors.
+    #[arg(long, env = "MANAGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The first admin's password, used only when the data dir has no users.
     /// Read from `MANAGER_ADMIN_PASSWORD` only: a flag would show it in `ps`.
     #[arg(skip)]
@@ -92,6 +99,15 @@ pub struct Config {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
     #[arg(long, env = "MANAGER_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `--log-format`: how log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object a line (tracing-subscriber's JSON format).
+    Json,
 }
 
 /// The shortest token lifetime accepted: shorter would end sessions mid-task.
@@ -129,6 +145,7 @@ impl Config {
             replica_id: None,
             lease_seconds: 10,
             max_running: 64,
+            log_format: LogFormat::Text,
             admin_password: None,
             metrics_public: false,
             webhooks: Vec::new(),

@@ -13,15 +13,19 @@ pub mod gate;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod panel;
 pub mod process;
+pub mod request_id;
 pub mod routes;
 pub mod runner;
 pub mod scheduler;
 pub mod security_headers;
 pub mod server;
+pub mod services;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod systemd;
 pub mod users;
 pub mod webhooks;
 pub mod worker;
@@ -35,15 +39,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -252,13 +253,19 @@ pub fn router_without_gate(state: AppState, dist: &Path) -> Router {
 
 fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
     let (api, _) = routes::api_routes().split_for_parts();
-    let files = dist
-        .join("index.html")
-        .is_file()
-        .then(|| ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))));
-    if files.is_none() {
-        tracing::warn!(dist = %dist.display(), "no admin panel there (run `scripts/build-panel`); serving the API only");
+    let panel = panel::Panel::locate(dist);
+    match &panel {
+        panel::Panel::Dir(..) => tracing::info!(dist = %dist.display(), "serving the admin panel from --dist"),
+        panel::Panel::Embedded => tracing::info!(
+            dist = %dist.display(),
+            "serving the admin panel built into this binary (no index.html in --dist)"
+        ),
+        panel::Panel::Missing => tracing::warn!(
+            dist = %dist.display(),
+            "no admin panel in --dist nor in this binary (run `scripts/build-panel`); serving the API only"
+        ),
     }
+    let index_html = panel.index_html();
     let router = api
         // Cloudify's client asks for the version outside the versioned prefix.
         .route("/api/version", get(routes::system::version))
@@ -268,7 +275,7 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
         .route("/api", any(routes::not_found))
         .route("/api/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .fallback(move |request: Request| panel(files.clone(), request));
+        .fallback(move |request: Request| panel.clone().serve(request));
     let router = if gated { router.layer(gate::GateLayer::new(state.clone())) } else { router };
     // Outside the gate, so its refusals are counted too.
     let router = router.layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_refusals));
@@ -278,49 +285,14 @@ fn build_router(state: AppState, dist: &Path, gated: bool) -> Router {
         // A 503 from the gate is the product working; real faults are logged as errors where they happen.
         .layer(
             TraceLayer::new_for_http()
-                // The path only: the event stream's query may carry a token.
-                .make_span_with(|request: &axum::extract::Request| {
-                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-                })
+                .make_span_with(request_id::span)
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
-        .layer(security_headers::layer(dist))
+        .layer(security_headers::layer(index_html.as_deref()))
+        // Outermost, so every answer carries its X-Request-Id.
+        .layer(request_id::layers())
+        .layer(axum::middleware::map_request(request_id::keep_sane))
         .with_state(state)
-}
-
-/// The admin panel's files: GET and HEAD only; unknown paths get `index.html`
-/// (the panel routes itself); every failure is the JSON error body.
-async fn panel(files: Option<ServeDir<ServeFile>>, request: Request) -> Response {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return AppError::MethodNotAllowed.into_response();
-    }
-    let Some(files) = files else {
-        return AppError::NotFound(
-            "The admin panel is not installed here: build it with `scripts/build-panel` and start the manager \
-             with `--dist` pointing at the result; the API is under /api/v3.1"
-                .into(),
-        )
-        .into_response();
-    };
-    let path = request.uri().path().to_owned();
-    let response = match files.oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    match response.status() {
-        status if status == StatusCode::NOT_FOUND => {
-            AppError::NotFound("No such file in the admin panel".into()).into_response()
-        }
-        // ServeDir answers an I/O error other than "not found" with an empty 500
-        // (and logs it): the manager's fault, so the generic internal error.
-        status if status.is_server_error() => {
-            AppError::Internal(format!("the admin panel's file {path} could not be read ({status})")).into_response()
-        }
-        status if status.is_client_error() => {
-            AppError::BadRequest(format!("The admin panel cannot serve this request ({status})")).into_response()
-        }
-        _ => response.map(axum::body::Body::new),
-    }
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use manager::config::Config;
+use manager::config::{Config, LogFormat};
 use manager::users::{self, UsersCommand};
 use manager::Manager;
 use tokio::net::TcpListener;
@@ -40,17 +40,35 @@ fn main() -> anyhow::Result<()> {
         println!("{done}");
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(|| QuietStderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let log_format = config.log_format;
+    init_logging(log_format);
     config.admin_password = std::env::var("MANAGER_ADMIN_PASSWORD").ok();
     match manager::server::raise_open_file_limit() {
         Ok(files) => tracing::debug!(files, "open-file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
     }
-    tokio::runtime::Runtime::new()?.block_on(serve(config))
+    let served = tokio::runtime::Runtime::new()?.block_on(serve(config));
+    match served {
+        // A collector reads JSON lines only: the reason it stopped is one too.
+        Err(error) if log_format == LogFormat::Json => {
+            tracing::error!(error = format!("{error:#}"), "the manager cannot run");
+            std::process::exit(1);
+        }
+        served => served,
+    }
+}
+
+/// Log lines on stderr, `info` and up unless `RUST_LOG` says otherwise, as
+/// text or as JSON objects (`--log-format`). A JSON line has `timestamp`,
+/// `level`, `fields` (`message` among them), `target` and, inside a request,
+/// `spans` with the request's `request_id`.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| QuietStderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).with_span_list(true).init(),
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -84,6 +102,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {scheme}://{address}");
+    manager::systemd::ready(address);
+    manager::systemd::spawn_watchdog();
 
     let shutdown = CancellationToken::new();
     #[cfg(unix)]
@@ -109,6 +129,7 @@ async fn stop_on_signal(
     }
     // Stop first: logging can fail (a closed stderr) and must not keep the manager running.
     shutdown.cancel();
+    manager::systemd::stopping();
     tracing::info!("shutting down: finishing in-flight requests");
 }
 

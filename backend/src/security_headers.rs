@@ -10,8 +10,6 @@
 //! the inline scripts of the panel it serves, by their SHA-256 (computed once
 //! at start-up: a panel rebuilt under a running manager needs a restart).
 
-use std::path::Path;
-
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::HeaderValue;
 use base64::Engine as _;
@@ -28,11 +26,10 @@ pub type SecurityHeadersLayer = ServiceBuilder<
     >,
 >;
 
-/// The headers for a manager serving the admin panel in `dist` (its
-/// `index.html`'s inline scripts are allowed by hash; none if it has none).
-pub fn layer(dist: &Path) -> SecurityHeadersLayer {
-    let index = std::fs::read_to_string(dist.join("index.html")).ok();
-    let policy = content_security_policy(index.as_deref());
+/// The headers for a manager serving the admin panel whose `index.html` is
+/// `index_html` (its inline scripts are allowed by hash; none without a panel).
+pub fn layer(index_html: Option<&str>) -> SecurityHeadersLayer {
+    let policy = content_security_policy(index_html);
     // Base64 hashes and keywords are visible ASCII, so this cannot fail; the
     // fallback (no script at all) would still be safe.
     let policy = HeaderValue::try_from(policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
@@ -109,9 +106,8 @@ mod tests {
         use axum::http::Request;
         use tower::ServiceExt;
 
-        let dist = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dist.path().join("index.html"), "<script>boot()</script>").expect("index.html");
-        let app = axum::Router::new().route("/", axum::routing::get(|| async { "{}" })).layer(layer(dist.path()));
+        let index = "<script>boot()</script>";
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "{}" })).layer(layer(Some(index)));
         let response = app.oneshot(Request::get("/").body(Body::empty()).expect("request")).await.expect("response");
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         assert_eq!(header(X_CONTENT_TYPE_OPTIONS).as_deref(), Some("nosniff"));

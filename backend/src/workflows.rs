@@ -65,6 +65,11 @@ impl Catalog {
             .collect())
     }
 
+    /// How many workflows there are (without reading their descriptions).
+    pub fn count(&self) -> Result<usize, CatalogError> {
+        Ok(self.entries()?.len())
+    }
+
     /// The program of workflow `id`, or `None` if the catalog has no such
     /// workflow now. An id that could name a path outside the directory
     /// (`/`, `..`, NUL) or a hidden file is never found.

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::binary::Binary;
 use common::receiver::{self, Receiver};
 use common::{Api, TestApp, PATIENCE};
 use fantoccini::error::CmdError;
@@ -644,6 +645,39 @@ async fn the_panel_works_under_strict_security_headers() {
         Ok(())
     })
     .await;
+}
+
+/// SPEC §13, one file to deploy: the binary started in an empty directory
+/// without `--dist` serves the panel built into it, and in Chromium it signs
+/// in and goes live under the strict policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_panel_built_into_the_binary_works_from_an_empty_directory() {
+    if std::env::var_os("PANEL_DIST").is_none() {
+        eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run the browser tests");
+        return;
+    }
+    assert!(manager::panel::Panel::embedded(), "PANEL_DIST is set but this build carries no panel (dist/)");
+    let empty = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Binary::command(data.path());
+    command.current_dir(empty.path());
+    let manager = Binary::start(command, data);
+    let driver = Driver::start(None);
+    let client = driver.session().await;
+    let outcome = AssertUnwindSafe(async {
+        client.goto(&format!("{}/", manager.base)).await?;
+        sign_in(&client, "admin", common::ADMIN_PASSWORD).await?;
+        wait_attr(&client, ".state", "data-state", "deactivated").await
+    })
+    .catch_unwind()
+    .await;
+    let _ = client.close().await;
+    drop(driver);
+    match outcome {
+        Ok(result) => result.expect("browser command failed"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+    manager.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]

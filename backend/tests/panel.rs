@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::binary::Binary;
 use common::{assert_error, ManagerProcess, TestApp};
 use shared::ErrorCode;
 
@@ -115,4 +116,66 @@ fn built_panel_stays_within_172_000_bytes_gzipped() {
     assert_eq!(sizes.len(), 2, "one .wasm and one .js in the build: {sizes:?}");
     let total: usize = sizes.iter().map(|(_, size)| size).sum();
     assert!(total <= 172_000, "the panel is {total} bytes gzipped, over 172 000: {sizes:?}");
+}
+
+/// SPEC §13, one file to deploy: started in an empty directory without
+/// `--dist`, the binary serves the panel built into it (release builds embed
+/// `dist/`; a debug build, as here, reads the `dist/` it was built beside),
+/// under the policy that allows its inline loader, with the wasm's type, an
+/// ETag that makes a repeated request 304, and the SPA fallback.
+/// Needs the build: `scripts/test` builds it and sets `PANEL_DIST`.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_dist_the_binary_serves_the_panel_built_into_it() {
+    let Some(dist) = std::env::var_os("PANEL_DIST") else {
+        eprintln!("PANEL_DIST not set: run scripts/test to build the panel and run this test");
+        return;
+    };
+    assert!(manager::panel::Panel::embedded(), "PANEL_DIST is set but this build carries no panel (dist/)");
+    let dist = std::path::PathBuf::from(dist);
+    let index = std::fs::read_to_string(dist.join("index.html")).expect("the built index.html");
+    let wasm = std::fs::read_dir(&dist)
+        .expect("PANEL_DIST")
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .expect("a .wasm in the build");
+    let empty = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Binary::command(data.path());
+    command.current_dir(empty.path());
+    let manager = Binary::start(command, data);
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", manager.base));
+
+    let page = get("/").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_eq!(policy, manager::security_headers::content_security_policy(Some(&index)));
+    assert!(policy.contains("'sha256-"), "the inline loader is allowed by its hash: {policy}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.text().await.unwrap(), index);
+
+    let name = wasm.file_name().unwrap().to_str().unwrap();
+    let file = get(&format!("/{name}")).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "application/wasm");
+    assert!(file.headers().contains_key("last-modified"));
+    let etag = file.headers()["etag"].clone();
+    assert_eq!(file.bytes().await.unwrap().len(), std::fs::metadata(&wasm).unwrap().len() as usize);
+    let again = get(&format!("/{name}")).header("if-none-match", etag.clone()).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag);
+    let head = http.head(format!("{}/{name}", manager.base)).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "application/wasm");
+
+    // The panel routes itself; the API never falls back to it.
+    let route = get("/executions/123").send().await.unwrap();
+    assert_eq!(route.status(), 200);
+    assert_eq!(route.text().await.unwrap(), index);
+    assert_error(get("/api/v3.1/no-such-thing").send().await.unwrap(), 404, ErrorCode::NotFound).await;
+    let post = http.post(format!("{}/", manager.base)).send().await.unwrap();
+    assert_error(post, 405, ErrorCode::MethodNotAllowed).await;
+    let log = manager.stop();
+    assert!(log.iter().any(|line| line.contains("the admin panel built into this binary")), "{log:#?}");
 }

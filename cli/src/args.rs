@@ -77,6 +77,12 @@ pub enum Command {
     /// Show executions' events (their workflow's steps and output).
     #[command(subcommand)]
     Events(Events),
+    /// Show the manager's services (REST service, database, workflow runner, …).
+    Status {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `cfy workflows …`

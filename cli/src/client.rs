@@ -95,6 +95,14 @@ impl Client {
         })
     }
 
+    /// The manager's host, as Cloudify's client names it (`[ip=…]`).
+    pub fn host(&self) -> String {
+        reqwest::Url::parse(&self.base)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| self.base.clone())
+    }
+
     /// `GET` an API path and read the JSON answer.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let response = self.send(Method::GET, path, None::<&()>).await?;

@@ -8,7 +8,9 @@ use shared::{MaintenanceMode, MaintenanceState, MaintenanceStatus, MaintenanceTr
 
 use crate::table;
 
+mod status;
 mod webhooks;
+pub use status::{retrieving, status_table};
 pub use webhooks::{webhooks_lines, DEFAULT_RECENT};
 
 /// The line after a successful `activate` without `--wait`.

@@ -59,6 +59,34 @@ async fn status_prints_the_reference_lines_in_all_three_states() {
     assert_eq!(json.status, MaintenanceState::Activated);
 }
 
+/// `cfy status`: Cloudify's services table, then the maintenance mode unless it is off.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_prints_the_services_as_cloudifys_table() {
+    let manager = TestManager::spawn().await;
+    let table = "\nServices:\n\
+                 +--------------------------------+--------+\n\
+                 |            service             | status |\n\
+                 +--------------------------------+--------+\n\
+                 | Manager Rest-Service           | Active |\n\
+                 | SQLite                         | Active |\n\
+                 | Workflow Runner                | Active |\n\
+                 +--------------------------------+--------+\n\n";
+    let off = manager.cfy(&["status"]).await;
+    assert_success(&off);
+    assert_eq!(stdout(&off), format!("Retrieving manager services status... [ip=127.0.0.1]\n{table}"));
+    manager.api_post("/maintenance/activate", json!({})).await;
+    let on = manager.cfy(&["status"]).await;
+    assert_success(&on);
+    assert_eq!(
+        stdout(&on),
+        format!("Retrieving manager services status... [ip=127.0.0.1]\n{table}Maintenance mode is activated.\n\n")
+    );
+    let json: shared::api::ServerStatus =
+        serde_json::from_str(&stdout(&manager.cfy(&["status", "--json"]).await)).unwrap();
+    assert_eq!(json.services.0.len(), 3);
+    assert_failure(&run_cfy("http://127.0.0.1:9", PASSWORD, &["status"]).await, "Cannot reach the manager");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn activate_without_wait_then_304_then_deactivate_twice() {
     let manager = TestManager::spawn().await;

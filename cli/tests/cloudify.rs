@@ -461,4 +461,34 @@ async fn cloudifys_client_works_over_https_with_ssl_and_rest_certificate() {
     assert_prints(&cloudify.run(&["maintenance-mode", "activate"]).await, ACTIVATE);
     assert_same(&status, &cloudify.run(&status).await, &ours(&["maintenance-mode", "status"]).await);
     assert_prints(&cloudify.run(&["maintenance-mode", "deactivate"]).await, DEACTIVATE);
+    // Cloudify's `cfy status` over HTTPS too (it reads the services of GET /status).
+    assert_success(&cloudify.run(&["status"]).await);
+}
+
+/// `cfy status` (SPEC §13): Cloudify's client reads the services of
+/// `GET /status` and prints the table ours prints, also in maintenance.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_from_cloudifys_client_prints_the_services_as_ours_does() {
+    let manager = TestManager::spawn().await;
+    let cloudify = Cloudify::with_profile(&manager).await;
+    let status = ["status"];
+    let theirs = cloudify.run(&status).await;
+    assert_same(&status, &theirs, &manager.cfy(&status).await);
+    for service in ["Manager Rest-Service", "SQLite", "Workflow Runner"] {
+        assert!(stdout(&theirs).contains(&format!("| {service:<30} | Active |")), "{}", stdout(&theirs));
+    }
+    cloudify.run_checking_answers(&status).await;
+
+    // Its JSON is the manager's answer.
+    let theirs = cloudify.run(&["status", "--json"]).await;
+    assert_success(&theirs);
+    let theirs: serde_json::Value = serde_json::from_str(&stdout(&theirs)).expect("JSON from Cloudify's client");
+    let ours: serde_json::Value = manager.api_get("/status").await.json().await.unwrap();
+    assert_eq!(theirs["services"], ours["services"]);
+
+    manager.api_post("/maintenance/activate", json!({})).await;
+    wait_for(&manager, MaintenanceState::Activated).await;
+    let theirs = cloudify.run(&status).await;
+    assert_same(&status, &theirs, &manager.cfy(&status).await);
+    assert!(stdout(&theirs).ends_with("Maintenance mode is activated.\n\n"), "{}", stdout(&theirs));
 }

@@ -35,7 +35,7 @@ pub struct VersionInfo {
 }
 
 /// Body of `GET /status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerStatus {
     /// `running` while the manager serves requests.
@@ -49,6 +49,12 @@ pub struct ServerStatus {
     /// This replica's name, on PostgreSQL (several replicas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
+    /// Each part of this manager (REST service, database, workflow runner,
+    /// webhook delivery, cluster) by display name, as Cloudify's manager
+    /// answers and `cfy status` prints them.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, crate::cloudify::services::Service>))]
+    pub services: crate::cloudify::services::Services,
 }
 
 fn available() -> String {

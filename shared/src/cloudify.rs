@@ -1,7 +1,10 @@
 //! What Cloudify's own client (`cfy`, PyPI `cloudify` 7.0.5) reads besides the
 //! maintenance API: how the manager describes itself when a profile is made
 //! (`/provider/context`, `/managers`, `/brokers`, `/db-nodes`), executions with
-//! Cloudify's extra fields, and execution events (`GET /events`).
+//! Cloudify's extra fields, execution events (`GET /events`) and the services
+//! of `GET /status` (services.rs).
+
+pub mod services;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

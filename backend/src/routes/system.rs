@@ -21,15 +21,17 @@ pub async fn version(_query: NoQuery) -> Json<VersionInfo> {
     })
 }
 
-/// Whether the manager runs, and its maintenance state, for monitoring.
+/// Whether the manager runs, its maintenance state, and each of its services
+/// in Cloudify's shape (`cfy status`), for monitoring.
 #[utoipa::path(get, path = "/status", tag = "system", security(()), responses((status = 200, body = ServerStatus)))]
 pub async fn status(State(state): State<AppState>, _query: NoQuery) -> Json<ServerStatus> {
-    let database_up = state.cluster.as_ref().is_none_or(|cluster| cluster.database_up());
+    let facts = crate::services::gather(&state).await;
     Json(ServerStatus {
         status: "running".into(),
         maintenance: state.engine.state(),
-        database: if database_up { "available" } else { "unavailable" }.into(),
-        replica: state.engine.replica().map(str::to_owned),
+        database: if facts.database_up { "available" } else { "unavailable" }.into(),
+        replica: facts.replica.clone(),
+        services: crate::services::services(&facts),
     })
 }
 

@@ -19,6 +19,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod binary;
 pub mod metrics;
 pub mod receiver;
 pub mod tls;

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod executions;
 pub mod maintenance_mode;
+pub mod status;
 pub mod windows;
 pub mod workflows;
 
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Executions(command) => executions::run(&client, command).await,
         Command::Workflows(command) => workflows::run(&client, command).await,
         Command::Events(command) => events::run(&client, command).await,
+        Command::Status { json } => status::run(&client, json).await,
     }
 }
 
