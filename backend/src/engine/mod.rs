@@ -548,7 +548,7 @@ impl Engine {
             .decide(lock, Scope::default(), move |facts| {
                 let status = machine::admit(facts.record.status, facts.record.mode, bypass, new.queue)
                     .map_err(EngineError::Refused)?;
-                let status = if status == ExecutionStatus::Started && !(has_slot && !facts.waiting) {
+                let status = if status == ExecutionStatus::Started && (!has_slot || facts.waiting) {
                     ExecutionStatus::Pending
                 } else {
                     status
