@@ -9,6 +9,7 @@
 
 mod callgrind;
 mod replicas;
+mod scale;
 mod webhooks;
 mod windows;
 mod workflows;
@@ -36,8 +37,8 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 9] =
-    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks"];
+const SECTIONS: [&str; 10] =
+    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks", "scale"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -126,6 +127,9 @@ async fn sections(args: Vec<String>) -> anyhow::Result<()> {
     }
     if wanted("webhooks") {
         webhooks::figures().await?;
+    }
+    if wanted("scale") {
+        scale::figures(&root).await?;
     }
     Ok(())
 }
