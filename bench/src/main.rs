@@ -9,6 +9,7 @@
 
 mod callgrind;
 mod replicas;
+mod scale;
 mod tls;
 mod webhooks;
 mod windows;
@@ -37,8 +38,8 @@ const PAIRS: usize = 5;
 /// The panel's target (issue 11, item 14): wasm and JS together, gzipped, in bytes (150 KB, not KiB).
 const PANEL_GZIP_TARGET: u64 = 150_000;
 /// What `bench` can be told to run alone.
-const SECTIONS: [&str; 10] =
-    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks", "tls"];
+const SECTIONS: [&str; 11] =
+    ["gate", "status", "fan-out", "processes", "panel", "workflows", "replicas", "windows", "webhooks", "tls", "scale"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -130,6 +131,9 @@ async fn sections(args: Vec<String>) -> anyhow::Result<()> {
     }
     if wanted("tls") {
         tls::figures().await?;
+    }
+    if wanted("scale") {
+        scale::figures(&root).await?;
     }
     Ok(())
 }

@@ -11,6 +11,10 @@
 //! that lives as long as the [`PgServer`] (see `postmaster.rs`). Directories
 //! left behind by killed runs are removed by the next start (see `scratch.rs`).
 //!
+//! Servers run with `fsync=off` (nothing in a test must survive a crash of the
+//! machine); [`PgServer::start_with`]`(`[`Durability::Durable`]`)` keeps
+//! PostgreSQL's defaults, for figures of what users get.
+//!
 //! PostgreSQL refuses to run as root; when the tests do, the server runs as the
 //! `nobody` user, which owns its directory.
 //!
@@ -41,7 +45,7 @@ use std::sync::OnceLock;
 
 pub use bin_dir::bin_dir;
 pub use error::HarnessError;
-pub use server::{PgServer, PORT, SUPERUSER};
+pub use server::{Durability, PgServer, PORT, SUPERUSER};
 
 /// One server per test binary, started on first use and never stopped before
 /// the process exits (its `postgres` ends with the process). Do not stop it:

@@ -32,6 +32,19 @@ const LOG_TAIL_LINES: usize = 30;
 /// Numbers [`PgServer::fresh_database`]'s names, across all servers of the process.
 static FRESH_DATABASES: AtomicU64 = AtomicU64::new(0);
 
+/// Whether a server's commits wait for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `fsync=off`, `full_page_writes=off`: nothing waits for the disk and
+    /// nothing survives a crash of the machine. What tests want.
+    #[default]
+    Off,
+    /// PostgreSQL's own defaults (`fsync=on`, `full_page_writes=on`,
+    /// `synchronous_commit=on`): each commit waits for its WAL to be flushed,
+    /// as on a production server. For benchmarks that want what users get.
+    Durable,
+}
+
 /// A PostgreSQL server of its own in a temp dir, on a private Unix socket
 /// directory; stopped on drop, and with the test process however it ends.
 #[derive(Debug)]
@@ -41,12 +54,20 @@ pub struct PgServer {
     bin_dir: PathBuf,
     user: Option<ServerUser>,
     scratch: Scratch,
+    durability: Durability,
 }
 
 impl PgServer {
-    /// Creates a cluster (`initdb`, about a second) and starts its server;
-    /// returns once it accepts connections. As root, both run as `nobody`.
+    /// Creates a cluster (`initdb`, about a second) and starts its server
+    /// with [`Durability::Off`]; returns once it accepts connections. As
+    /// root, both run as `nobody`.
     pub fn start() -> Result<PgServer, HarnessError> {
+        Self::start_with(Durability::Off)
+    }
+
+    /// [`PgServer::start`] with the given durability, which
+    /// [`PgServer::start_again`] keeps.
+    pub fn start_with(durability: Durability) -> Result<PgServer, HarnessError> {
         let bin_dir = bin_dir()?;
         let user = ServerUser::for_this_process()?;
         let scratch = Scratch::create(user)?;
@@ -55,7 +76,7 @@ impl PgServer {
         initdb.arg("-D").arg(&scratch.data_dir);
         initdb.args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
         run(&mut initdb)?;
-        let server = PgServer { postmaster: Postmaster::new()?, bin_dir, user, scratch };
+        let server = PgServer { postmaster: Postmaster::new()?, bin_dir, user, scratch, durability };
         server.launch()?;
         Ok(server)
     }
@@ -137,8 +158,12 @@ impl PgServer {
         let mut postgres = server_command(&self.bin_dir.join("postgres"), self.user, self.scratch.root(), Signal::QUIT);
         postgres.arg("-D").arg(self.data_dir()).arg("-k").arg(self.socket_dir());
         postgres.args(["-p", &PORT.to_string(), "-c", "listen_addresses="]);
-        // Nothing here must survive a crash of the machine; tests open many pools and replicas.
-        postgres.args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=300"]);
+        // Tests open many pools and replicas.
+        postgres.args(["-c", "max_connections=300"]);
+        if self.durability == Durability::Off {
+            // Nothing here must survive a crash of the machine.
+            postgres.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+        }
         postgres.stdout(log).stderr(log_again);
         let pid = self.postmaster.start(postgres)?;
         self.wait_until_ready(pid).inspect_err(|_| {

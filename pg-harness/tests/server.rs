@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pg_harness::{HarnessError, PgServer, PORT, SUPERUSER};
+use pg_harness::{Durability, HarnessError, PgServer, PORT, SUPERUSER};
 
 /// Set in the environment of the test binary re-run by
 /// `a_killed_test_process_takes_its_server_along`.
@@ -142,6 +142,21 @@ fn stop_makes_the_database_unavailable_and_start_again_keeps_its_data() {
     assert_ne!(second_pid, first_pid);
     server.start_again().unwrap();
     assert_eq!(server.pid(), Some(second_pid), "start_again leaves a running server alone");
+}
+
+#[test]
+fn a_durable_server_keeps_postgres_defaults_across_a_restart() {
+    let server = PgServer::start_with(Durability::Durable).unwrap();
+    let url = server.fresh_database().unwrap();
+    let database = database_of(&url);
+    let socket = server.socket_dir();
+    let settings = "select current_setting('fsync') || ' ' || current_setting('full_page_writes') || ' ' || \
+                    current_setting('synchronous_commit')";
+    assert_eq!(psql_ok(socket, database, settings), "on on on");
+    server.stop().unwrap();
+    server.start_again().unwrap();
+    assert_eq!(psql_ok(socket, database, settings), "on on on", "start_again keeps the durability");
+    assert_eq!(psql_ok(socket, database, "show max_connections"), "300");
 }
 
 #[test]

@@ -34,25 +34,29 @@ pub fn ticks_per_second() -> f64 {
 /// This process's CPU time and the server's: its postmaster (with the
 /// backends it has reaped) and the processes whose parent it is.
 pub fn now(ticks_per_second: f64) -> anyhow::Result<CpuSeconds> {
-    let own = |stat: &str| -> anyhow::Result<f64> {
-        let (_, user, system, _, _) = parse_stat(stat)?;
-        Ok((user + system) / ticks_per_second)
+    let (_, user, system, _, _) = parse_stat(&std::fs::read_to_string("/proc/self/stat")?)?;
+    let bench = (user + system) / ticks_per_second;
+    let postgres = match pg_harness::shared().pid() {
+        Some(postmaster) => server_seconds(postmaster, ticks_per_second)?,
+        None => 0.0,
     };
-    let bench = own(&std::fs::read_to_string("/proc/self/stat")?)?;
-    let mut postgres = 0.0;
-    if let Some(postmaster) = pg_harness::shared().pid() {
-        let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat"))?;
-        let (_, user, system, children_user, children_system) = parse_stat(&stat)?;
-        postgres += (user + system + children_user + children_system) / ticks_per_second;
-        for entry in std::fs::read_dir("/proc")?.flatten() {
-            // Backends come and go: one that ended meanwhile is skipped.
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            if parent(&stat) == Some(postmaster) {
-                postgres += own(&stat).unwrap_or(0.0);
-            }
+    Ok(CpuSeconds { bench, postgres })
+}
+
+/// CPU seconds of the PostgreSQL server whose postmaster is `postmaster`:
+/// its own, its reaped backends', and its live children's.
+pub fn server_seconds(postmaster: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat"))?;
+    let (_, user, system, children_user, children_system) = parse_stat(&stat)?;
+    let mut ticks = user + system + children_user + children_system;
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        // Backends come and go: one that ended meanwhile is skipped.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if parent(&stat) == Some(postmaster) {
+            ticks += parse_stat(&stat).map_or(0.0, |(_, user, system, _, _)| user + system);
         }
     }
-    Ok(CpuSeconds { bench, postgres })
+    Ok(ticks / ticks_per_second)
 }
 
 /// The parent pid of a `/proc/<pid>/stat` line (field 4).

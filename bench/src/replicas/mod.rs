@@ -17,7 +17,7 @@ mod admissions;
 pub(crate) mod cpu;
 mod fan_out;
 mod gate;
-mod propagation;
+pub(crate) mod propagation;
 mod round_trips;
 
 use std::path::Path;
@@ -139,10 +139,14 @@ fn replica_config(data_dir: &Path, database: Option<&str>, id: &str) -> Config {
 
 /// `n` replicas `r1`…`rn` on a fresh database, started one after the other.
 pub async fn cluster(n: usize) -> anyhow::Result<Vec<Replica>> {
-    let database = crate::fresh_database().await?;
+    cluster_on(&crate::fresh_database().await?, n).await
+}
+
+/// `n` replicas `r1`…`rn` on `database` (fresh), started one after the other.
+pub async fn cluster_on(database: &str, n: usize) -> anyhow::Result<Vec<Replica>> {
     let mut replicas = Vec::with_capacity(n);
     for index in 1..=n {
-        replicas.push(Replica::start(&database, &format!("r{index}")).await?);
+        replicas.push(Replica::start(database, &format!("r{index}")).await?);
     }
     Ok(replicas)
 }

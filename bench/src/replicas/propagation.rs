@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use shared::MaintenanceState;
 
-use super::{await_everywhere, cluster, ms, quantile, spread, stop_all, Replica, PATIENCE};
+use super::{await_everywhere, cluster_on, ms, quantile, spread, stop_all, Replica, PATIENCE};
 
 /// Activate/deactivate rounds.
 const ROUNDS: usize = 200;
@@ -27,8 +27,14 @@ struct Seen {
     applied: Vec<f64>,
 }
 
+/// On a fresh database of the bench's PostgreSQL server.
 pub async fn figures() -> anyhow::Result<()> {
-    let replicas = cluster(3).await?;
+    figures_on(&crate::fresh_database().await?, "").await
+}
+
+/// On `database` (fresh); `server` ends the heading (which server it is on).
+pub async fn figures_on(database: &str, server: &str) -> anyhow::Result<()> {
+    let replicas = cluster_on(database, 3).await?;
     let client = reqwest::Client::new();
     // Each poller its own client: one keep-alive connection per replica.
     let pollers: Vec<reqwest::Client> = (1..replicas.len()).map(|_| reqwest::Client::new()).collect();
@@ -50,7 +56,7 @@ pub async fn figures() -> anyhow::Result<()> {
 
     println!(
         "### Propagation: activate acknowledged on A → B and C answer 503 ({ROUNDS} rounds, 3 replicas on one \
-         database)\n"
+         database{server})\n"
     );
     println!(
         "B and C polled with `GET /api/v3.1/executions?_size=1` and a token, back to back on one keep-alive \

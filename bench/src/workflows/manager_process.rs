@@ -222,6 +222,13 @@ impl ManagerProcess {
         answer!(self.get("/maintenance").send().await?, 200)
     }
 
+    /// `GET /metrics` (open on loopback): the Prometheus text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let response = self.client.get(format!("{}/metrics", self.base)).send().await?;
+        ensure!(response.status() == 200, "GET /metrics: {}", response.status());
+        Ok(response.text().await?)
+    }
+
     /// `POST /maintenance/activate` or `…/deactivate`.
     pub async fn maintenance(&self, action: &str) -> anyhow::Result<MaintenanceStatus> {
         answer!(self.post(&format!("/maintenance/{action}")).send().await?, 200)

@@ -154,7 +154,7 @@ async fn measure(root: &Path) -> anyhow::Result<()> {
 }
 
 /// The file system type of `dir` (`ext4`, `tmpfs`…), from `df`.
-fn file_system(dir: &Path) -> String {
+pub(crate) fn file_system(dir: &Path) -> String {
     std::process::Command::new("df")
         .arg("--output=fstype")
         .arg(dir)
