@@ -91,6 +91,18 @@ fn parse_arguments(args: Vec<String>) -> anyhow::Result<(Vec<String>, Options)> 
     Ok((sections, options))
 }
 
+/// Runs a section's `measure` until it ends, or until SIGINT or SIGTERM (its
+/// manager processes then stop with their guards): sections that start
+/// processes of their own end with the bench.
+async fn until_interrupted(measure: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        done = measure => done,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        _ = terminate.recv() => bail!("terminated"),
+    }
+}
+
 async fn sections(args: Vec<String>) -> anyhow::Result<()> {
     let (only, options) = parse_arguments(args)?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -55,12 +55,7 @@ fn programs() -> Vec<(&'static str, String)> {
 /// Runs the section; SIGINT or SIGTERM (a `timeout`) ends it early, and the
 /// managers and their programs with it.
 pub async fn figures(root: &Path) -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        done = measure(root) => done,
-        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
-        _ = terminate.recv() => bail!("terminated"),
-    }
+    crate::until_interrupted(measure(root)).await
 }
 
 async fn measure(root: &Path) -> anyhow::Result<()> {
