@@ -93,23 +93,9 @@ impl PgLedger {
             .await
     }
 
-    /// Execution `id` with its owner, as committed.
-    pub async fn stored(&self, id: Uuid) -> Result<Option<Stored>, StoreError> {
-        self.pg.with(async |client| stored(&*client, id, false).await).await
-    }
-
     /// The executions among `ids`, with their owners, as committed.
     pub async fn stored_many(&self, ids: Vec<Uuid>) -> Result<Vec<Stored>, StoreError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        self.pg
-            .with(async |client| {
-                let rows =
-                    client.query(&format!("SELECT {COLUMNS} FROM executions WHERE id = ANY($1)"), &[&ids]).await?;
-                rows.iter()
-                    .map(|row| Ok(Stored { execution: store::raw_execution(row)?, owner: row.try_get(10)? }))
-                    .collect()
-            })
-            .await
+        self.pg.with(async |client| stored_in(&*client, &ids, false).await).await
     }
 }
 
@@ -164,8 +150,7 @@ impl PgLedger {
                         &[&replica, &running_here, &orphan_age],
                     )
                     .await?;
-                let mut failed = rows.iter().map(store::raw_execution).collect::<Result<Vec<_>, _>>()?;
-                failed.sort_by_key(|execution| execution.created_at);
+                let failed = by_creation(&rows)?;
                 for execution in &failed {
                     tracing::warn!(id = %execution.id, error = %execution.error, "failed an execution");
                 }
@@ -412,8 +397,7 @@ impl Ledger for PgLedger {
                         &[&replica, &limit],
                     )
                     .await?;
-                let mut claimed = rows.iter().map(store::raw_execution).collect::<Result<Vec<_>, _>>()?;
-                claimed.sort_by_key(|execution| execution.created_at);
+                let claimed = by_creation(&rows)?;
                 if claimed.is_empty() {
                     tx.commit().await?;
                     return Ok(Committed::default());
@@ -503,15 +487,12 @@ async fn stored_in(client: &impl GenericClient, ids: &[Uuid], lock: bool) -> Res
     Ok(found)
 }
 
-/// Execution `id` with its owner (`lock`: for update).
-async fn stored(client: &impl GenericClient, id: Uuid, lock: bool) -> Result<Option<Stored>, StoreError> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM executions WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" }),
-            &[&id.to_string()],
-        )
-        .await?;
-    row.map(|row| Ok(Stored { execution: store::raw_execution(&row)?, owner: row.try_get(10)? })).transpose()
+/// Executions returned by an `UPDATE … RETURNING {COLUMNS}`, in creation
+/// order (`RETURNING` keeps none).
+fn by_creation(rows: &[tokio_postgres::Row]) -> Result<Vec<Execution>, StoreError> {
+    let mut executions = rows.iter().map(store::raw_execution).collect::<Result<Vec<_>, _>>()?;
+    executions.sort_by_key(|execution| execution.created_at);
+    Ok(executions)
 }
 
 /// Reads the facts of `scope` (in a transaction after the lock: everything
@@ -610,8 +591,7 @@ async fn apply(
                 &[],
             )
             .await?;
-        let mut released = rows.iter().map(store::raw_execution).collect::<Result<Vec<_>, _>>()?;
-        released.sort_by_key(|execution| execution.created_at);
+        let released = by_creation(&rows)?;
         committed.pending |= !released.is_empty();
         committed.executions.extend(released);
     }
@@ -645,9 +625,7 @@ async fn stop(client: &impl GenericClient, now: Timestamp, change: &Change) -> R
                 &[&status, &now.to_string(), &ids],
             )
             .await?;
-        let mut rows = rows.iter().map(store::raw_execution).collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by_key(|execution| execution.created_at);
-        stopped.extend(rows);
+        stopped.extend(by_creation(&rows)?);
     }
     Ok(stopped)
 }
